@@ -1,0 +1,13 @@
+include_guard(GLOBAL)
+# Every dependency comes from a Debian package (see ./dev for the list).
+find_package(Threads REQUIRED)
+find_package(boost_headers 1.81 REQUIRED CONFIG)
+find_package(nlohmann_json 3.10 REQUIRED)
+find_package(yaml-cpp REQUIRED)
+find_package(SQLiteCpp REQUIRED)
+find_package(OpenSSL REQUIRED)
+if(NOT TARGET parley::sqlitecpp)
+  add_library(parley_sqlitecpp INTERFACE)
+  target_link_libraries(parley_sqlitecpp INTERFACE SQLiteCpp)
+  add_library(parley::sqlitecpp ALIAS parley_sqlitecpp)
+endif()

@@ -1,0 +1,22 @@
+include_guard(GLOBAL)
+find_package(doctest REQUIRED)
+include(doctest)
+
+# One doctest main, compiled once (Debian ships no doctest main library).
+if(NOT TARGET parley_doctest_main)
+  add_library(parley_doctest_main STATIC ${PROJECT_SOURCE_DIR}/tests/main.cpp)
+  target_link_libraries(parley_doctest_main PUBLIC doctest::doctest)
+endif()
+
+# parley_add_test(NAME SOURCES... LIBS...): one doctest executable, each case a ctest test
+# with a time limit.
+function(parley_add_test name)
+  cmake_parse_arguments(ARG "" "TIMEOUT" "SOURCES;LIBS" ${ARGN})
+  if(NOT ARG_TIMEOUT)
+    set(ARG_TIMEOUT 60)
+  endif()
+  add_executable(${name} ${ARG_SOURCES})
+  target_link_libraries(${name} PRIVATE parley_doctest_main ${ARG_LIBS} parley_warnings parley_sanitizers)
+  doctest_discover_tests(${name} PROPERTIES TIMEOUT ${ARG_TIMEOUT}
+    ADD_LABELS 1 WORKING_DIRECTORY ${CMAKE_CURRENT_BINARY_DIR})
+endfunction()

@@ -1,0 +1,150 @@
+#pragma once
+/// An agent: states, intents, configuration, platforms and a DB handler, and the sessions it
+/// runs. Define states and intents first (not thread-safe), then start() or run(); after
+/// that the definition is read-only and the methods marked "any thread" may be called from
+/// anywhere.
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include <parley/body.hpp>
+#include <parley/config.hpp>
+#include <parley/db_handler.hpp>
+#include <parley/errors.hpp>
+#include <parley/intent.hpp>
+#include <parley/platform.hpp>
+#include <parley/session.hpp>
+#include <parley/state.hpp>
+
+namespace parley {
+
+/// A summary of a live session (for listings).
+struct session_info {
+  std::string id;
+  std::string username;
+  std::string state;
+  std::size_t pending = 0;
+};
+
+class agent {
+ public:
+  explicit agent(std::string name);
+  ~agent();
+  agent(const agent&) = delete;
+  agent& operator=(const agent&) = delete;
+
+  const std::string& name() const { return name_; }
+
+  // ---- definition (before start) ------------------------------------------------------------
+  /// @throws definition_error on a duplicate name or a second initial state.
+  state& new_state(std::string name, bool initial = false);
+  /// @throws definition_error on a duplicate name or an intent with no training sentence.
+  intent& new_intent(std::string name, std::vector<std::string> training_sentences,
+                     std::string description = {});
+  /// Runs for a human message that no transition of the current state matches, when the
+  /// state has no fallback body of its own. Default: replies "Sorry, I didn't get it".
+  void set_global_fallback_body(body b);
+  /// What the agent answers when a body throws. Default: "Sorry, something went wrong."
+  void set_error_reply(std::string text);
+  void set_intent_classifier(std::shared_ptr<intent_classifier> c);
+  void use_platform(std::shared_ptr<platform> p);
+  void use_db(std::shared_ptr<db_handler> db);
+  /// Resume sessions with a known id after a restart (needs a DB handler).
+  void persist_sessions(bool on);
+
+  parley::config& config() { return config_; }
+  const parley::config& config() const { return config_; }
+  const std::deque<state>& states() const { return states_; }
+  const std::deque<intent>& intents() const { return intents_; }
+  const state* find_state(std::string_view name) const;
+  const state& initial_state() const;
+  const body& global_fallback() const { return global_fallback_; }
+  const std::string& error_reply() const { return error_reply_; }
+  db_handler* db() const { return db_.get(); }
+  const std::vector<std::shared_ptr<platform>>& platforms() const { return platforms_; }
+  bool persists_sessions() const { return persist_; }
+
+  // ---- running ------------------------------------------------------------------------------
+  /// Validates the definition, trains the intent models, opens the DB, starts the worker
+  /// threads and the platforms. Returns at once. @throws definition_error, config_error,
+  /// db_error, or what a platform throws.
+  void start();
+  /// start(), then blocks until stop() or SIGINT/SIGTERM; stops cleanly. Returns 0.
+  int run();
+  /// Any thread. Stops platforms, flushes the DB and ends the worker threads. Idempotent.
+  void stop();
+  /// Blocks until the agent has stopped (after stop(), or a signal during run()).
+  void wait();
+  bool running() const { return running_.load(); }
+  net::io_context& io_context() { return io_; }
+
+  // ---- sessions (any thread) -------------------------------------------------------------
+  /// The session `id`, made (and started) if new: restored from the DB when sessions are
+  /// persisted and it is known there, else started in the initial state.
+  std::shared_ptr<session> get_or_create_session(const std::string& id, platform* p,
+                                                  std::string username = {},
+                                                  std::string session_name = {});
+  std::shared_ptr<session> find_session(std::string_view id) const;
+  /// Queues `e` for session `id`; refused if there is no such session.
+  post_result receive_event(std::string_view session_id, event e);
+  /// Queues `e` for every live session; returns how many accepted it.
+  std::size_t broadcast(const event& e);
+  /// Closes the session (terminal) and forgets it.
+  void close_session(std::string_view id, std::string reason);
+  /// Deletes the session and all its rows. Its next message starts afresh.
+  void delete_session(std::string_view id);
+  /// Deletes the session's data and starts it again in the initial state (body re-run).
+  std::shared_ptr<session> reset_session(std::string_view id);
+  std::size_t session_count() const;
+  std::vector<session_info> sessions() const;
+
+  // ---- runtime settings read from config at start() (strand-safe after start) -------------
+  double intent_threshold() const { return intent_threshold_; }
+  std::size_t queue_capacity() const { return queue_capacity_; }
+  std::uint32_t max_auto_moves() const { return max_auto_moves_; }
+  clock::duration check_transitions_delay() const { return check_delay_; }
+
+ private:
+  void validate() const;
+  void train();
+  std::shared_ptr<session> make_session(const std::string& id, platform* p, std::string username,
+                                        std::string session_name);
+
+  std::string name_;
+  parley::config config_;
+  std::deque<state> states_;
+  std::deque<intent> intents_;
+  body global_fallback_;
+  std::string error_reply_ = "Sorry, something went wrong.";
+  std::shared_ptr<intent_classifier> classifier_;
+  std::vector<std::shared_ptr<platform>> platforms_;
+  std::shared_ptr<db_handler> db_;
+  bool persist_ = false;
+
+  double intent_threshold_ = 0.4;
+  std::size_t queue_capacity_ = 1024;
+  std::uint32_t max_auto_moves_ = 64;
+  clock::duration check_delay_{};
+
+  net::io_context io_;
+  std::optional<net::executor_work_guard<net::io_context::executor_type>> work_;
+  std::vector<std::thread> threads_;
+  std::atomic<bool> running_{false};
+  std::atomic<bool> stopping_{false};
+  std::mutex stop_mutex_;
+  std::condition_variable stopped_cv_;
+  bool stopped_ = false;
+
+  mutable std::mutex sessions_mutex_;
+  std::unordered_map<std::string, std::shared_ptr<session>> sessions_;
+};
+
+}  // namespace parley

@@ -1,0 +1,109 @@
+#pragma once
+/// The interface a database plugs into (SQLite in db/, PostgreSQL later). Nothing in the
+/// runtime assumes a particular database.
+///
+/// Recording methods are called on session strands and must not block on disk: queue the
+/// rows and write them elsewhere. A session must read its own writes: a read after a record
+/// call sees it. Reading methods may block briefly.
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <parley/event.hpp>
+#include <parley/net.hpp>
+#include <parley/reply.hpp>
+
+namespace parley {
+
+class agent;
+class session;
+class transition;
+
+struct chat_message {
+  std::int64_t id = 0;
+  std::string type;  ///< reply_kind name ("text", "markdown", ...)
+  std::string content;
+  bool is_user = false;
+  wall_clock::time_point timestamp;
+};
+
+struct reasoning_event {
+  std::int64_t id = 0;
+  std::string kind;  ///< "reasoning_step" | "task_list_update"
+  std::string step_kind;
+  std::string step;
+  std::string summary;
+  json payload;
+  wall_clock::time_point timestamp;
+  std::optional<std::int64_t> chat_id;  ///< the reply that closed the turn
+};
+
+/// A pending `after(d)` or `schedule` timer of a persisted session.
+struct pending_timer {
+  std::string key;  ///< unique within the session
+  wall_clock::time_point due;
+  json event;  ///< the event, serialised (see event_to_json)
+};
+
+/// What a persisted session resumes from.
+struct session_snapshot {
+  std::string session_id;
+  std::string username;
+  std::string session_name;
+  std::string platform;
+  std::string state;
+  json variables = json::object();
+  std::string closed_reason;
+  std::vector<pending_timer> timers;
+};
+
+/// Serialisation of events for durable timers and exports.
+json event_to_json(const event& e);
+event event_from_json(const json& j);
+
+class db_handler {
+ public:
+  virtual ~db_handler() = default;
+  virtual std::string_view name() const = 0;
+
+  /// Opens (creating or migrating the schema). @throws db_error naming the path and the fix.
+  virtual void open(const agent& owner) = 0;
+  /// Flushes every queued row and closes. Safe to call twice.
+  virtual void close() = 0;
+  /// When true, a reply reaches the platform only after the rows it completes are committed.
+  virtual bool sync_commit() const { return false; }
+
+  // ---- recording (session strands; must not block on disk) ----
+  virtual void session_started(const session& s) = 0;
+  virtual void session_closed(const session& s, std::string_view reason) = 0;
+  /// `committed`, when given, runs (on a DB thread) once the row is durable.
+  virtual void save_message(const session& s, const reply& message, bool is_user,
+                            std::function<void()> committed = {}) = 0;
+  virtual void save_transition(const session& s, const transition& t, const event* e) = 0;
+  virtual void save_prediction(const session& s, std::string_view message,
+                               const intent_prediction& p) = 0;
+  /// Unhandled events, errors, closes. `s` is null for broadcasts.
+  virtual void save_event(const session* s, std::string_view event, std::string_view info) = 0;
+  virtual void save_variables(const session& s) = 0;
+  virtual void save_reasoning_event(const session& s, std::string_view kind,
+                                    const json& payload) = 0;
+  virtual void save_timer(const session& s, const pending_timer& t) = 0;
+  virtual void delete_timer(const session& s, std::string_view key) = 0;
+
+  // ---- reading ----
+  virtual std::vector<chat_message> chat_history(
+      const session& s, std::optional<std::size_t> n,
+      std::optional<wall_clock::time_point> until) = 0;
+  virtual std::vector<reasoning_event> reasoning_events(
+      const session& s, std::optional<wall_clock::time_point> until) = 0;
+  /// The persisted session `session_id` of `agent_name`, if any.
+  virtual std::optional<session_snapshot> load_session(std::string_view agent_name,
+                                                       std::string_view session_id) = 0;
+  /// Deletes every row of the session.
+  virtual void delete_session(std::string_view agent_name, std::string_view session_id) = 0;
+};
+
+}  // namespace parley

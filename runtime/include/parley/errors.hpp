@@ -1,0 +1,24 @@
+#pragma once
+/// Exception types. Synchronous APIs throw these; messages name the input, the problem and
+/// the fix.
+#include <stdexcept>
+
+namespace parley {
+
+/// A bot definition mistake (no initial state, duplicate names, conflicting auto
+/// transitions, ...), thrown at definition or at run().
+struct definition_error : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+/// A configuration mistake: unreadable file, wrong type for a key, bad flag.
+struct config_error : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+/// A database handler could not start (path, format, schema version, lock).
+struct db_error : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+}  // namespace parley

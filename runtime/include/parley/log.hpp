@@ -1,0 +1,38 @@
+#pragma once
+/// One logging facility with levels. PARLEY_LOG(level, stream-expression) is lazy: the
+/// expression is not evaluated when the level is off. Thread-safe.
+#include <atomic>
+#include <sstream>
+#include <string>
+#include <string_view>
+
+namespace parley {
+
+enum class log_level : int { trace = 0, debug, info, warn, error, off };
+
+/// Parses "trace|debug|info|warn|error|off". @throws std::invalid_argument naming the value.
+log_level parse_log_level(std::string_view text);
+std::string_view to_string(log_level level);
+
+namespace detail {
+extern std::atomic<int> g_log_level;
+void log_write(log_level level, const std::string& line);
+}  // namespace detail
+
+inline void set_log_level(log_level level) { detail::g_log_level.store(static_cast<int>(level)); }
+inline log_level get_log_level() { return static_cast<log_level>(detail::g_log_level.load()); }
+inline bool log_enabled(log_level level) {
+  return static_cast<int>(level) >= detail::g_log_level.load(std::memory_order_relaxed);
+}
+
+}  // namespace parley
+
+#define PARLEY_LOG(level, expr)                                   \
+  do {                                                            \
+    if (::parley::log_enabled(::parley::log_level::level)) {      \
+      std::ostringstream parley_log_os_;                          \
+      parley_log_os_ << expr;                                     \
+      ::parley::detail::log_write(::parley::log_level::level,     \
+                                  parley_log_os_.str());          \
+    }                                                             \
+  } while (0)

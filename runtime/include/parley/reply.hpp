@@ -1,0 +1,39 @@
+#pragma once
+/// What an agent sends back. Every platform renders each kind as well as it can.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <parley/net.hpp>
+
+namespace parley {
+
+enum class reply_kind : std::uint8_t {
+  text,
+  markdown,
+  html,
+  options,   ///< data: array of strings; a client answers with one of them
+  json,      ///< data: any JSON value
+  file,      ///< data: {"name","type","base64"}
+  image,     ///< data: {"name","type","base64"} (type image/png, image/jpeg, ...)
+  location,  ///< data: {"latitude","longitude"}
+  reasoning_step,    ///< data: {"kind","step","summary","details"}
+  task_list_update,  ///< data: [{"id","description","status","result"}]
+};
+
+std::string_view to_string(reply_kind kind);
+
+/// One reply. `text` is set for text/markdown/html; `data` for the structured kinds.
+struct reply {
+  reply_kind kind = reply_kind::text;
+  std::string text;
+  json data;
+  wall_clock::time_point timestamp = wall_clock::now();
+
+  /// The content as stored in the chat table: the text, or the JSON data serialised.
+  std::string content() const;
+  /// A plain-text rendering, for platforms that have only text (the console).
+  std::string plain_text() const;
+};
+
+}  // namespace parley

@@ -1,0 +1,171 @@
+#pragma once
+/// A session: one conversation. It owns a strand, a bounded FIFO event queue and a timer.
+/// Everything about a session's state is touched only on its strand: bodies, conditions and
+/// the methods marked "strand" run there. Methods marked "any thread" post to the strand.
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <parley/db_handler.hpp>
+#include <parley/event.hpp>
+#include <parley/reply.hpp>
+
+namespace parley {
+
+class agent;
+class state;
+class transition;
+class platform;
+
+/// The outcome of offering an event to a session. `error` names the problem and the fix.
+struct post_result {
+  bool ok = true;
+  std::string error;
+  explicit operator bool() const { return ok; }
+  static post_result refused(std::string why) { return {false, std::move(why)}; }
+};
+
+class session : public std::enable_shared_from_this<session> {
+ public:
+  /// Made by agent::get_or_create_session; not directly.
+  session(parley::agent& owner, std::string id, parley::platform* platform, std::string username,
+          std::string session_name);
+  ~session();
+  session(const session&) = delete;
+  session& operator=(const session&) = delete;
+
+  // ---- identity (immutable; any thread) --------------------------------------------------
+  const std::string& id() const { return id_; }
+  const std::string& username() const { return username_; }
+  const std::string& session_name() const { return session_name_; }
+  parley::platform* platform() const { return platform_; }
+  parley::agent& agent() const { return *agent_; }
+  const strand_type& strand() const { return strand_; }
+
+  // ---- state (strand) -------------------------------------------------------------------
+  const parley::state& current_state() const { return *state_; }
+  /// The event being handled (the last one that triggered a transition or a fallback).
+  const parley::event& event() const { return event_; }
+  /// Events queued and not yet taken (any thread).
+  std::size_t pending_event_count() const { return pending_.load(std::memory_order_relaxed); }
+  bool is_terminal() const { return closed_.load(std::memory_order_acquire); }
+  /// Why the session was closed ("" while open). Strand.
+  const std::string& closed_reason() const { return closed_reason_; }
+
+  // ---- private dictionary (strand); values are JSON -------------------------------------
+  json get(const std::string& key, json fallback = nullptr) const;
+  void set(const std::string& key, json value);
+  /// Removes `key`; returns whether it was there.
+  bool erase(const std::string& key);
+  const json& dictionary() const { return dictionary_; }
+
+  // ---- replies (strand) -----------------------------------------------------------------
+  void reply(std::string text);
+  void reply_markdown(std::string markdown);
+  void reply_html(std::string html);
+  void reply_options(std::vector<std::string> options);
+  void reply_json(json value);
+  void reply_file(file_data file);
+  void reply_image(file_data image);
+  void reply_location(double latitude, double longitude);
+  void reply_reasoning_step(json step);
+  void reply_task_list(json tasks);
+  /// Sends any reply: records it (when a DB is configured) and hands it to the platform.
+  void send(parley::reply r);
+
+  // ---- chat log and reasoning events (strand; need a DB handler, else empty) ------------
+  /// Records a message in the chat log without sending it anywhere.
+  void save_message(const parley::reply& message, bool is_user);
+  /// Chronological; the last `n` (all when n is empty), at or before `until` when given.
+  std::vector<chat_message> get_chat_history(std::optional<std::size_t> n = std::nullopt,
+                                             std::optional<wall_clock::time_point> until = {});
+  void save_reasoning_event(std::string kind, json payload);
+  std::vector<reasoning_event> get_reasoning_events(
+      std::optional<wall_clock::time_point> until = {});
+
+  // ---- events and transitions -------------------------------------------------------------
+  /// Any thread. Queues `e` (FIFO); refused when the queue is full or the session is closed.
+  post_result post(parley::event e);
+  /// Strand. Takes the next queued event and evaluates the current state's transitions;
+  /// with no event queued, evaluates the eventless ones.
+  void manage_transition();
+  /// Any thread. Asks for a manage_transition as soon as possible (e.g. a condition changed).
+  void call_manage_transition();
+  /// Strand. Moves along `t`: records it, runs the exit action, switches state, runs the new
+  /// state's body, then follows eventless transitions (at most agent.max_auto_moves).
+  void move(const transition& t);
+  /// Strand. Posts `e` to this session after `delay`. Survives a restart when sessions are
+  /// persisted.
+  void schedule(clock::duration delay, parley::event e);
+  /// Any thread. Makes the session terminal: timers cancelled, later events refused with
+  /// `reason`. Closing twice keeps the first reason.
+  void close(std::string reason);
+
+  // ---- runtime internals (used by agent, platforms and DB handlers) -------------------------
+  /// Strand. Starts the session: runs the initial state's body (new session), or resumes in
+  /// `snapshot`'s state with its dictionary and timers, without running the body.
+  void start(const session_snapshot* snapshot);
+  /// Any thread. Runs `fn` on the strand once every event queued before now is handled and
+  /// no body is suspended.
+  void when_idle(std::function<void()> fn);
+  /// Strand. The time this session's current state was entered.
+  clock::time_point entered_at() const { return entered_at_; }
+  /// Any thread. Last time an event was queued or a reply was sent.
+  wall_clock::time_point last_activity() const;
+
+ private:
+  struct scheduled;
+  void schedule_drain();
+  void drain();
+  bool handle(parley::event e);
+  const transition* find_event_transition(parley::event& e, bool& wanted_fallback);
+  const transition* find_eventless_transition();
+  bool holds(const transition& t);
+  bool run_body(const parley::body& b, std::uint32_t chain);
+  void follow_eventless(std::uint32_t chain);
+  void enter(const transition* t, std::uint32_t chain);
+  void arm_timeouts(std::size_t from);
+  void on_timeout(std::uint64_t generation, std::size_t index);
+  void arm_poll();
+  void report_unhandled(const parley::event& e, const char* why);
+  void body_failed(const char* what, const std::string& error);
+  void persist_variables();
+
+  parley::agent* agent_;
+  parley::platform* platform_;
+  std::string id_;
+  std::string username_;
+  std::string session_name_;
+  strand_type strand_;
+  net::basic_waitable_timer<clock, net::wait_traits<clock>, strand_type> timer_;
+
+  // Mailbox: guarded by mutex_; drained on the strand.
+  mutable std::mutex mutex_;
+  std::vector<parley::event> queue_;
+  std::size_t head_ = 0;
+  bool drain_scheduled_ = false;
+  std::vector<std::function<void()>> idle_waiters_;
+  std::atomic<std::size_t> pending_{0};
+  std::atomic<bool> closed_{false};
+  std::atomic<std::int64_t> last_activity_ms_{0};
+
+  // Strand-only state.
+  const parley::state* state_ = nullptr;
+  parley::event event_;
+  json dictionary_;
+  std::string closed_reason_;
+  std::uint64_t generation_ = 0;  // bumped on every state entry; stale timeouts are dropped
+  clock::time_point entered_at_{};
+  std::uint32_t chain_ = 0;       // moves since the last event (loop guard)
+  bool busy_ = false;             // a coroutine body is suspended
+  bool started_ = false;
+  std::vector<std::string> chain_states_;
+  std::unique_ptr<net::basic_waitable_timer<clock, net::wait_traits<clock>, strand_type>> poll_;
+  std::vector<std::shared_ptr<scheduled>> scheduled_;
+};
+
+}  // namespace parley
