@@ -40,6 +40,23 @@ config::config() {
   declare("platforms.websocket.origins", t::string_list, json::array(),
           "allowed Origin headers; empty = any");
   declare("platforms.websocket.token", t::string, "", "bearer token clients must send");
+  declare("platforms.websocket.max_file_size", t::integer, 1 << 20,
+          "largest user_file in bytes (decoded)");
+  declare("platforms.websocket.max_connections", t::integer, 10000,
+          "open WebSocket connections; over it the handshake gets 503");
+  declare("platforms.websocket.rate_limit", t::number, 20.0,
+          "messages per second a connection may send; 0 = no limit");
+  declare("platforms.websocket.rate_burst", t::integer, 40,
+          "messages a connection may send at once before the rate limit applies");
+  declare("platforms.websocket.send_queue", t::integer, 256,
+          "replies queued per connection; a client that does not read is closed (1008) past it");
+  declare("platforms.websocket.handshake_timeout", t::number, 10.0,
+          "seconds for the HTTP request, TLS and WebSocket handshakes and the close");
+  declare("platforms.websocket.idle_timeout", t::number, 60.0,
+          "seconds without data before a connection is closed (pinged at half)");
+  declare("platforms.websocket.tls_cert", t::string, "",
+          "PEM certificate chain; with tls_key the server speaks https/wss");
+  declare("platforms.websocket.tls_key", t::string, "", "PEM private key of tls_cert");
   declare("db.enabled", t::boolean, true, "record to the database");
   declare("db.path", t::string, "parley.db", "SQLite file");
   declare("db.sync_commit", t::boolean, false, "deliver replies only once committed");

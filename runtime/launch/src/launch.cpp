@@ -4,6 +4,7 @@
 #include <iostream>
 
 #include <parley/platforms/console_platform.hpp>
+#include <parley/platforms/websocket_platform.hpp>
 
 namespace parley {
 
@@ -13,9 +14,8 @@ void configure(agent& a) {
   if (cfg.get_bool("platforms.console.enabled")) {
     a.use_platform(std::make_shared<platforms::console_platform>());
   } else if (cfg.get_bool("platforms.websocket.enabled")) {
-    // The WebSocket platform is not built yet: talk on the console meanwhile.
-    PARLEY_LOG(warn, "the WebSocket platform is not available in this build; using the console");
-    a.use_platform(std::make_shared<platforms::console_platform>());
+    a.use_platform(std::make_shared<platforms::websocket_platform>(
+        platforms::websocket_options::from_config(cfg)));
   }
 }
 

@@ -1,0 +1,88 @@
+#pragma once
+/// The WebSocket platform: a Boost.Beast server speaking BAF's JSON frames
+/// (`{"action","message","history","timestamp"}`), so BAF clients work unchanged. The same port
+/// serves the browser chat page (GET /), a health check (GET /health) and 404 otherwise.
+///
+/// A connection picks its session with the `X-Session-ID` header or `?session_id=` (else a
+/// fresh id); several connections may share one session and every reply goes to all of them.
+/// Closing a connection never ends its session; reconnecting with the same id resumes it.
+/// Limits (frame size, UTF-8, rate, connections, slow readers, timeouts), an Origin allow-list,
+/// a bearer token and TLS come from `websocket_options` (config keys `platforms.websocket.*`).
+///
+/// Beast stays in the .cpp files: this header only needs the runtime.
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <parley/config.hpp>
+#include <parley/platform.hpp>
+
+namespace parley::platforms {
+
+/// Settings of the WebSocket platform. Defaults are those of the config keys.
+struct websocket_options {
+  std::string host = "127.0.0.1";
+  std::uint16_t port = 8765;                  ///< 0 = any free port (see websocket_platform::port)
+  std::size_t max_size = 1 << 20;             ///< largest frame, bytes; bigger closes with 1009
+  std::size_t max_file_size = 1 << 20;        ///< largest decoded `user_file`, bytes
+  std::vector<std::string> origins;           ///< allowed Origin headers; empty = any (else 403)
+  std::string token;                          ///< required bearer token; empty = none (else 401)
+  std::string tls_cert;                       ///< PEM certificate chain file; with tls_key: wss://
+  std::string tls_key;                        ///< PEM private key file
+  std::size_t max_connections = 10000;        ///< open WebSockets; over it: 503 at the handshake
+  double rate_limit = 20.0;                   ///< messages per second per connection; 0 = none
+  std::size_t rate_burst = 40;                ///< messages a connection may send at once
+  std::size_t send_queue = 256;               ///< outgoing frames queued per connection; 1008 over it
+  std::chrono::milliseconds handshake_timeout{10'000};  ///< HTTP request, TLS, upgrade and close
+  std::chrono::milliseconds idle_timeout{60'000};       ///< no data this long (pinged at half) closes
+
+  /// Reads `platforms.websocket.*` from `cfg`. @throws config_error naming a bad value.
+  static websocket_options from_config(const config& cfg);
+};
+
+/// Counters, for /health, tests and benchmarks. Any thread.
+struct websocket_stats {
+  std::size_t connections = 0;      ///< open WebSocket connections
+  std::uint64_t accepted = 0;       ///< WebSocket handshakes accepted so far
+  std::uint64_t rejected = 0;       ///< handshakes refused (401, 403, 503)
+  std::uint64_t slow_closed = 0;    ///< connections closed because their queue was full
+  std::uint64_t rate_limited = 0;   ///< messages dropped by the rate limit
+  std::uint64_t frames_in = 0;      ///< frames received
+  std::uint64_t frames_out = 0;     ///< frames sent
+};
+
+class websocket_platform final : public platform {
+ public:
+  explicit websocket_platform(websocket_options options = {});
+  ~websocket_platform() override;
+  websocket_platform(const websocket_platform&) = delete;
+  websocket_platform& operator=(const websocket_platform&) = delete;
+
+  std::string_view name() const override { return "websocket"; }
+  /// Binds and starts accepting on the agent's io_context. Logs "open http://HOST:PORT/".
+  /// @throws std::runtime_error naming the address (in use, bad host) or the TLS files.
+  void start(agent& owner) override;
+  /// Any thread; idempotent. Stops accepting and reading, lets the sessions of open
+  /// connections answer what they have queued, sends every queued reply, then closes each
+  /// connection with 1001 (going away). Blocks for at most about 2 seconds; call it off the
+  /// agent's worker threads (agent::stop does).
+  void stop() override;
+  /// Any thread: encodes the reply once and posts it to each connection of the session.
+  void deliver(session& s, const reply& r) override;
+
+  /// The bound port (after start): useful with port 0. Any thread.
+  std::uint16_t port() const;
+  /// "http://HOST:PORT/" (or https) after start. Any thread.
+  std::string url() const;
+  websocket_stats stats() const;
+  const websocket_options& options() const { return options_; }
+
+ private:
+  struct impl;
+  websocket_options options_;
+  std::shared_ptr<impl> impl_;
+};
+
+}  // namespace parley::platforms

@@ -1,0 +1,141 @@
+#include <parley/platforms/websocket_platform.hpp>
+
+#include <boost/asio/post.hpp>
+
+#include <parley/agent.hpp>
+#include <parley/log.hpp>
+#include <parley/session.hpp>
+
+#include "ws_hub.hpp"
+#include "ws_protocol.hpp"
+
+namespace parley::platforms {
+
+namespace {
+std::chrono::milliseconds seconds_key(const config& cfg, const std::string& key) {
+  const double s = cfg.get_double(key);
+  if (s <= 0) throw config_error(key + " must be a positive number of seconds, got " + std::to_string(s));
+  return std::chrono::milliseconds(static_cast<std::int64_t>(s * 1000.0));
+}
+
+std::size_t positive(const config& cfg, const std::string& key) {
+  const auto v = cfg.get_int(key);
+  if (v < 1) throw config_error(key + " must be at least 1, got " + std::to_string(v));
+  return static_cast<std::size_t>(v);
+}
+}  // namespace
+
+websocket_options websocket_options::from_config(const config& cfg) {
+  const std::string k = "platforms.websocket.";
+  websocket_options o;
+  o.host = cfg.get_string(k + "host");
+  const auto port = cfg.get_int(k + "port");
+  if (port < 0 || port > 65535)
+    throw config_error(k + "port must be between 0 and 65535, got " + std::to_string(port));
+  o.port = static_cast<std::uint16_t>(port);
+  o.max_size = positive(cfg, k + "max_size");
+  o.max_file_size = positive(cfg, k + "max_file_size");
+  o.origins = cfg.get_strings(k + "origins");
+  o.token = cfg.get_string(k + "token");
+  o.tls_cert = cfg.get_string(k + "tls_cert");
+  o.tls_key = cfg.get_string(k + "tls_key");
+  o.max_connections = positive(cfg, k + "max_connections");
+  o.rate_limit = cfg.get_double(k + "rate_limit");
+  if (o.rate_limit < 0) throw config_error(k + "rate_limit must be 0 (off) or positive");
+  o.rate_burst = positive(cfg, k + "rate_burst");
+  o.send_queue = positive(cfg, k + "send_queue");
+  o.handshake_timeout = seconds_key(cfg, k + "handshake_timeout");
+  o.idle_timeout = seconds_key(cfg, k + "idle_timeout");
+  return o;
+}
+
+struct websocket_platform::impl {
+  std::shared_ptr<detail::ws_hub> hub = std::make_shared<detail::ws_hub>();
+  std::shared_ptr<detail::ws_server> server;
+  std::mutex stop_mutex;
+  bool stopped = false;
+};
+
+websocket_platform::websocket_platform(websocket_options options)
+    : options_(std::move(options)), impl_(std::make_shared<impl>()) {}
+
+websocket_platform::~websocket_platform() { stop(); }
+
+void websocket_platform::start(agent& owner) {
+  auto& hub = *impl_->hub;
+  hub.opts = options_;
+  hub.owner = &owner;
+  hub.plat = this;
+  hub.started = wall_clock::now();
+  impl_->server = detail::start_ws_server(owner.io_context(), impl_->hub);
+  PARLEY_LOG(info, "websocket: agent " << owner.name() << " listening; open " << url());
+}
+
+std::uint16_t websocket_platform::port() const {
+  return impl_->server ? impl_->server->port() : 0;
+}
+
+std::string websocket_platform::url() const {
+  std::string host = options_.host;
+  if (host == "0.0.0.0" || host == "::" || host.empty()) host = "localhost";
+  if (host.find(':') != std::string::npos) host = "[" + host + "]";
+  return impl_->hub->scheme + "://" + host + ":" + std::to_string(port()) + "/";
+}
+
+websocket_stats websocket_platform::stats() const {
+  const auto& h = *impl_->hub;
+  return {h.open.load(),        h.accepted.load(),     h.rejected.load(), h.slow_closed.load(),
+          h.rate_limited.load(), h.frames_in.load(), h.frames_out.load()};
+}
+
+void websocket_platform::deliver(session& s, const reply& r) {
+  auto conns = impl_->hub->connections_of(s.id());
+  if (conns.empty()) return;  // nobody connected now: the reply is in the chat log (with a DB)
+  // Encoded once, shared by every connection of the session.
+  auto frame = std::make_shared<const std::string>(detail::encode_reply(r));
+  for (auto& c : conns) c->send(frame);
+}
+
+void websocket_platform::stop() {
+  std::lock_guard lock(impl_->stop_mutex);
+  if (impl_->stopped || !impl_->server) return;
+  impl_->stopped = true;
+  auto& hub = *impl_->hub;
+  hub.stopping = true;  // no new connections; frames that arrive from now on are dropped
+  impl_->server->stop();
+  const auto deadline = clock::now() + std::chrono::milliseconds(2000);
+
+  // Let the sessions of open connections answer what they have queued, so those replies
+  // are sent before the close (bounded: a stuck body cannot hold the shutdown).
+  auto conns = hub.all_connections();
+  if (hub.owner) {
+    auto pending = std::make_shared<std::atomic<std::size_t>>(0);
+    auto m = std::make_shared<std::mutex>();
+    auto cv = std::make_shared<std::condition_variable>();
+    std::vector<std::string> seen;
+    for (const auto& c : conns) {
+      if (std::find(seen.begin(), seen.end(), c->session_id()) != seen.end()) continue;
+      seen.push_back(c->session_id());
+      auto s = hub.owner->find_session(c->session_id());
+      if (!s) continue;
+      ++*pending;
+      s->when_idle([pending, m, cv] {
+        if (pending->fetch_sub(1) == 1) {
+          std::lock_guard l(*m);
+          cv->notify_all();
+        }
+      });
+    }
+    std::unique_lock l(*m);
+    cv->wait_until(l, clock::now() + std::chrono::milliseconds(1000),
+                   [&] { return pending->load() == 0; });
+  }
+  // Each connection sends what it has queued, then closes with 1001.
+  for (auto& c : hub.all_connections()) c->shutdown();
+  if (!hub.wait_all_closed(deadline))
+    PARLEY_LOG(info, "websocket: " << hub.open.load()
+                                   << " connection(s) did not finish closing in time");
+  PARLEY_LOG(info, "websocket: stopped");
+}
+
+}  // namespace parley::platforms

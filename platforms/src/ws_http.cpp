@@ -1,0 +1,188 @@
+#include "ws_http.hpp"
+
+#include <random>
+
+#include <parley/agent.hpp>
+
+namespace parley::platforms::detail {
+
+namespace {
+
+int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+std::string percent_decode(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '+') {
+      out += ' ';
+    } else if (s[i] == '%' && i + 2 < s.size() && hex_value(s[i + 1]) >= 0 &&
+               hex_value(s[i + 2]) >= 0) {
+      out += static_cast<char>(hex_value(s[i + 1]) * 16 + hex_value(s[i + 2]));
+      i += 2;
+    } else {
+      out += s[i];
+    }
+  }
+  return out;
+}
+
+std::string fresh_id() {
+  // 128 random bits as a UUID-like string (BAF uses the connection's UUID).
+  thread_local std::mt19937_64 rng{std::random_device{}()};
+  static const char* hex = "0123456789abcdef";
+  std::string id;
+  for (int i = 0; i < 32; ++i) {
+    if (i == 8 || i == 12 || i == 16 || i == 20) id += '-';
+    id += hex[rng() & 15];
+  }
+  return id;
+}
+
+// Constant-time comparison for the token.
+bool same(std::string_view a, std::string_view b) {
+  if (a.size() != b.size() || b.empty()) return false;
+  unsigned char d = 0;
+  for (std::size_t i = 0; i < a.size(); ++i)
+    d |= static_cast<unsigned char>(a[i] ^ b[i]);
+  return d == 0;
+}
+
+std::string_view path_of(std::string_view target) {
+  return target.substr(0, target.find('?'));
+}
+
+}  // namespace
+
+std::string query_param(std::string_view target, std::string_view key) {
+  const auto q = target.find('?');
+  if (q == std::string_view::npos) return {};
+  std::string_view rest = target.substr(q + 1);
+  while (!rest.empty()) {
+    const auto amp = rest.find('&');
+    std::string_view kv = rest.substr(0, amp);
+    const auto eq = kv.find('=');
+    if (percent_decode(kv.substr(0, eq)) == key)
+      return eq == std::string_view::npos ? std::string() : percent_decode(kv.substr(eq + 1));
+    if (amp == std::string_view::npos) break;
+    rest = rest.substr(amp + 1);
+  }
+  return {};
+}
+
+client_identity identify(const request& req) {
+  client_identity who;
+  const std::string_view target = req.target();
+  if (auto h = req.find("X-Session-ID"); h != req.end() && !h->value().empty())
+    who.session_id = std::string(h->value());
+  else
+    who.session_id = query_param(target, "session_id");
+  if (who.session_id.empty()) who.session_id = fresh_id();
+  if (auto h = req.find("X-User-ID"); h != req.end() && !h->value().empty())
+    who.user = std::string(h->value());
+  else
+    who.user = query_param(target, "user_id");
+  who.session_name = query_param(target, "session_name");
+  return who;
+}
+
+http::status admit(const request& req, ws_hub& hub, std::string& why) {
+  const auto& o = hub.opts;
+  if (hub.stopping.load()) {
+    why = "the server is shutting down; try again later";
+    return http::status::service_unavailable;
+  }
+  if (!o.origins.empty()) {
+    const auto h = req.find(http::field::origin);
+    const std::string origin = h == req.end() ? std::string() : std::string(h->value());
+    bool ok = false;
+    for (const auto& allowed : o.origins) ok = ok || beast::iequals(allowed, origin);
+    if (!ok) {
+      why = "origin '" + origin + "' is not allowed; add it to platforms.websocket.origins";
+      return http::status::forbidden;
+    }
+  }
+  if (!o.token.empty()) {
+    std::string sent;
+    if (auto h = req.find(http::field::authorization); h != req.end()) {
+      const std::string_view v = h->value();
+      if (v.size() > 7 && beast::iequals(v.substr(0, 7), "Bearer ")) sent = std::string(v.substr(7));
+    }
+    if (sent.empty()) sent = query_param(req.target(), "token");
+    if (!same(sent, o.token)) {
+      why = sent.empty() ? "a token is required: send 'Authorization: Bearer TOKEN' or ?token=TOKEN"
+                         : "the token is wrong";
+      return http::status::unauthorized;
+    }
+  }
+  for (const char* h : {"X-Session-ID", "X-User-ID"})
+    if (auto it = req.find(h); it != req.end() && it->value().size() > 256) {
+      why = std::string(h) + " is longer than 256 characters";
+      return http::status::bad_request;
+    }
+  if (query_param(req.target(), "session_id").size() > 256) {
+    why = "session_id is longer than 256 characters";
+    return http::status::bad_request;
+  }
+  if (!hub.try_reserve()) {
+    why = "too many connections (platforms.websocket.max_connections = " +
+          std::to_string(o.max_connections) + "); try again later";
+    return http::status::service_unavailable;
+  }
+  return http::status::switching_protocols;
+}
+
+response text_response(http::status status, unsigned version, std::string body, bool keep_alive) {
+  response res{status, version};
+  res.set(http::field::server, "parley");
+  res.set(http::field::content_type, "text/plain; charset=utf-8");
+  res.keep_alive(keep_alive);
+  res.body() = std::move(body) + "\n";
+  res.prepare_payload();
+  return res;
+}
+
+response handle_http(const request& req, ws_hub& hub) {
+  const std::string_view path = path_of(req.target());
+  if (req.method() != http::verb::get) {
+    auto res = text_response(http::status::method_not_allowed, req.version(),
+                             "only GET is served here", req.keep_alive());
+    res.set(http::field::allow, "GET");
+    return res;
+  }
+  response res{http::status::ok, req.version()};
+  res.set(http::field::server, "parley");
+  res.keep_alive(req.keep_alive());
+  res.set(http::field::cache_control, "no-store");
+  if (path == "/" || path == "/index.html") {
+    res.set(http::field::content_type, "text/html; charset=utf-8");
+    // The page loads nothing from elsewhere; this policy makes sure it cannot.
+    res.set("Content-Security-Policy",
+            "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
+            "img-src data: blob:; connect-src 'self' ws: wss:; base-uri 'none'; form-action 'none'");
+    res.set("X-Content-Type-Options", "nosniff");
+    res.body() = std::string(chat_page());
+  } else if (path == "/health") {
+    res.set(http::field::content_type, "application/json");
+    const auto up = std::chrono::duration_cast<std::chrono::seconds>(wall_clock::now() - hub.started);
+    json j = {{"status", hub.stopping.load() ? "stopping" : "ok"},
+              {"agent", hub.owner ? hub.owner->name() : std::string()},
+              {"connections", hub.open.load()},
+              {"sessions", hub.owner ? hub.owner->session_count() : 0},
+              {"uptime_seconds", up.count()}};
+    res.body() = j.dump();
+  } else {
+    return text_response(http::status::not_found, req.version(),
+                         "not found: this server has / (the chat page), /health and WebSocket",
+                         req.keep_alive());
+  }
+  res.prepare_payload();
+  return res;
+}
+
+}  // namespace parley::platforms::detail

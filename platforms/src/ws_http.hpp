@@ -1,0 +1,39 @@
+#pragma once
+// The HTTP side of the WebSocket platform, without sockets: who a handshake speaks for, whether
+// it may upgrade, and the answers to plain GETs (the page, /health, 404).
+#include <string>
+
+#include "beast.hpp"
+#include "ws_hub.hpp"
+
+namespace parley::platforms::detail {
+
+using request = http::request<http::string_body>;
+using response = http::response<http::string_body>;
+
+/// The session key, user and session name a handshake asks for.
+struct client_identity {
+  std::string session_id;
+  std::string user;
+  std::string session_name;
+};
+
+/// X-Session-ID, else ?session_id=, else a fresh random id; X-User-ID or ?user_id=;
+/// ?session_name=.
+client_identity identify(const request& req);
+
+/// The value of query parameter `key` in `target` (percent-decoded), or "".
+std::string query_param(std::string_view target, std::string_view key);
+
+/// 101 when the upgrade may go ahead (and then a connection slot is reserved), else the
+/// refusal: 503 (stopping or max_connections), 403 (Origin), 401 (token), 400 (bad id); `why`
+/// says what and how to fix it.
+http::status admit(const request& req, ws_hub& hub, std::string& why);
+
+/// GET / (the page), GET /health, else 404 (405 for other methods).
+response handle_http(const request& req, ws_hub& hub);
+
+/// A small text response, e.g. for a refused handshake.
+response text_response(http::status status, unsigned version, std::string body, bool keep_alive);
+
+}  // namespace parley::platforms::detail

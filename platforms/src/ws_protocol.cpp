@@ -1,0 +1,227 @@
+#include "ws_protocol.hpp"
+
+#include <ctime>
+
+namespace parley::platforms::detail {
+
+namespace {
+
+json frame(std::string_view action, json message, bool history,
+           std::optional<wall_clock::time_point> ts) {
+  json f = json::object();
+  f["action"] = action;
+  f["message"] = std::move(message);
+  f["history"] = history;
+  f["timestamp"] = ts ? json(format_timestamp(*ts)) : json(nullptr);
+  return f;
+}
+
+std::string dump(const json& j) {
+  // Replace invalid UTF-8 (a body may reply with raw bytes): the frame must stay valid text.
+  return j.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+std::string type_name(const json& j) {
+  switch (j.type()) {
+    case json::value_t::null: return "null";
+    case json::value_t::boolean: return "a boolean";
+    case json::value_t::string: return "a string";
+    case json::value_t::array: return "an array";
+    case json::value_t::object: return "an object";
+    default: return "a number";
+  }
+}
+
+client_input parse_file(const json& message, std::size_t max_file_size) {
+  json f = message;
+  if (f.is_string()) {  // BAF sends the file as a JSON string
+    f = json::parse(f.get_ref<const std::string&>(), nullptr, false);
+    if (f.is_discarded())
+      return input_error{"user_file: 'message' is a string but not JSON; send "
+                         "{\"name\",\"type\",\"base64\"} as an object or a JSON string"};
+  }
+  if (!f.is_object())
+    return input_error{"user_file: 'message' must be {\"name\",\"type\",\"base64\"}, got " +
+                       type_name(f)};
+  for (const char* k : {"name", "type", "base64"}) {
+    auto it = f.find(k);
+    if (it == f.end() || !it->is_string())
+      return input_error{std::string("user_file: '") + k +
+                         "' is missing or not a string; send {\"name\",\"type\",\"base64\"}"};
+  }
+  file_data fd{f["name"].get<std::string>(), f["type"].get<std::string>(),
+               f["base64"].get<std::string>()};
+  const auto size = base64_decoded_size(fd.base64);
+  if (size == std::string::npos)
+    return input_error{"user_file: 'base64' is not valid base64"};
+  if (size > max_file_size)
+    return input_error{"user_file: '" + fd.name + "' is " + std::to_string(size) +
+                       " bytes; the limit is " + std::to_string(max_file_size) +
+                       " (platforms.websocket.max_file_size)"};
+  return input_event{event::file(std::move(fd), true)};
+}
+
+}  // namespace
+
+std::size_t base64_decoded_size(std::string_view b64) {
+  std::size_t n = 0, pad = 0;
+  for (char c : b64) {
+    if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' ||
+        c == '/' || c == '-' || c == '_') {
+      if (pad) return std::string::npos;  // data after padding
+      ++n;
+    } else if (c == '=') {
+      if (++pad > 2) return std::string::npos;
+    } else if (c == '\n' || c == '\r' || c == ' ') {
+      continue;
+    } else {
+      return std::string::npos;
+    }
+  }
+  if ((n + pad) % 4 == 1) return std::string::npos;
+  return n * 3 / 4;
+}
+
+client_input parse_client_frame(std::string_view text, std::size_t max_file_size) {
+  json f = json::parse(text, nullptr, false);
+  if (f.is_discarded())
+    return input_error{"the frame is not JSON; send {\"action\": ..., \"message\": ...}"};
+  if (!f.is_object())
+    return input_error{"the frame is " + type_name(f) +
+                       ", not an object; send {\"action\": ..., \"message\": ...}"};
+  auto a = f.find("action");
+  if (a == f.end()) return input_error{"the frame has no 'action'; e.g. \"user_message\""};
+  if (!a->is_string()) return input_error{"'action' must be a string, got " + type_name(*a)};
+  const auto& action = a->get_ref<const std::string&>();
+  const json message = f.contains("message") ? f["message"] : json(nullptr);
+
+  if (action == "user_message") {
+    if (message.is_string()) return input_event{event::text(message.get<std::string>(), true)};
+    if (message.is_object()) return input_event{event::json_payload(message, true)};
+    return input_error{"user_message: 'message' must be a string or an object, got " +
+                       type_name(message)};
+  }
+  if (action == "user_file") return parse_file(message, max_file_size);
+  if (action == "agent_reply_str") {  // another agent: a non-human event
+    if (message.is_string()) return input_event{event::text(message.get<std::string>(), false)};
+    if (message.is_null())
+      return input_error{"agent_reply_str: 'message' is missing; send a string or an object"};
+    return input_event{event::json_payload(message, false)};
+  }
+  if (action == "reset") return input_reset{};
+  if (action == "user_set_variable") {
+    json v = message;
+    if (v.is_string()) v = json::parse(v.get_ref<const std::string&>(), nullptr, false);
+    if (!v.is_object())
+      return input_error{"user_set_variable: 'message' must be an object {\"name\": value}, got " +
+                         (v.is_discarded() ? std::string("a string that is not JSON")
+                                           : type_name(v))};
+    return input_set_variables{std::move(v)};
+  }
+  if (action == "fetch_user_messages") return input_fetch_history{};
+  if (action == "user_update_ui") return input_ignored{action};
+  if (action == "user_voice")
+    return input_error{"user_voice is not supported (Parley has no speech-to-text); send "
+                       "the text as user_message"};
+  return input_error{"unknown action '" + action +
+                     "'; use user_message, user_file, agent_reply_str, reset, "
+                     "user_set_variable or fetch_user_messages"};
+}
+
+std::string format_timestamp(wall_clock::time_point t) {
+  const std::time_t tt = wall_clock::to_time_t(t);
+  std::tm tm{};
+  localtime_r(&tt, &tm);
+  char buf[32];
+  const auto n = std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S", &tm);
+  return std::string(buf, n);
+}
+
+namespace {
+
+// Options as BAF sends them: a JSON string of {"0":"A","1":"B"}.
+std::string options_message(const json& data) {
+  json o = json::object();
+  std::size_t i = 0;
+  if (data.is_array())
+    for (const auto& x : data) o[std::to_string(i++)] = x.is_string() ? x : json(x.dump());
+  else if (data.is_object())
+    o = data;
+  return dump(o);
+}
+
+json reply_frame(reply_kind kind, const std::string& text, const json& data, bool history,
+                 wall_clock::time_point ts) {
+  switch (kind) {
+    case reply_kind::text: return frame("agent_reply_str", text, history, ts);
+    case reply_kind::markdown: return frame("agent_reply_markdown", text, history, ts);
+    case reply_kind::html: return frame("agent_reply_html", text, history, ts);
+    case reply_kind::options:
+      return frame("agent_reply_options", options_message(data), history, ts);
+    case reply_kind::json: return frame("agent_reply_json", data, history, ts);
+    case reply_kind::file: return frame("agent_reply_file", data, history, ts);
+    case reply_kind::image: {
+      // BAF sends the image as a bare base64 string; Parley adds its name and MIME type.
+      json f = frame("agent_reply_image", data.value("base64", std::string()), history, ts);
+      f["name"] = data.value("name", std::string());
+      f["type"] = data.value("type", std::string("image/jpeg"));
+      return f;
+    }
+    case reply_kind::location: return frame("agent_reply_location", data, history, ts);
+    case reply_kind::reasoning_step:
+      return frame("agent_reply_reasoning_step", data, history, ts);
+    case reply_kind::task_list_update:
+      return frame("agent_reply_task_list_update", data, history, ts);
+  }
+  return frame("agent_reply_str", text, history, ts);
+}
+
+}  // namespace
+
+std::string encode_reply(const reply& r, bool history) {
+  return dump(reply_frame(r.kind, r.text, r.data, history, r.timestamp));
+}
+
+std::string encode_history(const chat_message& m) {
+  // Stored rows carry the reply kind's name ("str" or "text", "markdown", ...) and the
+  // content as text (structured kinds serialised as JSON).
+  static const std::pair<std::string_view, reply_kind> kinds[] = {
+      {"str", reply_kind::text},
+      {"text", reply_kind::text},
+      {"markdown", reply_kind::markdown},
+      {"html", reply_kind::html},
+      {"options", reply_kind::options},
+      {"json", reply_kind::json},
+      {"file", reply_kind::file},
+      {"image", reply_kind::image},
+      {"location", reply_kind::location},
+      {"reasoning_step", reply_kind::reasoning_step},
+      {"task_list_update", reply_kind::task_list_update},
+  };
+  reply_kind kind = reply_kind::text;
+  for (const auto& [name, k] : kinds)
+    if (m.type == name) kind = k;
+  const bool structured =
+      kind != reply_kind::text && kind != reply_kind::markdown && kind != reply_kind::html;
+  json data;
+  if (structured) {
+    data = json::parse(m.content, nullptr, false);
+    if (data.is_discarded()) data = m.content;
+  }
+  if (m.is_user) {
+    // The user's own messages: text as sent; a JSON or file message as its data.
+    json message = structured ? data : json(m.content);
+    if (kind == reply_kind::json && data.is_object() && data.contains("message") &&
+        data["message"].is_string())
+      message = data["message"];
+    return dump(frame(kind == reply_kind::file ? "user_file" : "user_message", std::move(message),
+                      true, m.timestamp));
+  }
+  return dump(reply_frame(kind, m.content, data, true, m.timestamp));
+}
+
+std::string encode_error(std::string_view message) {
+  return dump(frame("error", message, false, wall_clock::now()));
+}
+
+}  // namespace parley::platforms::detail

@@ -1,0 +1,278 @@
+// The listening side: the acceptor, and one HTTP session per TCP connection (TLS first when
+// configured) that serves the page and /health or hands the stream to a ws_connection.
+#include <optional>
+
+#include "beast.hpp"
+#include "ws_connection.hpp"
+#include "ws_http.hpp"
+
+#include <parley/agent.hpp>
+#include <parley/log.hpp>
+
+namespace parley::platforms::detail {
+
+// ---- hub ---------------------------------------------------------------------------------------
+
+bool ws_hub::try_reserve() {
+  std::size_t n = open.load();
+  do {
+    if (n >= opts.max_connections) return false;
+  } while (!open.compare_exchange_weak(n, n + 1));
+  return true;
+}
+
+void ws_hub::release() {
+  if (open.fetch_sub(1) == 1) {
+    std::lock_guard lock(mu_);
+    cv_.notify_all();
+  }
+}
+
+bool ws_hub::wait_all_closed(clock::time_point deadline) {
+  std::unique_lock lock(mu_);
+  return cv_.wait_until(lock, deadline, [this] { return open.load() == 0; });
+}
+
+std::uint64_t ws_hub::add(const std::string& session_id, std::weak_ptr<ws_connection_base> c) {
+  std::lock_guard lock(mu_);
+  const auto id = next_id_++;
+  by_session_[session_id].push_back({id, std::move(c)});
+  return id;
+}
+
+void ws_hub::remove(std::uint64_t id, const std::string& session_id) {
+  std::lock_guard lock(mu_);
+  auto it = by_session_.find(session_id);
+  if (it == by_session_.end()) return;
+  std::erase_if(it->second, [id](const entry& e) { return e.id == id; });
+  if (it->second.empty()) by_session_.erase(it);
+}
+
+std::vector<std::shared_ptr<ws_connection_base>> ws_hub::connections_of(
+    const std::string& session_id) {
+  std::vector<std::shared_ptr<ws_connection_base>> out;
+  std::lock_guard lock(mu_);
+  auto it = by_session_.find(session_id);
+  if (it == by_session_.end()) return out;
+  out.reserve(it->second.size());
+  for (const auto& e : it->second)
+    if (auto c = e.conn.lock()) out.push_back(std::move(c));
+  return out;
+}
+
+std::vector<std::shared_ptr<ws_connection_base>> ws_hub::all_connections() {
+  std::vector<std::shared_ptr<ws_connection_base>> out;
+  std::lock_guard lock(mu_);
+  for (const auto& [sid, list] : by_session_)
+    for (const auto& e : list)
+      if (auto c = e.conn.lock()) out.push_back(std::move(c));
+  return out;
+}
+
+namespace {
+
+void fail(beast::error_code ec, const char* what) {
+  if (ec == net::error::operation_aborted || ec == beast::error::timeout ||
+      ec == http::error::end_of_stream || ec == net::ssl::error::stream_truncated ||
+      ec == net::error::eof || ec == net::error::connection_reset)
+    PARLEY_LOG(debug, "http: " << what << ": " << ec.message());
+  else
+    PARLEY_LOG(info, "http: " << what << ": " << ec.message());
+}
+
+template <class Stream>
+constexpr bool is_tls = !std::is_same_v<Stream, beast::tcp_stream>;
+
+// ---- HTTP session --------------------------------------------------------------------------
+
+template <class Stream>
+class http_session : public std::enable_shared_from_this<http_session<Stream>> {
+ public:
+  http_session(Stream&& stream, std::shared_ptr<ws_hub> hub)
+      : stream_(std::move(stream)), hub_(std::move(hub)) {}
+
+  void run() {
+    // The whole handshake (TLS, request) must fit in the handshake timeout.
+    beast::get_lowest_layer(stream_).expires_after(hub_->opts.handshake_timeout);
+    if constexpr (is_tls<Stream>) {
+      stream_.async_handshake(ssl::stream_base::server,
+                              beast::bind_front_handler(&http_session::on_tls, this->shared_from_this()));
+    } else {
+      do_read();
+    }
+  }
+
+ private:
+  void on_tls(beast::error_code ec) {
+    if (ec) return fail(ec, "tls handshake");
+    do_read();
+  }
+
+  void do_read() {
+    parser_.emplace();
+    parser_->header_limit(16 * 1024);
+    parser_->body_limit(16 * 1024);
+    beast::get_lowest_layer(stream_).expires_after(hub_->opts.handshake_timeout);
+    http::async_read(stream_, buffer_, *parser_,
+                     beast::bind_front_handler(&http_session::on_read, this->shared_from_this()));
+  }
+
+  void on_read(beast::error_code ec, std::size_t) {
+    if (ec == http::error::end_of_stream) return do_eof();
+    if (ec) return fail(ec, "read");
+    request req = parser_->release();
+    if (websocket::is_upgrade(req)) {
+      std::string why;
+      const auto status = admit(req, *hub_, why);
+      if (status != http::status::switching_protocols) {
+        ++hub_->rejected;
+        PARLEY_LOG(info, "websocket handshake refused (" << static_cast<int>(status) << "): " << why);
+        auto res = text_response(status, req.version(), why, false);
+        if (status == http::status::unauthorized) res.set(http::field::www_authenticate, "Bearer");
+        return write(std::move(res));
+      }
+      // The slot reserved by admit() now belongs to the connection.
+      auto conn = std::make_shared<ws_connection<Stream>>(std::move(stream_), hub_, identify(req));
+      conn->run(std::move(req));
+      return;
+    }
+    write(handle_http(req, *hub_));
+  }
+
+  void write(response res) {
+    auto sp = std::make_shared<response>(std::move(res));
+    beast::get_lowest_layer(stream_).expires_after(hub_->opts.handshake_timeout);
+    http::async_write(stream_, *sp,
+                      [self = this->shared_from_this(), sp](beast::error_code ec, std::size_t) {
+                        if (ec) return fail(ec, "write");
+                        if (!sp->keep_alive() || self->hub_->stopping.load()) return self->do_eof();
+                        self->do_read();
+                      });
+  }
+
+  void do_eof() {
+    if constexpr (is_tls<Stream>) {
+      beast::get_lowest_layer(stream_).expires_after(std::chrono::seconds(2));
+      stream_.async_shutdown([self = this->shared_from_this()](beast::error_code) {});
+    } else {
+      beast::error_code ignored;
+      stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    }
+  }
+
+  Stream stream_;
+  std::shared_ptr<ws_hub> hub_;
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+};
+
+// ---- listener --------------------------------------------------------------------------------
+
+class listener final : public ws_server, public std::enable_shared_from_this<listener> {
+ public:
+  listener(net::io_context& io, std::shared_ptr<ws_hub> hub, std::shared_ptr<ssl::context> tls)
+      : io_(io), acceptor_(net::make_strand(io)), retry_(acceptor_.get_executor()),
+        hub_(std::move(hub)), tls_(std::move(tls)) {}
+
+  void open(const std::string& host, std::uint16_t port) {
+    beast::error_code ec;
+    const auto address = net::ip::make_address(host == "localhost" ? "127.0.0.1" : host, ec);
+    if (ec)
+      throw std::runtime_error("platforms.websocket.host '" + host +
+                               "' is not an IP address; use e.g. 127.0.0.1 or 0.0.0.0");
+    const tcp::endpoint ep(address, port);
+    const std::string where = host + ":" + std::to_string(port);
+    acceptor_.open(ep.protocol(), ec);
+    if (!ec) acceptor_.set_option(net::socket_base::reuse_address(true), ec);
+    if (!ec) acceptor_.bind(ep, ec);
+    if (!ec) acceptor_.listen(net::socket_base::max_listen_connections, ec);
+    if (ec)
+      throw std::runtime_error("cannot listen on " + where + ": " + ec.message() +
+                               " (set platforms.websocket.port, or --port, to a free port)");
+    port_ = acceptor_.local_endpoint().port();
+  }
+
+  void start() { do_accept(); }
+
+  void stop() override {
+    net::post(acceptor_.get_executor(), [self = shared_from_this()] {
+      beast::error_code ignored;
+      self->acceptor_.close(ignored);
+      self->retry_.cancel();
+    });
+  }
+
+  std::uint16_t port() const override { return port_; }
+
+ private:
+  void do_accept() {
+    acceptor_.async_accept(net::make_strand(io_),
+                           beast::bind_front_handler(&listener::on_accept, shared_from_this()));
+  }
+
+  void on_accept(beast::error_code ec, tcp::socket socket) {
+    if (ec == net::error::operation_aborted || !acceptor_.is_open()) return;
+    if (ec) {
+      // E.g. out of file descriptors: wait a little instead of spinning.
+      PARLEY_LOG(warn, "websocket: accept failed: " << ec.message());
+      retry_.expires_after(std::chrono::milliseconds(100));
+      retry_.async_wait([self = shared_from_this()](beast::error_code e) {
+        if (!e) self->do_accept();
+      });
+      return;
+    }
+    if (hub_->stopping.load()) return;
+    beast::error_code ignored;
+    socket.set_option(tcp::no_delay(true), ignored);
+    if (tls_) {
+      std::make_shared<http_session<beast::ssl_stream<beast::tcp_stream>>>(
+          beast::ssl_stream<beast::tcp_stream>(beast::tcp_stream(std::move(socket)), *tls_), hub_)
+          ->run();
+    } else {
+      std::make_shared<http_session<beast::tcp_stream>>(beast::tcp_stream(std::move(socket)), hub_)
+          ->run();
+    }
+    do_accept();
+  }
+
+  net::io_context& io_;
+  tcp::acceptor acceptor_;
+  net::steady_timer retry_;
+  std::shared_ptr<ws_hub> hub_;
+  std::shared_ptr<ssl::context> tls_;
+  std::uint16_t port_ = 0;
+};
+
+std::shared_ptr<ssl::context> make_tls(const websocket_options& o) {
+  if (o.tls_cert.empty() && o.tls_key.empty()) return nullptr;
+  if (o.tls_cert.empty() || o.tls_key.empty())
+    throw std::runtime_error(
+        "TLS needs both platforms.websocket.tls_cert and platforms.websocket.tls_key");
+  auto ctx = std::make_shared<ssl::context>(ssl::context::tls_server);
+  ctx->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
+                   ssl::context::no_sslv3 | ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1 |
+                   ssl::context::single_dh_use);
+  beast::error_code ec;
+  ctx->use_certificate_chain_file(o.tls_cert, ec);
+  if (ec)
+    throw std::runtime_error("cannot use TLS certificate '" + o.tls_cert + "': " + ec.message() +
+                             " (platforms.websocket.tls_cert must be a PEM certificate chain)");
+  ctx->use_private_key_file(o.tls_key, ssl::context::pem, ec);
+  if (ec)
+    throw std::runtime_error("cannot use TLS key '" + o.tls_key + "': " + ec.message() +
+                             " (platforms.websocket.tls_key must be the PEM key of tls_cert)");
+  return ctx;
+}
+
+}  // namespace
+
+std::shared_ptr<ws_server> start_ws_server(net::io_context& io, std::shared_ptr<ws_hub> hub) {
+  auto tls = make_tls(hub->opts);
+  hub->scheme = tls ? "https" : "http";
+  auto l = std::make_shared<listener>(io, hub, std::move(tls));
+  l->open(hub->opts.host, hub->opts.port);
+  l->start();
+  return l;
+}
+
+}  // namespace parley::platforms::detail
