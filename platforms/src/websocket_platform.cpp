@@ -1,5 +1,7 @@
 #include <parley/platforms/websocket_platform.hpp>
 
+#include <algorithm>
+
 #include <boost/asio/post.hpp>
 
 #include <parley/agent.hpp>
@@ -52,6 +54,7 @@ websocket_options websocket_options::from_config(const config& cfg) {
 struct websocket_platform::impl {
   std::shared_ptr<detail::ws_hub> hub = std::make_shared<detail::ws_hub>();
   std::shared_ptr<detail::ws_server> server;
+  std::atomic<std::uint16_t> port{0};
   std::mutex stop_mutex;
   bool stopped = false;
 };
@@ -62,18 +65,20 @@ websocket_platform::websocket_platform(websocket_options options)
 websocket_platform::~websocket_platform() { stop(); }
 
 void websocket_platform::start(agent& owner) {
+  std::lock_guard lock(impl_->stop_mutex);
   auto& hub = *impl_->hub;
+  hub.stopping = false;
+  impl_->stopped = false;
   hub.opts = options_;
   hub.owner = &owner;
   hub.plat = this;
   hub.started = wall_clock::now();
   impl_->server = detail::start_ws_server(owner.io_context(), impl_->hub);
+  impl_->port = impl_->server->port();
   PARLEY_LOG(info, "websocket: agent " << owner.name() << " listening; open " << url());
 }
 
-std::uint16_t websocket_platform::port() const {
-  return impl_->server ? impl_->server->port() : 0;
-}
+std::uint16_t websocket_platform::port() const { return impl_->port.load(); }
 
 std::string websocket_platform::url() const {
   std::string host = options_.host;
@@ -103,20 +108,24 @@ void websocket_platform::stop() {
   auto& hub = *impl_->hub;
   hub.stopping = true;  // no new connections; frames that arrive from now on are dropped
   impl_->server->stop();
+  // The acceptor must not outlive the agent's io_context: from here on only its pending
+  // handlers (run or destroyed with the io_context) hold the listener.
+  impl_->server.reset();
   const auto deadline = clock::now() + std::chrono::milliseconds(2000);
 
   // Let the sessions of open connections answer what they have queued, so those replies
   // are sent before the close (bounded: a stuck body cannot hold the shutdown).
-  auto conns = hub.all_connections();
+  // (Only ids are kept here: holding the connections would keep them alive past their close.)
+  std::vector<std::string> ids;
+  for (const auto& c : hub.all_connections())
+    if (std::find(ids.begin(), ids.end(), c->session_id()) == ids.end())
+      ids.push_back(c->session_id());
   if (hub.owner) {
     auto pending = std::make_shared<std::atomic<std::size_t>>(0);
     auto m = std::make_shared<std::mutex>();
     auto cv = std::make_shared<std::condition_variable>();
-    std::vector<std::string> seen;
-    for (const auto& c : conns) {
-      if (std::find(seen.begin(), seen.end(), c->session_id()) != seen.end()) continue;
-      seen.push_back(c->session_id());
-      auto s = hub.owner->find_session(c->session_id());
+    for (const auto& id : ids) {
+      auto s = hub.owner->find_session(id);
       if (!s) continue;
       ++*pending;
       s->when_idle([pending, m, cv] {

@@ -11,7 +11,7 @@ void fail(beast::error_code ec, const char* what, const std::string& sid) {
   if (ec == net::error::operation_aborted || ec == websocket::error::closed ||
       ec == net::error::eof || ec == net::ssl::error::stream_truncated ||
       ec == beast::error::timeout || ec == net::error::connection_reset ||
-      ec == net::error::broken_pipe)
+      ec == net::error::broken_pipe || ec == net::error::not_connected)
     PARLEY_LOG(debug, "websocket " << sid << ": " << what << ": " << ec.message());
   else
     PARLEY_LOG(info, "websocket " << sid << ": " << what << ": " << ec.message());
@@ -230,7 +230,10 @@ void ws_connection<Stream>::begin_close(websocket::close_code code, std::string 
     while (queue_.size() > (writing_ ? 1u : 0u)) queue_.pop_back();
   close_pending_ = true;
   // A peer that reads nothing can hold the last write forever: cut it off after a bound.
-  close_timer_.expires_after(hub_->opts.handshake_timeout);
+  close_timer_.expires_after(code == websocket::close_code::going_away
+                                 ? std::min<clock::duration>(hub_->opts.handshake_timeout,
+                                                             std::chrono::seconds(1))
+                                 : clock::duration(hub_->opts.handshake_timeout));
   close_timer_.async_wait([self = this->shared_from_this()](beast::error_code ec) {
     if (ec) return;
     beast::error_code ignored;
@@ -243,6 +246,7 @@ template <class Stream>
 void ws_connection<Stream>::do_close() {
   close_pending_ = false;
   ws_.async_close(close_reason_, [self = this->shared_from_this()](beast::error_code ec) {
+    self->close_timer_.cancel();
     if (ec) fail(ec, "close", self->who_.session_id);
     // The pending read completes once the peer answers the close (or times out).
   });

@@ -174,6 +174,7 @@ response handle_http(const request& req, ws_hub& hub) {
               {"agent", hub.owner ? hub.owner->name() : std::string()},
               {"connections", hub.open.load()},
               {"sessions", hub.owner ? hub.owner->session_count() : 0},
+              {"db", hub.owner && hub.owner->db() ? json(std::string(hub.owner->db()->name())) : json(nullptr)},
               {"uptime_seconds", up.count()}};
     res.body() = j.dump();
   } else {

@@ -21,7 +21,7 @@ std::string target(const std::string& session_id) { return "/?session_id=" + ses
 
 TEST_SUITE("websocket protocol") {
 
-TEST_CASE("a new session greets; user_message text is a human text event") {
+TEST_CASE("a new session greets, user_message text is a human text event") {
   server srv;
   net::io_context io;
   client c(io);
@@ -194,7 +194,7 @@ TEST_CASE("every reply kind becomes its BAF action") {
   CHECK(f["message"][0]["status"] == "done");
 }
 
-TEST_CASE("two connections on one session both get every reply; a closing one steals none") {
+TEST_CASE("two connections on one session both get every reply, a closing one steals none") {
   server srv;
   net::io_context io;
   client a(io), b(io);
@@ -384,7 +384,7 @@ TEST_CASE("messages over the rate limit get an error frame and are dropped") {
   CHECK(srv.ws->stats().rate_limited == static_cast<std::uint64_t>(errors));
 }
 
-TEST_CASE("over max_connections the handshake gets 503; a freed slot is reused") {
+TEST_CASE("over max_connections the handshake gets 503, a freed slot is reused") {
   websocket_options o = test_options();
   o.max_connections = 2;
   server srv(o);
@@ -427,7 +427,7 @@ TEST_CASE("a client that does not read is closed with 1008 without slowing other
   CHECK(frames < 400);
 }
 
-TEST_CASE("an idle client that answers no ping is closed; a reading one is kept alive") {
+TEST_CASE("an idle client that answers no ping is closed, a reading one is kept alive") {
   websocket_options o = test_options();
   o.idle_timeout = std::chrono::milliseconds(300);
   server srv(o);
