@@ -22,10 +22,11 @@ endif()
 run(${CMAKE_COMMAND} -S ${SOURCE_DIR}/tests/package/bot -B ${WORK}/build ${gen} ${launcher}
     -DCMAKE_PREFIX_PATH=${WORK}/prefix -DCMAKE_BUILD_TYPE=Release)
 run(${CMAKE_COMMAND} --build ${WORK}/build)
-file(WRITE ${WORK}/input.txt "hello\nanything\n")
+file(WRITE ${WORK}/input.txt "what\nhello\n2\n")
 execute_process(COMMAND ${WORK}/build/tiny_bot --console --db "" --log-level warn
   INPUT_FILE ${WORK}/input.txt OUTPUT_VARIABLE out RESULT_VARIABLE rc TIMEOUT 30)
-if(NOT rc EQUAL 0 OR NOT out STREQUAL "Hello from an installed Parley!\necho: anything\n")
+set(want "Welcome to Parley Pizza! Say hi.\nSay hi to order a pizza.\nWhich one?\n  1. Margherita\n  2. Diavola\nOne Diavola coming up!\nWelcome to Parley Pizza! Say hi.\n")
+if(NOT rc EQUAL 0 OR NOT out STREQUAL want)
   message(FATAL_ERROR "the installed bot answered (${rc}):\n${out}")
 endif()
 file(REMOVE_RECURSE ${WORK})
