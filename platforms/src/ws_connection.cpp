@@ -69,9 +69,12 @@ void ws_connection<Stream>::on_accept(beast::error_code ec) {
 
 template <class Stream>
 std::shared_ptr<parley::session> ws_connection<Stream>::session() {
-  // Looked up each time rather than held: after a reset the id names a new session.
-  return hub_->owner->get_or_create_session(who_.session_id, hub_->plat, who_.user,
-                                            who_.session_name);
+  // Not owned: after a reset (or a close) the id names a new session, found again here.
+  if (auto s = session_.lock(); s && !s->is_terminal()) return s;
+  auto s = hub_->owner->get_or_create_session(who_.session_id, hub_->plat, who_.user,
+                                              who_.session_name);
+  session_ = s;
+  return s;
 }
 
 template <class Stream>

@@ -44,6 +44,7 @@ class ws_connection final : public ws_connection_base,
   websocket::stream<Stream> ws_;
   std::shared_ptr<ws_hub> hub_;
   client_identity who_;
+  std::weak_ptr<parley::session> session_;  // the last session looked up (strand)
   beast::flat_buffer buffer_;
   std::deque<std::shared_ptr<const std::string>> queue_;
   net::steady_timer close_timer_;

@@ -129,12 +129,19 @@ client_input parse_client_frame(std::string_view text, std::size_t max_file_size
 }
 
 std::string format_timestamp(wall_clock::time_point t) {
+  // Every reply carries one; replies come in bursts within a second: remember the last one.
+  thread_local std::time_t last = -1;
+  thread_local std::string text;
   const std::time_t tt = wall_clock::to_time_t(t);
-  std::tm tm{};
-  localtime_r(&tt, &tm);
-  char buf[32];
-  const auto n = std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S", &tm);
-  return std::string(buf, n);
+  if (tt != last) {
+    std::tm tm{};
+    localtime_r(&tt, &tm);
+    char buf[32];
+    const auto n = std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S", &tm);
+    text.assign(buf, n);
+    last = tt;
+  }
+  return text;
 }
 
 namespace {
@@ -179,6 +186,24 @@ json reply_frame(reply_kind kind, const std::string& text, const json& data, boo
 }  // namespace
 
 std::string encode_reply(const reply& r, bool history) {
+  if (r.kind == reply_kind::text || r.kind == reply_kind::markdown || r.kind == reply_kind::html) {
+    // The common case, written directly: no JSON object is built (same bytes as dump()).
+    const char* action = r.kind == reply_kind::text       ? "agent_reply_str"
+                         : r.kind == reply_kind::markdown ? "agent_reply_markdown"
+                                                          : "agent_reply_html";
+    std::string out;
+    out.reserve(r.text.size() + 96);
+    out += R"({"action":")";
+    out += action;
+    out += R"(","history":)";
+    out += history ? "true" : "false";
+    out += R"(,"message":)";
+    out += dump(json(r.text));
+    out += R"(,"timestamp":")";
+    out += format_timestamp(r.timestamp);
+    out += "\"}";
+    return out;
+  }
   return dump(reply_frame(r.kind, r.text, r.data, history, r.timestamp));
 }
 

@@ -52,6 +52,14 @@ TEST_CASE("replies encode as BAF frames") {
   f = json::parse(encode_reply(r, true));
   CHECK(f["history"] == true);
   CHECK(json::parse(f["message"].get<std::string>()) == json({{"0", "Good"}, {"1", "Bad"}}));
+  // The direct encoding of text replies gives the same bytes as the JSON object would.
+  for (auto kind : {reply_kind::text, reply_kind::markdown, reply_kind::html}) {
+    reply t{kind, "a \"quoted\"\n<b>line</b> \xc3\xa9", {}};
+    json expect = {{"action", kind == reply_kind::text ? "agent_reply_str"
+                              : kind == reply_kind::markdown ? "agent_reply_markdown" : "agent_reply_html"},
+                   {"message", t.text}, {"history", false}, {"timestamp", format_timestamp(t.timestamp)}};
+    CHECK(encode_reply(t) == expect.dump());
+  }
   r = {reply_kind::text, std::string("bad \xff byte"), {}};
   CHECK_NOTHROW(json::parse(encode_reply(r)));  // invalid UTF-8 is replaced, never thrown
 }

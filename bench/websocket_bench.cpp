@@ -1,0 +1,378 @@
+// WebSocket load generator: closed loop (each connection sends, waits for its whole answer,
+// sends again), messages per second and p50/p99 latency; and idle connections' memory.
+//
+//   bench_websocket                      the whole suite: starts the echo server and the
+//                                        greetings bot itself, 1/100/1000 connections each,
+//                                        then 10,000 idle connections; prints a table
+//   bench_websocket --port P --mode echo|bot|fallback --connections N [--seconds S]
+//   bench_websocket --port P --mode echo|bot --idle N --pid PID
+//   bench_websocket [--seconds S] [--threads N] [--idle N]   the suite with other settings
+//
+// Against the bot a "message" is one turn of the greetings conversation: "hello" (answered
+// by two frames: the question and the options) and "good" (one frame), alternately. Against
+// the echo server it is the same JSON frame, echoed once. "fallback" sends the bot only "tell me a
+// joke", which it answers with one fallback frame (intent recognition, no transition).
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <fcntl.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/websocket.hpp>
+
+extern char** environ;
+
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace websocket = beast::websocket;
+using tcp = net::ip::tcp;
+using steady = std::chrono::steady_clock;
+
+namespace {
+
+const std::string hello_frame =
+    R"({"action":"user_message","message":"hello","history":false,"timestamp":null})";
+const std::string good_frame =
+    R"({"action":"user_message","message":"good","history":false,"timestamp":null})";
+const std::string other_frame =
+    R"({"action":"user_message","message":"tell me a joke","history":false,"timestamp":null})";
+
+int g_runs = 0;  // single-threaded: the load generator runs one io_context at a time
+
+struct run_state {
+  std::string prefix;  // session ids are new in every run: each conversation starts afresh
+  bool bot = false;
+  bool fallback = false;  // bot: always "tell me a joke": one fallback reply
+  unsigned short port = 0;
+  std::size_t ready = 0, failed = 0;
+  bool measuring = false, stopping = false;
+  std::uint64_t done = 0;
+  std::vector<std::uint32_t> latency_us;
+};
+
+class client : public std::enable_shared_from_this<client> {
+ public:
+  client(net::io_context& io, run_state& st, std::size_t index, bool loop)
+      : ws_(io), st_(st), index_(index), loop_(loop) {}
+
+  void start() {
+    beast::get_lowest_layer(ws_).async_connect(
+        tcp::endpoint(net::ip::make_address("127.0.0.1"), st_.port),
+        [self = shared_from_this()](beast::error_code ec) {
+          if (ec) return self->fail();
+          self->ws_.set_option(websocket::stream_base::timeout::suggested(beast::role_type::client));
+          beast::get_lowest_layer(self->ws_).expires_never();
+          self->ws_.async_handshake("127.0.0.1", "/?session_id=" + self->st_.prefix + std::to_string(self->index_),
+                                    [self](beast::error_code e) {
+                                      if (e) return self->fail();
+                                      if (self->st_.bot)
+                                        self->read_greeting();
+                                      else
+                                        self->ready();
+                                    });
+        });
+  }
+
+  void close() {
+    ws_.async_close(websocket::close_code::normal, [self = shared_from_this()](beast::error_code) {});
+  }
+
+ private:
+  void fail() {
+    if (!st_.stopping) ++st_.failed;  // errors after the run are the closes
+  }
+  void read_greeting() {
+    ws_.async_read(buf_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
+      if (ec) return self->fail();
+      self->buf_.clear();
+      self->ready();
+    });
+  }
+  void ready() {
+    ++st_.ready;
+    if (loop_)
+      send();
+    else
+      idle();
+  }
+  void idle() {  // keep a read pending, so the server's pings are answered
+    ws_.async_read(buf_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
+      if (ec) return;
+      self->buf_.clear();
+      self->idle();
+    });
+  }
+  void send() {
+    if (st_.stopping) return;
+    const bool hello = !st_.bot || (!st_.fallback && turn_ % 2 == 0);
+    expect_ = st_.bot && hello ? 2 : 1;
+    got_ = 0;
+    sent_ = steady::now();
+    const std::string& frame = st_.fallback ? other_frame : hello ? hello_frame : good_frame;
+    ws_.async_write(net::buffer(frame),
+                    [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                      if (ec) return self->fail();
+                      self->receive();
+                    });
+  }
+  void receive() {
+    ws_.async_read(buf_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
+      if (ec) return self->fail();
+      self->buf_.clear();
+      if (++self->got_ < self->expect_) return self->receive();
+      ++self->turn_;
+      if (self->st_.measuring) {
+        ++self->st_.done;
+        self->st_.latency_us.push_back(static_cast<std::uint32_t>(
+            std::chrono::duration_cast<std::chrono::microseconds>(steady::now() - self->sent_).count()));
+      }
+      self->send();
+    });
+  }
+
+  websocket::stream<beast::tcp_stream> ws_;
+  beast::flat_buffer buf_;
+  run_state& st_;
+  std::size_t index_;
+  bool loop_;
+  int expect_ = 1, got_ = 0;
+  std::uint64_t turn_ = 0;
+  steady::time_point sent_;
+};
+
+// Runs `io` until `pred` or `limit`.
+template <class Pred>
+bool run_until(net::io_context& io, Pred pred, steady::duration limit) {
+  const auto deadline = steady::now() + limit;
+  while (!pred() && steady::now() < deadline) {
+    io.restart();
+    io.run_for(std::chrono::milliseconds(5));
+  }
+  return pred();
+}
+
+std::vector<std::shared_ptr<client>> open_all(net::io_context& io, run_state& st, std::size_t n,
+                                              bool loop) {
+  std::vector<std::shared_ptr<client>> all;
+  all.reserve(n);
+  // Connect in waves so the listen backlog is never the bottleneck.
+  for (std::size_t i = 0; i < n; ++i) {
+    all.push_back(std::make_shared<client>(io, st, i, loop));
+    all.back()->start();
+    if ((i + 1) % 200 == 0)
+      run_until(io, [&] { return st.ready + st.failed >= i + 1; }, std::chrono::seconds(30));
+  }
+  run_until(io, [&] { return st.ready + st.failed >= n; }, std::chrono::seconds(60));
+  return all;
+}
+
+struct result {
+  double msgs_per_s = 0, p50_ms = 0, p99_ms = 0;
+  std::size_t failed = 0;
+};
+
+result closed_loop(unsigned short port, bool bot, std::size_t n, double seconds,
+                   bool fallback = false) {
+  net::io_context io(1);
+  run_state st;
+  st.fallback = fallback;
+  st.prefix = "bench-" + std::to_string(::getpid()) + "-" + std::to_string(++g_runs) + "-";
+  st.bot = bot;
+  st.port = port;
+  auto all = open_all(io, st, n, true);
+  run_until(io, [] { return false; }, std::chrono::milliseconds(500));  // warm-up
+  st.measuring = true;
+  st.latency_us.reserve(1 << 20);
+  const auto t0 = steady::now();
+  run_until(io, [] { return false; }, std::chrono::duration_cast<steady::duration>(std::chrono::duration<double>(seconds)));
+  st.measuring = false;
+  const double elapsed = std::chrono::duration<double>(steady::now() - t0).count();
+  st.stopping = true;
+  for (auto& c : all) c->close();
+  run_until(io, [] { return false; }, std::chrono::milliseconds(300));
+  result r;
+  r.failed = st.failed;
+  r.msgs_per_s = static_cast<double>(st.done) / elapsed;
+  auto& v = st.latency_us;
+  if (!v.empty()) {
+    std::sort(v.begin(), v.end());
+    r.p50_ms = v[v.size() / 2] / 1000.0;
+    r.p99_ms = v[std::min(v.size() - 1, v.size() * 99 / 100)] / 1000.0;
+  }
+  return r;
+}
+
+long rss_kib(pid_t pid) {
+  std::ifstream f("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(f, line))
+    if (line.rfind("VmRSS:", 0) == 0) return std::atol(line.c_str() + 6);
+  return -1;
+}
+
+// Opens n idle connections and reports the server's memory growth per connection.
+double idle_memory(unsigned short port, bool bot, std::size_t n, pid_t pid, std::size_t* opened) {
+  net::io_context io(1);
+  run_state st;
+  st.prefix = "bench-" + std::to_string(::getpid()) + "-" + std::to_string(++g_runs) + "-";
+  st.bot = bot;
+  st.port = port;
+  run_until(io, [] { return false; }, std::chrono::milliseconds(300));
+  const long before = rss_kib(pid);
+  auto all = open_all(io, st, n, false);
+  run_until(io, [] { return false; }, std::chrono::milliseconds(1000));  // settle
+  const long after = rss_kib(pid);
+  *opened = st.ready;
+  st.stopping = true;
+  for (auto& c : all) c->close();
+  run_until(io, [] { return false; }, std::chrono::milliseconds(1000));
+  return st.ready ? static_cast<double>(after - before) / static_cast<double>(st.ready) : 0.0;
+}
+
+unsigned short free_port() {
+  net::io_context io;
+  tcp::acceptor a(io, tcp::endpoint(net::ip::make_address("127.0.0.1"), 0));
+  return a.local_endpoint().port();
+}
+
+pid_t spawn(const std::vector<std::string>& args, const std::string& log) {
+  std::vector<char*> argv;
+  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 1, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_adddup2(&fa, 1, 2);
+  pid_t pid = 0;
+  if (posix_spawn(&pid, argv[0], &fa, nullptr, argv.data(), environ) != 0) {
+    std::fprintf(stderr, "cannot start %s\n", argv[0]);
+    std::exit(1);
+  }
+  posix_spawn_file_actions_destroy(&fa);
+  return pid;
+}
+
+void wait_listening(unsigned short port) {
+  for (int i = 0; i < 200; ++i) {
+    net::io_context io;
+    tcp::socket s(io);
+    beast::error_code ec;
+    s.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), port), ec);
+    if (!ec) return;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));  // a process starting up
+  }
+  std::fprintf(stderr, "nothing listens on %u\n", port);
+  std::exit(1);
+}
+
+void stop(pid_t pid) {
+  ::kill(pid, SIGTERM);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+}
+
+#if defined(PARLEY_ECHO_BIN) && defined(PARLEY_GREETINGS_BIN)
+int suite(double seconds, std::size_t idle_n, int server_threads) {
+  const std::string tmp = "/tmp/parley-bench-" + std::to_string(::getpid());
+  std::system(("mkdir -p " + tmp).c_str());
+  const unsigned short echo_port = free_port(), bot_port = free_port();
+  const std::string threads = std::to_string(server_threads);
+  const pid_t echo = spawn({PARLEY_ECHO_BIN, "--port", std::to_string(echo_port), "--threads", threads},
+                           tmp + "/echo.log");
+  const pid_t bot = spawn({PARLEY_GREETINGS_BIN, "--port", std::to_string(bot_port), "--threads", threads,
+                           "--db", tmp + "/bench.db", "--log-level", "warn",
+                           "--set", "platforms.websocket.rate_limit=0",
+                           "--set", "platforms.websocket.max_connections=20000"},
+                          tmp + "/bot.log");
+  wait_listening(echo_port);
+  wait_listening(bot_port);
+  std::printf("server threads: %d each; load generator: 1 thread; %.0f s per run; cores: %u\n\n",
+              server_threads, seconds, std::thread::hardware_concurrency());
+  std::printf("greetings: hello/good turns (1.5 reply frames per message); greetings-fb: a\n"
+              "message the bot answers with its fallback (1 frame, as echo)\n\n");
+  std::printf("%-14s %8s %12s %9s %9s %12s\n", "server", "conns", "msgs/s", "p50 ms", "p99 ms", "x echo");
+  for (std::size_t n : {std::size_t{1}, std::size_t{100}, std::size_t{1000}}) {
+    const result e = closed_loop(echo_port, false, n, seconds);
+    const result b = closed_loop(bot_port, true, n, seconds);
+    const result f = closed_loop(bot_port, true, n, seconds, true);
+    const double base = e.msgs_per_s > 0 ? e.msgs_per_s : 1.0;
+    std::printf("%-14s %8zu %12.0f %9.3f %9.3f %12s\n", "echo", n, e.msgs_per_s, e.p50_ms, e.p99_ms, "");
+    std::printf("%-14s %8zu %12.0f %9.3f %9.3f %12.2f\n", "greetings", n, b.msgs_per_s, b.p50_ms,
+                b.p99_ms, b.msgs_per_s / base);
+    std::printf("%-14s %8zu %12.0f %9.3f %9.3f %12.2f\n", "greetings-fb", n, f.msgs_per_s, f.p50_ms,
+                f.p99_ms, f.msgs_per_s / base);
+    if (e.failed || b.failed || f.failed)
+      std::printf("  (failed connections: echo %zu, bot %zu, fallback %zu)\n", e.failed, b.failed, f.failed);
+    std::fflush(stdout);
+  }
+  if (idle_n) {
+    std::size_t opened_b = 0, opened_e = 0;
+    const double kb_bot = idle_memory(bot_port, true, idle_n, bot, &opened_b);
+    const double kb_echo = idle_memory(echo_port, false, idle_n, echo, &opened_e);
+    std::printf("\nidle connections: greetings %zu open, %.1f KiB each (connection + session); "
+                "echo %zu open, %.1f KiB each\n", opened_b, kb_bot, opened_e, kb_echo);
+  }
+  stop(echo);
+  stop(bot);
+  std::system(("rm -rf " + tmp).c_str());
+  return 0;
+}
+#else
+int suite(double, std::size_t, int) {
+  std::fprintf(stderr, "built without the examples: give --port (see websocket_bench.cpp)\n");
+  return 2;
+}
+#endif
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::signal(SIGPIPE, SIG_IGN);
+  unsigned short port = 0;
+  bool bot = false, fallback = false;
+  std::size_t conns = 0, idle = 0, suite_idle = 10000;
+  double seconds = 3;
+  int threads = 1;
+  pid_t pid = 0;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    const std::string k = argv[i], v = argv[i + 1];
+    if (k == "--port") port = static_cast<unsigned short>(std::stoi(v));
+    else if (k == "--mode") { bot = v != "echo"; fallback = v == "fallback"; }
+    else if (k == "--connections") conns = std::stoul(v);
+    else if (k == "--seconds") seconds = std::stod(v);
+    else if (k == "--idle") idle = suite_idle = std::stoul(v);
+    else if (k == "--pid") pid = std::stoi(v);
+    else if (k == "--threads") threads = std::stoi(v);
+    else {
+      std::fprintf(stderr, "unknown flag %s (see the comment at the top of websocket_bench.cpp)\n", k.c_str());
+      return 2;
+    }
+  }
+  if (!port) return suite(seconds, suite_idle, threads);
+  if (idle) {
+    std::size_t opened = 0;
+    const double kb = idle_memory(port, bot, idle, pid, &opened);
+    std::printf("%zu idle connections open, %.1f KiB each\n", opened, kb);
+    return 0;
+  }
+  const result r = closed_loop(port, bot, conns ? conns : 1, seconds, fallback);
+  std::printf("%zu connections: %.0f msgs/s, p50 %.3f ms, p99 %.3f ms (%zu failed)\n", conns,
+              r.msgs_per_s, r.p50_ms, r.p99_ms, r.failed);
+  return 0;
+}
