@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <iostream>
 
+#include <parley/db/sqlite_db_handler.hpp>
 #include <parley/platforms/console_platform.hpp>
 
 namespace parley {
@@ -16,6 +17,13 @@ void configure(agent& a) {
     // The WebSocket platform is not built yet: talk on the console meanwhile.
     PARLEY_LOG(warn, "the WebSocket platform is not available in this build; using the console");
     a.use_platform(std::make_shared<platforms::console_platform>());
+  }
+  // The SQLite DB handler, unless the bot brought its own; `--db ''` disables recording.
+  if (!a.db() && cfg.get_bool("db.enabled") && !cfg.get_string("db.path").empty()) {
+    db::sqlite_options o;
+    o.path = cfg.get_string("db.path");
+    o.sync_commit = cfg.get_bool("db.sync_commit");
+    a.use_db(std::make_shared<db::sqlite_db_handler>(std::move(o)));
   }
 }
 
