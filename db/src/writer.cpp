@@ -33,8 +33,10 @@ const session_slot* write_context::find_slot(const std::string& session_id) {
   q.bindNoCopy(1, agent_name_);
   q.bindNoCopy(2, session_id);
   if (!q.executeStep()) return nullptr;
+  const auto row = q.getColumn(0).getInt64();
+  q.tryReset();  // an active statement would hold a read lock (and block the checkpoint)
   journal(session_id);
-  return &(slots_[session_id] = session_slot{q.getColumn(0).getInt64(), 0});
+  return &(slots_[session_id] = session_slot{row, 0});
 }
 
 const session_slot& write_context::slot(const std::string& session_id,
