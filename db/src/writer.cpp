@@ -267,7 +267,7 @@ void writer::process(std::vector<entry>& batch) {
       // The writer's own thread waits, not a session: the agent goes on answering while its
       // rows queue up behind this batch.
       std::this_thread::sleep_for(backoff);
-      backoff *= 2;
+      backoff = std::min<std::chrono::milliseconds>(backoff * 2, std::chrono::seconds(1));
     }
   }
   std::size_t dropped = 0;
