@@ -9,6 +9,7 @@
 #include <SQLiteCpp/Transaction.h>
 
 #include <parley/db/sqlite_db_handler.hpp>
+#include <parley/db/sqlite_open.hpp>
 #include <parley/errors.hpp>
 
 namespace parley::db {
@@ -240,4 +241,11 @@ std::unique_ptr<SQLite::Database> open_for_reading(const std::string& path,
 }
 
 }  // namespace detail
+}  // namespace parley::db
+
+namespace parley::db {
+std::unique_ptr<SQLite::Database> open_for_reading(const std::string& path,
+                                                   std::chrono::milliseconds busy_timeout) {
+  return detail::open_for_reading(path, busy_timeout);
+}
 }  // namespace parley::db

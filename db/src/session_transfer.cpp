@@ -1,5 +1,8 @@
 #include "session_transfer.hpp"
 
+#include <limits>
+#include <unordered_map>
+
 #include <SQLiteCpp/Statement.h>
 
 #include <parley/db/sqlite_db_handler.hpp>
@@ -73,10 +76,11 @@ json export_rows(SQLite::Database& db, const std::string& agent, const std::stri
                     {"timestamp", text(q.getColumn(4))}};
       });
   out["transitions"] = rows(
-      "SELECT source_state, dest_state, event, condition, timestamp FROM transition "
+      "SELECT source_state, dest_state, event, condition, timestamp, id FROM transition "
       "WHERE session_id = ? ORDER BY id",
       [](SQLite::Statement& q) {
-        return json{{"source_state", text(q.getColumn(0))}, {"dest_state", text(q.getColumn(1))},
+        return json{{"id", q.getColumn(5).getInt64()},
+                    {"source_state", text(q.getColumn(0))}, {"dest_state", text(q.getColumn(1))},
                     {"event", text(q.getColumn(2))}, {"condition", text(q.getColumn(3))},
                     {"timestamp", text(q.getColumn(4))}};
       });
@@ -84,7 +88,7 @@ json export_rows(SQLite::Database& db, const std::string& agent, const std::stri
       "SELECT id, message, timestamp, intent_classifier, intent, score FROM intent_prediction "
       "WHERE session_id = ? ORDER BY id",
       [&](SQLite::Statement& q) {
-        json p{{"message", text(q.getColumn(1))},       {"timestamp", text(q.getColumn(2))},
+        json p{{"id", q.getColumn(0).getInt64()}, {"message", text(q.getColumn(1))},       {"timestamp", text(q.getColumn(2))},
                {"intent_classifier", text(q.getColumn(3))},
                {"intent", q.getColumn(4).isNull() ? json() : json(text(q.getColumn(4)))},
                {"score", q.getColumn(5).getDouble()}, {"parameters", json::array()}};
@@ -99,16 +103,16 @@ json export_rows(SQLite::Database& db, const std::string& agent, const std::stri
         return p;
       });
   out["events"] = rows(
-      "SELECT event, info, timestamp FROM event WHERE session_id = ? ORDER BY id",
+      "SELECT event, info, timestamp, id FROM event WHERE session_id = ? ORDER BY id",
       [](SQLite::Statement& q) {
-        return json{{"event", text(q.getColumn(0))}, {"info", text(q.getColumn(1))},
+        return json{{"id", q.getColumn(3).getInt64()}, {"event", text(q.getColumn(0))}, {"info", text(q.getColumn(1))},
                     {"timestamp", text(q.getColumn(2))}};
       });
   out["reasoning_steps"] = rows(
-      "SELECT chat_id, kind, step_kind, step, summary, payload, timestamp FROM reasoning_step "
+      "SELECT chat_id, kind, step_kind, step, summary, payload, timestamp, id FROM reasoning_step "
       "WHERE session_id = ? ORDER BY id",
       [](SQLite::Statement& q) {
-        return json{{"chat_id", q.getColumn(0).isNull() ? json() : json(q.getColumn(0).getInt64())},
+        return json{{"id", q.getColumn(7).getInt64()}, {"chat_id", q.getColumn(0).isNull() ? json() : json(q.getColumn(0).getInt64())},
                     {"kind", text(q.getColumn(1))},      {"step_kind", text(q.getColumn(2))},
                     {"step", text(q.getColumn(3))},      {"summary", text(q.getColumn(4))},
                     {"payload", parse_or_string(text(q.getColumn(5)))},
@@ -124,7 +128,8 @@ json export_rows(SQLite::Database& db, const std::string& agent, const std::stri
 }
 
 std::string import_rows(SQLite::Database& db, const std::string& agent, const json& data,
-                        const std::string& new_id, const std::string& path) {
+                        const std::string& new_id, const std::string& path,
+                        std::int64_t& next_id) {
   if (!data.is_object() || data.value("format", std::string()) != export_format ||
       !data.contains("session") || !data["session"].is_object())
     throw db_error(std::string("not a Parley session export (expected an object with \"format\": \"") +
@@ -170,13 +175,32 @@ std::string import_rows(SQLite::Database& db, const std::string& agent, const js
     if (auto it = data.find(key); it != data.end() && it->is_array())
       for (const auto& r : *it) fn(r);
   };
+  // New ids keep the exported rows' order across tables: new = base + (old - lowest old).
+  // Rows without an id (hand-written documents) come after them.
+  std::int64_t lowest = std::numeric_limits<std::int64_t>::max(), highest = 0;
+  for (const char* key : {"chat", "transitions", "intent_predictions", "events", "reasoning_steps"})
+    each(key, [&](const json& r) {
+      if (auto it = r.find("id"); it != r.end() && it->is_number_integer()) {
+        lowest = std::min(lowest, it->get<std::int64_t>());
+        highest = std::max(highest, it->get<std::int64_t>());
+      }
+    });
+  const std::int64_t base = next_id;
+  std::int64_t extra = highest >= lowest ? base + (highest - lowest) + 1 : base;
+  auto new_row_id = [&](const json& r) {
+    if (auto it = r.find("id"); it != r.end() && it->is_number_integer())
+      return base + (it->get<std::int64_t>() - lowest) + 1;
+    return ++extra;
+  };
   std::unordered_map<std::int64_t, std::int64_t> chat_ids;  // exported id -> new id
   {
     SQLite::Statement q(db,
-                        "INSERT INTO chat (session_id, type, content, is_user, timestamp) "
-                        "VALUES (?, ?, ?, ?, ?)");
+                        "INSERT INTO chat (session_id, type, content, is_user, timestamp, id) "
+                        "VALUES (?, ?, ?, ?, ?, ?)");
     each("chat", [&](const json& r) {
       q.reset();
+      const auto nid = new_row_id(r);
+      q.bind(6, nid);
       q.bind(1, row);
       q.bind(2, str(r, "type"));
       q.bind(3, str(r, "content"));
@@ -184,15 +208,16 @@ std::string import_rows(SQLite::Database& db, const std::string& agent, const js
       q.bind(5, or_now(r, "timestamp"));
       q.exec();
       if (r.contains("id") && r["id"].is_number_integer())
-        chat_ids[r["id"].get<std::int64_t>()] = db.getLastInsertRowid();
+        chat_ids[r["id"].get<std::int64_t>()] = nid;
     });
   }
   {
     SQLite::Statement q(db,
                         "INSERT INTO transition (session_id, source_state, dest_state, event, "
-                        "condition, timestamp) VALUES (?, ?, ?, ?, ?, ?)");
+                        "condition, timestamp, id) VALUES (?, ?, ?, ?, ?, ?, ?)");
     each("transitions", [&](const json& r) {
       q.reset();
+      q.bind(7, new_row_id(r));
       q.bind(1, row);
       q.bind(2, str(r, "source_state"));
       q.bind(3, str(r, "dest_state"));
@@ -205,12 +230,14 @@ std::string import_rows(SQLite::Database& db, const std::string& agent, const js
   {
     SQLite::Statement q(db,
                         "INSERT INTO intent_prediction (session_id, message, timestamp, "
-                        "intent_classifier, intent, score) VALUES (?, ?, ?, ?, ?, ?)");
+                        "intent_classifier, intent, score, id) VALUES (?, ?, ?, ?, ?, ?, ?)");
     SQLite::Statement pq(db,
                          "INSERT INTO parameter (intent_prediction_id, name, value, info) "
                          "VALUES (?, ?, ?, ?)");
     each("intent_predictions", [&](const json& r) {
       q.reset();
+      const auto pid = new_row_id(r);
+      q.bind(7, pid);
       q.bind(1, row);
       q.bind(2, str(r, "message"));
       q.bind(3, or_now(r, "timestamp"));
@@ -221,7 +248,6 @@ std::string import_rows(SQLite::Database& db, const std::string& agent, const js
         q.bind(5, str(r, "intent"));
       q.bind(6, r.value("score", 0.0));
       q.exec();
-      const auto pid = db.getLastInsertRowid();
       if (auto it = r.find("parameters"); it != r.end() && it->is_array())
         for (const auto& p : *it) {
           pq.reset();
@@ -235,10 +261,11 @@ std::string import_rows(SQLite::Database& db, const std::string& agent, const js
   }
   {
     SQLite::Statement q(db,
-                        "INSERT INTO event (session_id, agent_name, event, info, timestamp) "
-                        "VALUES (?, ?, ?, ?, ?)");
+                        "INSERT INTO event (session_id, agent_name, event, info, timestamp, id) "
+                        "VALUES (?, ?, ?, ?, ?, ?)");
     each("events", [&](const json& r) {
       q.reset();
+      q.bind(6, new_row_id(r));
       q.bind(1, row);
       q.bind(2, agent);
       q.bind(3, str(r, "event"));
@@ -250,9 +277,10 @@ std::string import_rows(SQLite::Database& db, const std::string& agent, const js
   {
     SQLite::Statement q(db,
                         "INSERT INTO reasoning_step (session_id, chat_id, kind, step_kind, step, "
-                        "summary, payload, timestamp) VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
+                        "summary, payload, timestamp, id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
     each("reasoning_steps", [&](const json& r) {
       q.reset();
+      q.bind(9, new_row_id(r));
       q.bind(1, row);
       const json c = r.value("chat_id", json());
       auto it = c.is_number_integer() ? chat_ids.find(c.get<std::int64_t>()) : chat_ids.end();
@@ -280,6 +308,7 @@ std::string import_rows(SQLite::Database& db, const std::string& agent, const js
       q.exec();
     });
   }
+  next_id = extra;
   return id;
 }
 

@@ -18,9 +18,12 @@ inline constexpr int export_version = 1;
 json export_rows(SQLite::Database& db, const std::string& agent_name,
                  const std::string& session_id, const std::string& path);
 /// Inserts the document's rows as session `new_id` ("" = the document's id); returns the id.
+/// Row ids come from `next_id` (the writer's one sequence), in the order of the exported ids,
+/// so the copy keeps the original's write order across tables.
 /// @throws db_error when the document is not an export or the id is taken.
 std::string import_rows(SQLite::Database& db, const std::string& agent_name, const json& data,
-                        const std::string& new_id, const std::string& path);
+                        const std::string& new_id, const std::string& path,
+                        std::int64_t& next_id);
 
 std::vector<stored_session> list_rows(SQLite::Database& db, const std::string& agent_name,
                                       const std::string& username, std::size_t limit,

@@ -184,12 +184,13 @@ void sqlite_db_handler::session_closed(const session& s, std::string_view reason
     u.bind(2, slot->row);
     u.exec();
     auto& e = c.stmt(
-        "INSERT INTO event (session_id, agent_name, event, info, timestamp) "
-        "VALUES (?, ?, 'close', ?, ?)");
+        "INSERT INTO event (session_id, agent_name, event, info, timestamp, id) "
+        "VALUES (?, ?, 'close', ?, ?, ?)");
     e.bind(1, slot->row);
     e.bindNoCopy(2, c.agent_name());
     e.bindNoCopy(3, reason);
     e.bindNoCopy(4, ts);
+    e.bind(5, c.next_id());
     e.exec();
   });
 }
@@ -210,15 +211,16 @@ void sqlite_db_handler::save_message(const session& s, const reply& message, boo
        ts = format_timestamp(message.timestamp)](detail::write_context& c) {
         const auto slot = c.slot(id, ts);
         auto& q = c.stmt(
-            "INSERT INTO chat (session_id, type, content, is_user, timestamp) "
-            "VALUES (?, ?, ?, ?, ?)");
+            "INSERT INTO chat (session_id, type, content, is_user, timestamp, id) "
+            "VALUES (?, ?, ?, ?, ?, ?)");
+        const auto chat_id = c.next_id();
         q.bind(1, slot.row);
         q.bindNoCopy(2, type);
         q.bindNoCopy(3, content);
         q.bind(4, is_user ? 1 : 0);
         q.bindNoCopy(5, ts);
+        q.bind(6, chat_id);
         q.exec();
-        const auto chat_id = c.db().getLastInsertRowid();
         if (is_user) {
           // A human message opens a new turn: later reasoning belongs to the next reply.
           if (slot.turn_from) c.set_slot(id, {slot.row, 0});
@@ -245,7 +247,8 @@ void sqlite_db_handler::save_transition(const session& s, const transition& t, c
     const auto slot = c.slot(id, ts);
     auto& q = c.stmt(
         "INSERT INTO transition (session_id, source_state, dest_state, event, condition, "
-        "timestamp) VALUES (?, ?, ?, ?, ?, ?)");
+        "timestamp, id) VALUES (?, ?, ?, ?, ?, ?, ?)");
+    q.bind(7, c.next_id());
     q.bind(1, slot.row);
     q.bindNoCopy(2, from);
     q.bindNoCopy(3, to);
@@ -274,7 +277,9 @@ void sqlite_db_handler::save_prediction(const session& s, std::string_view messa
     const auto slot = c.slot(id, ts);
     auto& q = c.stmt(
         "INSERT INTO intent_prediction (session_id, message, timestamp, intent_classifier, "
-        "intent, score) VALUES (?, ?, ?, ?, ?, ?)");
+        "intent, score, id) VALUES (?, ?, ?, ?, ?, ?, ?)");
+    const auto pid = c.next_id();
+    q.bind(7, pid);
     q.bind(1, slot.row);
     q.bindNoCopy(2, msg);
     q.bindNoCopy(3, ts);
@@ -286,7 +291,6 @@ void sqlite_db_handler::save_prediction(const session& s, std::string_view messa
     q.bind(6, score);
     q.exec();
     if (!params.empty()) {
-      const auto pid = c.db().getLastInsertRowid();
       for (const auto& x : params) {
         auto& pq = c.stmt(
             "INSERT INTO parameter (intent_prediction_id, name, value, info) VALUES (?, ?, ?, ?)");
@@ -307,8 +311,9 @@ void sqlite_db_handler::save_event(const session* s, std::string_view event,
                  ev = std::string(event), info = std::string(info),
                  ts = format_timestamp(wall_clock::now())](detail::write_context& c) {
     auto& q = c.stmt(
-        "INSERT INTO event (session_id, agent_name, event, info, timestamp) "
-        "VALUES (?, ?, ?, ?, ?)");
+        "INSERT INTO event (session_id, agent_name, event, info, timestamp, id) "
+        "VALUES (?, ?, ?, ?, ?, ?)");
+    q.bind(6, c.next_id());
     if (id) {
       const auto slot = c.slot(*id, ts);
       q.bind(1, slot.row);
@@ -350,7 +355,9 @@ void sqlite_db_handler::save_reasoning_event(const session& s, std::string_view 
     const auto slot = c.slot(id, ts);
     auto& q = c.stmt(
         "INSERT INTO reasoning_step (session_id, chat_id, kind, step_kind, step, summary, "
-        "payload, timestamp) VALUES (?, NULL, ?, ?, ?, ?, ?, ?)");
+        "payload, timestamp, id) VALUES (?, NULL, ?, ?, ?, ?, ?, ?, ?)");
+    const auto rid = c.next_id();
+    q.bind(8, rid);
     q.bind(1, slot.row);
     q.bindNoCopy(2, kind);
     q.bindNoCopy(3, step_kind);
@@ -359,7 +366,7 @@ void sqlite_db_handler::save_reasoning_event(const session& s, std::string_view 
     q.bindNoCopy(6, body);
     q.bindNoCopy(7, ts);
     q.exec();
-    if (!slot.turn_from) c.set_slot(id, {slot.row, c.db().getLastInsertRowid()});
+    if (!slot.turn_from) c.set_slot(id, {slot.row, rid});
     c.touch(slot.row, ts);
   });
 }
@@ -578,7 +585,7 @@ void sqlite_db_handler::import_session(std::string_view agent_name, const json& 
   // Through the writer: ordered after every write queued before, and atomic.
   run_checked(*writer_, [agent = std::string(agent_name), data, id = std::string(new_session_id),
                          path = options_.path](detail::write_context& c) {
-    detail::import_rows(c.db(), agent, data, id, path);
+    detail::import_rows(c.db(), agent, data, id, path, c.id_counter());
   });
 }
 
@@ -591,7 +598,8 @@ void sqlite_db_handler::fork_session(std::string_view agent_name, std::string_vi
   run_checked(*writer_, [agent = std::string(agent_name), from = std::string(session_id),
                          to = std::string(new_session_id),
                          path = options_.path](detail::write_context& c) {
-    detail::import_rows(c.db(), agent, detail::export_rows(c.db(), agent, from, path), to, path);
+    detail::import_rows(c.db(), agent, detail::export_rows(c.db(), agent, from, path), to, path,
+                        c.id_counter());
   });
 }
 

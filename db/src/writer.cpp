@@ -25,7 +25,15 @@ SQLite::Statement& statement_cache::get(const char* sql) {
 // ---- context ---------------------------------------------------------------------------------
 
 write_context::write_context(SQLite::Database& db, std::string agent_name)
-    : db_(db), agent_name_(std::move(agent_name)), statements_(db) {}
+    : db_(db), agent_name_(std::move(agent_name)), statements_(db) {
+  SQLite::Statement q(db_,
+                      "SELECT max(coalesce((SELECT max(id) FROM chat), 0), "
+                      "coalesce((SELECT max(id) FROM transition), 0), "
+                      "coalesce((SELECT max(id) FROM intent_prediction), 0), "
+                      "coalesce((SELECT max(id) FROM event), 0), "
+                      "coalesce((SELECT max(id) FROM reasoning_step), 0))");
+  if (q.executeStep()) next_id_ = q.getColumn(0).getInt64();
+}
 
 const session_slot* write_context::find_slot(const std::string& session_id) {
   if (auto it = slots_.find(session_id); it != slots_.end()) return &it->second;
@@ -102,6 +110,7 @@ void write_context::rollback_journal() {
   }
   journal_.clear();
   activity_.clear();
+  next_id_ = batch_first_id_;
 }
 
 // ---- writer ----------------------------------------------------------------------------------
@@ -230,6 +239,7 @@ void writer::apply(entry& e) {
 bool writer::try_commit(std::vector<entry>& batch, std::size_t from, std::size_t to,
                         bool& transient) {
   try {
+    ctx_.begin_batch();
     db_->exec("BEGIN IMMEDIATE");
     for (std::size_t i = from; i < to; ++i) {
       batch[i].error = nullptr;

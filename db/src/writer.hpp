@@ -55,10 +55,16 @@ class write_context {
   void set_slot(const std::string& session_id, const session_slot& s);
   /// Forgets a slot (journaled).
   void erase_slot(const std::string& session_id);
+  /// The id of the next chat, transition, intent_prediction, event or reasoning_step row. One
+  /// sequence for all of them, so ids across tables are in write order (the timeline merges on
+  /// it; timestamps tie within a millisecond).
+  std::int64_t next_id() { return ++next_id_; }
+  std::int64_t& id_counter() { return next_id_; }
   /// Notes activity on a session row; written once per batch.
   void touch(std::int64_t row, const std::string& timestamp);
 
   // Batch bookkeeping (writer only).
+  void begin_batch() { batch_first_id_ = next_id_; }
   void write_activity();
   void commit_journal();
   void rollback_journal();
@@ -72,6 +78,8 @@ class write_context {
   std::unordered_map<std::string, session_slot> slots_;
   std::vector<std::pair<std::string, std::optional<session_slot>>> journal_;
   std::unordered_map<std::int64_t, std::string> activity_;
+  std::int64_t next_id_ = 0;
+  std::int64_t batch_first_id_ = 0;
 };
 
 using write_op = std::function<void(write_context&)>;
