@@ -103,7 +103,9 @@ void harness::say(const std::string& id, const std::string& text) {
 
 child::child(std::vector<std::string> argv) {
   int in[2], out[2], err[2];
-  if (::pipe(in) || ::pipe(out) || ::pipe(err)) throw std::runtime_error("pipe failed");
+  // Close-on-exec: a second child must not inherit this one's pipes (it would hold its stdin open).
+  if (::pipe2(in, O_CLOEXEC) || ::pipe2(out, O_CLOEXEC) || ::pipe2(err, O_CLOEXEC))
+    throw std::runtime_error("pipe failed");
   pid_ = ::fork();
   if (pid_ < 0) throw std::runtime_error("fork failed");
   if (pid_ == 0) {
