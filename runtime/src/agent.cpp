@@ -340,6 +340,8 @@ void agent::reset_session(std::string_view id,
                           std::function<void(std::shared_ptr<session>)> done) {
   auto s = find_session(id);
   if (!s) {
+    // Not live: still reset its stored rows, so it starts fresh when it comes back.
+    if (db_) db_->delete_session(name_, id);
     if (done) done(nullptr);
     return;
   }

@@ -160,3 +160,22 @@ TEST_CASE("reset deletes the session's rows and starts it afresh") {
   CHECK(test::query_count(path, "SELECT count(*) FROM transition") == 0);
   CHECK(test::query_count(path, "SELECT count(*) FROM intent_prediction") == 0);
 }
+
+TEST_CASE("reset of a stored session that is not live deletes its rows") {
+  test::temp_dir dir;
+  const auto path = dir.file("reset2.db");
+  {
+    test::harness h(path, greetings::define, {}, true);
+    h.session("gone");
+    h.say("gone", "hello");
+    REQUIRE(h.got.wait("gone", 3));
+  }
+  test::harness h(path, greetings::define, {}, true);
+  std::promise<std::shared_ptr<parley::session>> done;
+  h.agent.reset_session("gone", [&](std::shared_ptr<parley::session> s) { done.set_value(s); });
+  CHECK(done.get_future().get() == nullptr);
+  CHECK_FALSE(h.db->load_session("testbot", "gone").has_value());
+  h.session("gone");
+  REQUIRE(h.got.wait("gone", 1));
+  CHECK(h.got.of("gone")[0] == "Hi! I'm the greetings bot. Say hello when you're ready.");
+}
