@@ -70,7 +70,8 @@ class text_model {
     float value;
   };
   // Hashed features of a text, mapped to rows, TF-IDF weighted and L2-normalised.
-  void vectorize(std::string_view text, std::vector<entry>& out) const;
+  bool vectorize(std::string_view text, std::vector<entry>& out) const;  // false: no words
+  bool score_all(std::string_view text, std::vector<float>& out) const;
   void vectorize_raw(const std::vector<raw_feature>& raw, std::vector<entry>& out) const;
   std::uint32_t find(std::uint64_t hash) const;
   void logits(const std::vector<entry>& x, float* z) const;
