@@ -1,0 +1,288 @@
+// nlu_eval: measures Parley's intent classifier on a public benchmark. It reads CLINC150
+// (data_full.json) or a Braun et al. corpus, trains on the training split only, and prints
+// accuracy, micro-F1, out-of-scope recall (threshold chosen on `val`, never on `test`),
+// training time and prediction latency.
+//   nlu_eval FILE [--threshold T] [--json] [--language L] [--epochs N] [--lr X] [--l2 X]
+#include <algorithm>
+#include <cmath>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include <parley/nlu/classifier.hpp>
+#include <parley/nlu/text_model.hpp>
+
+namespace {
+
+using json = nlohmann::json;
+using steady = std::chrono::steady_clock;
+
+struct example {
+  std::string text;
+  std::string intent;  // "" for out-of-scope
+};
+
+struct data_set {
+  std::string format;
+  std::vector<example> train, val, test, oos_val, oos_test;
+};
+
+data_set read(const std::string& file) {
+  std::ifstream in(file);
+  if (!in) throw std::runtime_error("nlu_eval: cannot open '" + file + "'");
+  json j = json::parse(in);
+  data_set d;
+  auto list = [&](const char* key, std::vector<example>& out, bool oos) {
+    if (!j.contains(key)) return;
+    for (const auto& row : j.at(key))
+      out.push_back({row.at(0).get<std::string>(), oos ? "" : row.at(1).get<std::string>()});
+  };
+  if (j.contains("train")) {
+    d.format = "clinc150";
+    list("train", d.train, false);
+    list("val", d.val, false);
+    list("test", d.test, false);
+    list("oos_val", d.oos_val, true);
+    list("oos_test", d.oos_test, true);
+  } else if (j.contains("sentences")) {
+    d.format = "braun";
+    for (const auto& s : j.at("sentences")) {
+      example e{s.at("text").get<std::string>(), s.at("intent").get<std::string>()};
+      (s.value("training", false) ? d.train : d.test).push_back(std::move(e));
+    }
+  } else {
+    throw std::runtime_error("nlu_eval: '" + file +
+                             "' has neither 'train' (CLINC150) nor 'sentences' (Braun)");
+  }
+  if (d.train.empty()) throw std::runtime_error("nlu_eval: '" + file + "' has no training data");
+  return d;
+}
+
+struct scored {
+  std::uint32_t label;
+  float score;
+};
+
+double percentile(std::vector<double> v, double q) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  auto i = static_cast<std::size_t>(q * static_cast<double>(v.size() - 1) + 0.5);
+  return v[std::min(i, v.size() - 1)];
+}
+
+}  // namespace
+
+int main(int argc, char** argv) try {
+  if (argc < 2 || std::string(argv[1]) == "--help") {
+    std::cerr << "usage: nlu_eval FILE [--threshold T] [--json] [--language L]\n";
+    return argc < 2 ? 2 : 0;
+  }
+  std::string file = argv[1];
+  double threshold = -1;
+  bool as_json = false;
+  bool curve = false;
+  bool calibrate = false;
+  auto cfg = parley::nlu::default_classifier_options();
+  for (int i = 2; i < argc; ++i) {
+    std::string a = argv[i];
+    auto next = [&]() -> std::string {
+      if (i + 1 >= argc) throw std::runtime_error("nlu_eval: " + a + " needs a value");
+      return argv[++i];
+    };
+    if (a == "--threshold") threshold = std::stod(next());
+    else if (a == "--json") as_json = true;
+    else if (a == "--curve") curve = true;
+    else if (a == "--calibrate") calibrate = true;
+    else if (a == "--language") cfg.language = next();
+    else if (a == "--epochs") cfg.training.epochs = std::stoi(next());
+    else if (a == "--lr") cfg.training.learning_rate = std::stof(next());
+    else if (a == "--l2") cfg.training.l2 = std::stof(next());
+    else if (a == "--none") cfg.training.none_logit = std::stof(next());
+    else if (a == "--dropout") cfg.training.dropout = std::stof(next());
+    else if (a == "--no-none") cfg.training.use_none = false;
+    else if (a == "--temperature") cfg.training.temperature = std::stof(next());
+    else if (a == "--char") {
+      auto v = next();
+      cfg.features.char_min = std::stoi(v.substr(0, v.find(',')));
+      cfg.features.char_max = std::stoi(v.substr(v.find(',') + 1));
+    } else if (a == "--char-weight") cfg.features.char_weight = std::stof(next());
+    else if (a == "--bigram-weight") cfg.features.bigram_weight = std::stof(next());
+    else if (a == "--no-bigrams") cfg.features.word_bigrams = false;
+    else throw std::runtime_error("nlu_eval: unknown option '" + a + "'");
+  }
+
+  data_set d = read(file);
+  std::map<std::string, std::uint32_t> label_of;
+  std::vector<std::string> names;
+  for (const auto& e : d.train)
+    if (label_of.try_emplace(e.intent, static_cast<std::uint32_t>(names.size())).second)
+      names.push_back(e.intent);
+  const auto unknown = static_cast<std::uint32_t>(names.size());
+  auto label = [&](const std::string& intent) {
+    auto it = label_of.find(intent);
+    return it == label_of.end() ? unknown : it->second;
+  };
+
+  std::vector<parley::nlu::labelled_text> train;
+  for (const auto& e : d.train) train.push_back({e.text, label(e.intent)});
+  parley::nlu::normalizer norm(cfg.language);
+  parley::nlu::feature_extractor fx(cfg.features);
+  auto t0 = steady::now();
+  auto model = parley::nlu::text_model::train(train, names.size(), norm, fx, cfg.training);
+  const double train_s = std::chrono::duration<double>(steady::now() - t0).count();
+
+  std::vector<double> latencies;
+  auto run = [&](const std::vector<example>& set, bool timed) {
+    std::vector<scored> out;
+    out.reserve(set.size());
+    for (const auto& e : set) {
+      auto s = steady::now();
+      auto [l, p] = model.predict(e.text);
+      auto el = std::chrono::duration<double, std::micro>(steady::now() - s).count();
+      if (timed) latencies.push_back(el);
+      out.push_back({l, p});
+    }
+    return out;
+  };
+  // Accuracy over in-scope examples: a prediction counts only when it is right and reaches t.
+  auto in_scope_acc = [&](const std::vector<example>& set, const std::vector<scored>& s, double t) {
+    std::size_t ok = 0;
+    for (std::size_t i = 0; i < set.size(); ++i)
+      ok += (s[i].label == label(set[i].intent) && s[i].score >= t) ? 1 : 0;
+    return set.empty() ? 0.0 : static_cast<double>(ok) / static_cast<double>(set.size());
+  };
+  auto oos_recall = [&](const std::vector<scored>& s, double t) {
+    std::size_t rej = 0;
+    for (const auto& x : s) rej += x.score < t ? 1 : 0;
+    return s.empty() ? 0.0 : static_cast<double>(rej) / static_cast<double>(s.size());
+  };
+  // Micro-F1 over in-scope examples: predictions below t count as no prediction.
+  auto micro_f1 = [&](const std::vector<example>& set, const std::vector<scored>& s, double t) {
+    std::size_t tp = 0, predicted = 0;
+    for (std::size_t i = 0; i < set.size(); ++i) {
+      if (s[i].score < t) continue;
+      ++predicted;
+      tp += s[i].label == label(set[i].intent) ? 1 : 0;
+    }
+    double p = predicted ? static_cast<double>(tp) / static_cast<double>(predicted) : 0;
+    double r = set.empty() ? 0 : static_cast<double>(tp) / static_cast<double>(set.size());
+    return p + r > 0 ? 2 * p * r / (p + r) : 0.0;
+  };
+
+  if (calibrate && !d.val.empty()) {
+    // Temperature scaling on val (in-scope + out-of-scope, whose true class is "none"):
+    // prints the temperature that minimises the negative log-likelihood.
+    std::vector<std::vector<float>> z;
+    std::vector<std::uint32_t> y;
+    std::vector<float> p;
+    auto add = [&](const std::vector<example>& set) {
+      for (const auto& e : set) {
+        model.scores(e.text, p);
+        double rest = 1;
+        for (float v : p) rest -= v;
+        rest = std::max(rest, 1e-30);
+        std::vector<float> zz;
+        for (float v : p) zz.push_back(static_cast<float>(std::log(std::max<double>(v, 1e-30) / rest)));
+        z.push_back(zz);
+        y.push_back(e.intent.empty() ? unknown : label(e.intent));
+      }
+    };
+    add(d.val);
+    add(d.oos_val);
+    for (double t : {0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.2, 1.5}) {
+      double nll = 0;
+      for (std::size_t i = 0; i < z.size(); ++i) {
+        double m = 0;
+        for (float v : z[i]) m = std::max(m, v / t);
+        double sum = std::exp(-m);
+        for (float v : z[i]) sum += std::exp(v / t - m);
+        double zy = y[i] == unknown ? 0.0 : z[i][y[i]] / t;
+        nll += -(zy - m - std::log(sum));
+      }
+      std::printf("temperature %.2f: val NLL %.4f\n", t, nll / static_cast<double>(z.size()));
+    }
+  }
+
+  auto test = run(d.test, true);
+  json report;
+  report["file"] = file;
+  report["format"] = d.format;
+  report["intents"] = names.size();
+  report["train"] = d.train.size();
+  report["test"] = d.test.size();
+  report["features"] = model.feature_count();
+  report["train_seconds"] = train_s;
+  report["accuracy"] = in_scope_acc(d.test, test, 0);
+  report["micro_f1"] = micro_f1(d.test, test, 0);
+
+  const bool has_oos = !d.oos_test.empty();
+  if (has_oos) {
+    auto val = run(d.val, false);
+    auto oos_val = run(d.oos_val, false);
+    auto oos_test = run(d.oos_test, true);
+    std::string how = "given";
+    if (threshold < 0) {
+      // Chosen on val only: the threshold with the best accuracy over all val queries, with
+      // out-of-scope as one more class (the paper's "oos-threshold" setting).
+      how = "chosen on val";
+      double best = -1;
+      const auto nv = static_cast<double>(d.val.size()), no = static_cast<double>(d.oos_val.size());
+      for (int k = 0; k <= 100; ++k) {
+        double t = k / 100.0;
+        double v = (in_scope_acc(d.val, val, t) * nv + oos_recall(oos_val, t) * no) / (nv + no);
+        if (curve)
+          std::printf("val t=%.2f in-scope %.4f oos recall %.4f overall %.4f\n", t,
+                      in_scope_acc(d.val, val, t), oos_recall(oos_val, t), v);
+        if (v > best + 1e-12) { best = v; threshold = t; }
+      }
+    }
+    report["oos_test"] = d.oos_test.size();
+    report["threshold"] = threshold;
+    report["threshold_source"] = how;
+    report["in_scope_accuracy_at_threshold"] = in_scope_acc(d.test, test, threshold);
+    report["oos_recall_at_threshold"] = oos_recall(oos_test, threshold);
+    report["in_scope_accuracy_at_0.4"] = in_scope_acc(d.test, test, 0.4);
+    report["oos_recall_at_0.4"] = oos_recall(oos_test, 0.4);
+  } else if (threshold >= 0) {
+    report["threshold"] = threshold;
+    report["micro_f1_at_threshold"] = micro_f1(d.test, test, threshold);
+  }
+  report["predict_p50_us"] = percentile(latencies, 0.5);
+  report["predict_p99_us"] = percentile(latencies, 0.99);
+
+  if (as_json) {
+    std::cout << report.dump(2) << "\n";
+  } else {
+    std::printf("file: %s (%s)\n", file.c_str(), d.format.c_str());
+    std::printf("intents: %zu  train: %zu  test: %zu%s\n", names.size(), d.train.size(),
+                d.test.size(),
+                has_oos ? ("  oos test: " + std::to_string(d.oos_test.size())).c_str() : "");
+    std::printf("accuracy: %.4f  micro-F1: %.4f  (no threshold)\n",
+                report["accuracy"].get<double>(), report["micro_f1"].get<double>());
+    if (has_oos) {
+      std::printf("threshold %.2f (%s): in-scope accuracy %.4f  oos recall %.4f\n", threshold,
+                  report["threshold_source"].get<std::string>().c_str(),
+                  report["in_scope_accuracy_at_threshold"].get<double>(),
+                  report["oos_recall_at_threshold"].get<double>());
+      std::printf("threshold 0.40 (default): in-scope accuracy %.4f  oos recall %.4f\n",
+                  report["in_scope_accuracy_at_0.4"].get<double>(),
+                  report["oos_recall_at_0.4"].get<double>());
+    } else if (threshold >= 0) {
+      std::printf("threshold %.2f: micro-F1 %.4f\n", threshold,
+                  report["micro_f1_at_threshold"].get<double>());
+    }
+    std::printf("training: %.3f s (%zu features)\n", train_s, model.feature_count());
+    std::printf("predict: p50 %.1f us  p99 %.1f us\n", report["predict_p50_us"].get<double>(),
+                report["predict_p99_us"].get<double>());
+  }
+  return 0;
+} catch (const std::exception& e) {
+  std::cerr << e.what() << "\n";
+  return 1;
+}
