@@ -3,5 +3,5 @@ include_guard(GLOBAL)
 add_library(parley_warnings INTERFACE)
 target_compile_options(parley_warnings INTERFACE
   $<$<CXX_COMPILER_ID:GNU,Clang>:-Wall -Wextra -Wpedantic -Wshadow=local -Wnon-virtual-dtor
-    -Wcast-align -Wunused -Woverloaded-virtual -Wnull-dereference -Wimplicit-fallthrough>
+    -Wcast-align -Wunused -Woverloaded-virtual -Wimplicit-fallthrough>
   $<$<BOOL:${PARLEY_WERROR}>:-Werror>)

@@ -15,6 +15,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include <boost/asio/signal_set.hpp>
+
 #include <parley/body.hpp>
 #include <parley/config.hpp>
 #include <parley/db_handler.hpp>
@@ -99,10 +101,12 @@ class agent {
   std::size_t broadcast(const event& e);
   /// Closes the session (terminal) and forgets it.
   void close_session(std::string_view id, std::string reason);
-  /// Deletes the session and all its rows. Its next message starts afresh.
-  void delete_session(std::string_view id);
-  /// Deletes the session's data and starts it again in the initial state (body re-run).
-  std::shared_ptr<session> reset_session(std::string_view id);
+  /// Closes the session and deletes all its rows (once its current event is handled).
+  void delete_session(std::string_view id, std::function<void()> done = {});
+  /// Deletes the session's data and starts it again in the initial state (body re-run) once
+  /// its current event is handled; `done` then gets the new session.
+  void reset_session(std::string_view id,
+                     std::function<void(std::shared_ptr<session>)> done = {});
   std::size_t session_count() const;
   std::vector<session_info> sessions() const;
 
@@ -123,7 +127,8 @@ class agent {
   std::deque<state> states_;
   std::deque<intent> intents_;
   body global_fallback_;
-  std::string error_reply_ = "Sorry, something went wrong.";
+  std::string error_reply_;
+  bool error_reply_set_ = false;
   std::shared_ptr<intent_classifier> classifier_;
   std::vector<std::shared_ptr<platform>> platforms_;
   std::shared_ptr<db_handler> db_;
@@ -139,6 +144,8 @@ class agent {
   std::vector<std::thread> threads_;
   std::atomic<bool> running_{false};
   std::atomic<bool> stopping_{false};
+  std::thread stopper_;
+  std::unique_ptr<net::signal_set> signals_;
   std::mutex stop_mutex_;
   std::condition_variable stopped_cv_;
   bool stopped_ = false;

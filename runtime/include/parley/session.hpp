@@ -20,6 +20,7 @@ class agent;
 class state;
 class transition;
 class platform;
+class body;
 
 /// The outcome of offering an event to a session. `error` names the problem and the fix.
 struct post_result {
@@ -53,8 +54,8 @@ class session : public std::enable_shared_from_this<session> {
   /// Events queued and not yet taken (any thread).
   std::size_t pending_event_count() const { return pending_.load(std::memory_order_relaxed); }
   bool is_terminal() const { return closed_.load(std::memory_order_acquire); }
-  /// Why the session was closed ("" while open). Strand.
-  const std::string& closed_reason() const { return closed_reason_; }
+  /// Why the session was closed ("" while open). Any thread.
+  std::string closed_reason() const;
 
   // ---- private dictionary (strand); values are JSON -------------------------------------
   json get(const std::string& key, json fallback = nullptr) const;
@@ -119,21 +120,23 @@ class session : public std::enable_shared_from_this<session> {
 
  private:
   struct scheduled;
-  void schedule_drain();
+  using timer_type = net::basic_waitable_timer<clock, net::wait_traits<clock>, strand_type>;
+  void enqueue_internal(parley::event e);
   void drain();
-  bool handle(parley::event e);
-  const transition* find_event_transition(parley::event& e, bool& wanted_fallback);
+  void handle(parley::event e);
+  const transition* find_event_transition(bool& wants_fallback);
   const transition* find_eventless_transition();
-  bool holds(const transition& t);
-  bool run_body(const parley::body& b, std::uint32_t chain);
-  void follow_eventless(std::uint32_t chain);
-  void enter(const transition* t, std::uint32_t chain);
+  bool conditions_hold(const transition& t);
+  void predict();
+  bool run_body(const parley::body& b, const char* what);
+  void follow_eventless();
+  void enter_state(const parley::state& s);
   void arm_timeouts(std::size_t from);
-  void on_timeout(std::uint64_t generation, std::size_t index);
   void arm_poll();
-  void report_unhandled(const parley::event& e, const char* why);
+  void add_timer(std::string key, clock::duration delay, parley::event e);
+  void report_unhandled(const parley::event& e);
   void body_failed(const char* what, const std::string& error);
-  void persist_variables();
+  void touch();
 
   parley::agent* agent_;
   parley::platform* platform_;
@@ -141,7 +144,7 @@ class session : public std::enable_shared_from_this<session> {
   std::string username_;
   std::string session_name_;
   strand_type strand_;
-  net::basic_waitable_timer<clock, net::wait_traits<clock>, strand_type> timer_;
+  timer_type timer_;
 
   // Mailbox: guarded by mutex_; drained on the strand.
   mutable std::mutex mutex_;
@@ -153,18 +156,20 @@ class session : public std::enable_shared_from_this<session> {
   std::atomic<bool> closed_{false};
   std::atomic<std::int64_t> last_activity_ms_{0};
 
+  std::string closed_reason_;  // guarded by mutex_
+
   // Strand-only state.
   const parley::state* state_ = nullptr;
   parley::event event_;
   json dictionary_;
-  std::string closed_reason_;
   std::uint64_t generation_ = 0;  // bumped on every state entry; stale timeouts are dropped
   clock::time_point entered_at_{};
   std::uint32_t chain_ = 0;       // moves since the last event (loop guard)
   bool busy_ = false;             // a coroutine body is suspended
   bool started_ = false;
   std::vector<std::string> chain_states_;
-  std::unique_ptr<net::basic_waitable_timer<clock, net::wait_traits<clock>, strand_type>> poll_;
+  std::unique_ptr<timer_type> poll_;
+  std::uint64_t timer_seq_ = 0;
   std::vector<std::shared_ptr<scheduled>> scheduled_;
 };
 

@@ -1,0 +1,70 @@
+#include <parley/parley.hpp>
+
+#include <cstdio>
+#include <iostream>
+
+#include <parley/platforms/console_platform.hpp>
+
+namespace parley {
+
+void configure(agent& a) {
+  auto& cfg = a.config();
+  set_log_level(parse_log_level(cfg.get_string("log.level")));
+  if (cfg.get_bool("platforms.console.enabled")) {
+    a.use_platform(std::make_shared<platforms::console_platform>());
+  } else if (cfg.get_bool("platforms.websocket.enabled")) {
+    // The WebSocket platform is not built yet: talk on the console meanwhile.
+    PARLEY_LOG(warn, "the WebSocket platform is not available in this build; using the console");
+    a.use_platform(std::make_shared<platforms::console_platform>());
+  }
+}
+
+namespace {
+template <class F>
+int guarded(F&& f) {
+  try {
+    return f();
+  } catch (const definition_error& e) {
+    std::cerr << "error: " << e.what() << "\n";
+    return 2;
+  } catch (const config_error& e) {
+    std::cerr << "error: " << e.what() << "\n";
+    return 2;
+  } catch (const db_error& e) {
+    std::cerr << "error: " << e.what() << "\n";
+    return 3;
+  } catch (const std::exception& e) {
+    std::cerr << "error: " << e.what() << "\n";
+    return 1;
+  }
+}
+}  // namespace
+
+int run(agent& a, int argc, const char* const* argv) {
+  return guarded([&] {
+    const command_line cl = parse_command_line(argc, argv, a.config());
+    if (cl.help) {
+      std::cout << cl.usage;
+      return 0;
+    }
+    configure(a);
+    return a.run();
+  });
+}
+
+int run(std::string name, int argc, const char* const* argv,
+        const std::function<void(agent&)>& define) {
+  return guarded([&] {
+    agent a(std::move(name));
+    const command_line cl = parse_command_line(argc, argv, a.config());
+    if (cl.help) {
+      std::cout << cl.usage;
+      return 0;
+    }
+    define(a);
+    configure(a);
+    return a.run();
+  });
+}
+
+}  // namespace parley

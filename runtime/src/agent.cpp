@@ -1,0 +1,368 @@
+#include <parley/agent.hpp>
+
+#include <algorithm>
+#include <csignal>
+
+#include <boost/asio/post.hpp>
+
+#include <parley/log.hpp>
+
+namespace parley {
+
+agent::agent(std::string name) : name_(std::move(name)), classifier_(make_simple_classifier()) {
+  global_fallback_ = [](session& s) { s.reply("Sorry, I didn't get it"); };
+}
+
+agent::~agent() {
+  stop();
+  wait();
+}
+
+// ---- definition ------------------------------------------------------------------------------
+
+state& agent::new_state(std::string name, bool initial) {
+  if (running_) throw definition_error("agent '" + name_ + "': new_state('" + name +
+                                       "') after start(); define every state before running");
+  if (name.empty()) throw definition_error("agent '" + name_ + "': a state needs a name");
+  if (find_state(name))
+    throw definition_error("agent '" + name_ + "' already has a state named '" + name +
+                           "'; state names must be unique");
+  if (initial)
+    for (const auto& s : states_)
+      if (s.initial())
+        throw definition_error("agent '" + name_ + "': '" + name +
+                               "' cannot be initial, '" + s.name() +
+                               "' already is; an agent has exactly one initial state");
+  return states_.emplace_back(*this, std::move(name), initial);
+}
+
+intent& agent::new_intent(std::string name, std::vector<std::string> training_sentences,
+                          std::string description) {
+  if (running_) throw definition_error("agent '" + name_ + "': new_intent('" + name +
+                                       "') after start(); define every intent before running");
+  for (const auto& i : intents_)
+    if (i.name() == name)
+      throw definition_error("agent '" + name_ + "' already has an intent named '" + name +
+                             "'; intent names must be unique");
+  std::erase_if(training_sentences, [](const std::string& s) {
+    return s.find_first_not_of(" \t\r\n") == std::string::npos;
+  });
+  if (training_sentences.empty())
+    throw definition_error("intent '" + name +
+                           "' has no training sentence; give it a few ways users say it");
+  return intents_.emplace_back(*this, std::move(name), std::move(training_sentences),
+                               std::move(description));
+}
+
+void agent::set_global_fallback_body(body b) { global_fallback_ = std::move(b); }
+void agent::set_error_reply(std::string text) {
+  error_reply_ = std::move(text);
+  error_reply_set_ = true;
+}
+void agent::set_intent_classifier(std::shared_ptr<intent_classifier> c) { classifier_ = std::move(c); }
+void agent::use_platform(std::shared_ptr<platform> p) { platforms_.push_back(std::move(p)); }
+void agent::use_db(std::shared_ptr<db_handler> db) { db_ = std::move(db); }
+void agent::persist_sessions(bool on) { persist_ = on; }
+
+const state* agent::find_state(std::string_view name) const {
+  for (const auto& s : states_)
+    if (s.name() == name) return &s;
+  return nullptr;
+}
+
+const state& agent::initial_state() const {
+  for (const auto& s : states_)
+    if (s.initial()) return s;
+  throw definition_error("agent '" + name_ +
+                         "' has no initial state: pass initial=true to new_state() for the "
+                         "state where conversations start");
+}
+
+void agent::validate() const {
+  if (states_.empty())
+    throw definition_error("agent '" + name_ +
+                           "' has no states: add one with new_state(name, /*initial=*/true)");
+  (void)initial_state();
+}
+
+// ---- start and stop --------------------------------------------------------------------------
+
+void agent::train() {
+  std::vector<state*> todo;
+  for (auto& s : states_)
+    if (s.has_intent_transitions()) todo.push_back(&s);
+  if (todo.empty()) return;
+  const auto t0 = clock::now();
+  // One model per state (only its intents compete), trained on every core.
+  const std::size_t workers =
+      std::min<std::size_t>(todo.size(), std::max(1u, std::thread::hardware_concurrency()));
+  std::atomic<std::size_t> next{0};
+  std::vector<std::exception_ptr> errors(workers);
+  std::vector<std::thread> pool;
+  for (std::size_t w = 0; w < workers; ++w)
+    pool.emplace_back([&, w] {
+      try {
+        for (std::size_t i; (i = next.fetch_add(1)) < todo.size();) {
+          state& s = *todo[i];
+          s.set_model(classifier_->train(std::span<const intent* const>(s.intents()), *this));
+        }
+      } catch (...) {
+        errors[w] = std::current_exception();
+      }
+    });
+  for (auto& t : pool) t.join();
+  for (auto& e : errors)
+    if (e) std::rethrow_exception(e);
+  PARLEY_LOG(info, "agent " << name_ << ": trained " << todo.size() << " state model(s) with "
+                            << classifier_->name() << " in "
+                            << std::chrono::duration_cast<std::chrono::milliseconds>(clock::now() - t0).count()
+                            << " ms");
+}
+
+void agent::start() {
+  if (running_) throw definition_error("agent '" + name_ + "' is already running");
+  set_log_level(parse_log_level(config_.get_string("log.level")));
+  for (const auto& k : config_.unknown_keys())
+    PARLEY_LOG(warn, "config: unknown key " << k << " (ignored unless the bot reads it)");
+  intent_threshold_ = config_.get_double("nlp.intent_threshold");
+  if (intent_threshold_ < 0 || intent_threshold_ > 1)
+    throw config_error("nlp.intent_threshold must be between 0 and 1, got " +
+                       std::to_string(intent_threshold_));
+  const auto cap = config_.get_int("agent.queue_capacity");
+  if (cap < 1) throw config_error("agent.queue_capacity must be at least 1");
+  queue_capacity_ = static_cast<std::size_t>(cap);
+  max_auto_moves_ = static_cast<std::uint32_t>(std::max<std::int64_t>(1, config_.get_int("agent.max_auto_moves")));
+  check_delay_ = std::chrono::duration_cast<clock::duration>(
+      std::chrono::duration<double>(config_.get_double("agent.check_transitions_delay")));
+  if (config_.get_bool("agent.persist_sessions")) persist_ = true;
+  if (!error_reply_set_) error_reply_ = config_.get_string("agent.error_reply");
+
+  validate();
+  train();
+  if (persist_ && !db_)
+    PARLEY_LOG(warn, "agent " << name_
+                              << ": persist_sessions is on but there is no DB handler; "
+                                 "sessions will not survive a restart (use --db PATH)");
+  if (db_) db_->open(*this);
+
+  {
+    std::lock_guard lock(stop_mutex_);
+    stopped_ = false;
+  }
+  stopping_ = false;
+  io_.restart();
+  work_.emplace(io_.get_executor());
+  auto n = config_.get_int("agent.threads");
+  if (n <= 0) n = std::max(1u, std::thread::hardware_concurrency());
+  for (std::int64_t i = 0; i < n; ++i)
+    threads_.emplace_back([this] {
+      for (;;) {
+        try {
+          io_.run();
+          return;
+        } catch (const std::exception& ex) {
+          // Handlers catch their own errors; this is a last line of defence.
+          PARLEY_LOG(error, "agent " << name_ << ": a handler threw: " << ex.what());
+        }
+      }
+    });
+  running_ = true;
+  try {
+    for (auto& p : platforms_) p->start(*this);
+  } catch (...) {
+    stop();
+    wait();
+    throw;
+  }
+  PARLEY_LOG(info, "agent " << name_ << " running with " << n << " thread(s)");
+}
+
+int agent::run() {
+  start();
+  signals_ = std::make_unique<net::signal_set>(io_, SIGINT, SIGTERM);
+  signals_->async_wait([this](const boost::system::error_code& ec, int sig) {
+    if (ec) return;
+    PARLEY_LOG(info, "agent " << name_ << ": " << (sig == SIGINT ? "SIGINT" : "SIGTERM")
+                              << " received, stopping");
+    stop();
+  });
+  wait();
+  return 0;
+}
+
+void agent::stop() {
+  if (!running_ || stopping_.exchange(true)) return;
+  // The shutdown runs on its own thread: stop() may be called from a worker thread (a signal,
+  // a body, a platform) and must not wait there for the work it is waiting on.
+  std::lock_guard lock(stop_mutex_);
+  stopper_ = std::thread([this] {
+    for (auto& p : platforms_) p->stop();
+    // Let every session finish what it has queued (bounded: a stuck body cannot hold us).
+    auto live = sessions();
+    auto remaining = std::make_shared<std::atomic<std::size_t>>(live.size());
+    auto m = std::make_shared<std::mutex>();
+    auto cv = std::make_shared<std::condition_variable>();
+    for (const auto& info : live)
+      if (auto s = find_session(info.id))
+        s->when_idle([remaining, m, cv] {
+          if (remaining->fetch_sub(1) == 1) {
+            std::lock_guard l(*m);
+            cv->notify_all();
+          }
+        });
+      else
+        remaining->fetch_sub(1);
+    {
+      std::unique_lock l(*m);
+      cv->wait_for(l, std::chrono::seconds(3), [&] { return remaining->load() == 0; });
+    }
+    if (signals_) {
+      boost::system::error_code ignored;
+      signals_->cancel(ignored);
+    }
+    if (db_) {
+      try {
+        db_->close();
+      } catch (const std::exception& ex) {
+        PARLEY_LOG(error, "agent " << name_ << ": closing the DB failed: " << ex.what());
+      }
+    }
+    work_.reset();
+    io_.stop();
+    {
+      std::lock_guard l(stop_mutex_);
+      stopped_ = true;
+    }
+    stopped_cv_.notify_all();
+  });
+}
+
+void agent::wait() {
+  {
+    std::unique_lock lock(stop_mutex_);
+    stopped_cv_.wait(lock, [this] { return stopped_ || !running_; });
+  }
+  std::lock_guard lock(stop_mutex_);
+  if (stopper_.joinable()) stopper_.join();
+  for (auto& t : threads_)
+    if (t.joinable()) t.join();
+  threads_.clear();
+  signals_.reset();
+  if (running_) PARLEY_LOG(info, "agent " << name_ << " stopped");
+  running_ = false;
+}
+
+// ---- sessions --------------------------------------------------------------------------------
+
+std::shared_ptr<session> agent::get_or_create_session(const std::string& id, platform* p,
+                                                       std::string username,
+                                                       std::string session_name) {
+  std::shared_ptr<session> s;
+  {
+    std::lock_guard lock(sessions_mutex_);
+    auto it = sessions_.find(id);
+    if (it != sessions_.end()) return it->second;
+    s = std::make_shared<session>(*this, id, p, std::move(username), std::move(session_name));
+    sessions_.emplace(id, s);
+  }
+  std::optional<session_snapshot> snap;
+  if (persist_ && db_) {
+    try {
+      snap = db_->load_session(name_, id);
+    } catch (const std::exception& ex) {
+      PARLEY_LOG(error, "agent " << name_ << ": cannot restore session " << id << " ("
+                                 << ex.what() << "); starting it afresh");
+    }
+  }
+  net::post(s->strand(), [s, snap = std::move(snap)] { s->start(snap ? &*snap : nullptr); });
+  return s;
+}
+
+std::shared_ptr<session> agent::find_session(std::string_view id) const {
+  std::lock_guard lock(sessions_mutex_);
+  auto it = sessions_.find(std::string(id));
+  return it == sessions_.end() ? nullptr : it->second;
+}
+
+post_result agent::receive_event(std::string_view session_id, event e) {
+  if (session_id.empty()) {
+    broadcast(e);
+    return {};
+  }
+  auto s = find_session(session_id);
+  if (!s)
+    return post_result::refused("agent '" + name_ + "' has no session '" +
+                                std::string(session_id) +
+                                "'; sessions are made by a platform when a client connects");
+  return s->post(std::move(e));
+}
+
+std::size_t agent::broadcast(const event& e) {
+  std::vector<std::shared_ptr<session>> all;
+  {
+    std::lock_guard lock(sessions_mutex_);
+    all.reserve(sessions_.size());
+    for (auto& [id, s] : sessions_) all.push_back(s);
+  }
+  std::size_t n = 0;
+  for (auto& s : all) n += s->post(e) ? 1 : 0;
+  return n;
+}
+
+void agent::close_session(std::string_view id, std::string reason) {
+  std::shared_ptr<session> s;
+  {
+    std::lock_guard lock(sessions_mutex_);
+    auto it = sessions_.find(std::string(id));
+    if (it == sessions_.end()) return;
+    s = it->second;
+    sessions_.erase(it);
+  }
+  s->close(std::move(reason));
+}
+
+void agent::delete_session(std::string_view id, std::function<void()> done) {
+  auto s = find_session(id);
+  std::string key(id);
+  close_session(id, "deleted");
+  auto finish = [this, key, done = std::move(done)] {
+    if (db_) db_->delete_session(name_, key);
+    if (done) done();
+  };
+  // Delete once the session's current event is handled, so none of its rows come after.
+  if (s)
+    s->when_idle(std::move(finish));
+  else
+    finish();
+}
+
+void agent::reset_session(std::string_view id,
+                          std::function<void(std::shared_ptr<session>)> done) {
+  auto s = find_session(id);
+  if (!s) {
+    if (done) done(nullptr);
+    return;
+  }
+  platform* p = s->platform();
+  delete_session(id, [this, key = std::string(id), p, user = s->username(),
+                      name = s->session_name(), done = std::move(done)]() mutable {
+    auto fresh = get_or_create_session(key, p, std::move(user), std::move(name));
+    if (done) done(std::move(fresh));
+  });
+}
+
+std::size_t agent::session_count() const {
+  std::lock_guard lock(sessions_mutex_);
+  return sessions_.size();
+}
+
+std::vector<session_info> agent::sessions() const {
+  std::lock_guard lock(sessions_mutex_);
+  std::vector<session_info> out;
+  out.reserve(sessions_.size());
+  for (const auto& [id, s] : sessions_)
+    out.push_back({id, s->username(), {}, s->pending_event_count()});
+  return out;
+}
+
+}  // namespace parley
