@@ -114,9 +114,10 @@ bool text_model::score_all(std::string_view text, std::vector<float>& out) const
   const bool words = vectorize(text, x);
   z.resize(stride_);
   logits(x, z.data());
-  out.resize(classes_);
-  softmax(z.data(), classes_, options_.use_none, options_.none_logit, 1.0f / options_.temperature,
+  out.resize(outputs_);
+  softmax(z.data(), outputs_, options_.use_none, options_.none_logit, 1.0f / options_.temperature,
           out.data());
+  out.resize(classes_);  // drops the background class's share, if any
   return words;
 }
 
@@ -141,12 +142,15 @@ text_model text_model::train(std::span<const labelled_text> examples, std::size_
   m.features_ = features;
   m.options_ = options;
   m.classes_ = classes;
-  m.stride_ = (classes + 7) / 8 * 8;
+  bool background = false;
+  for (const auto& ex : examples) background = background || ex.label == classes;
+  m.outputs_ = classes + (background ? 1 : 0);
+  m.stride_ = (m.outputs_ + 7) / 8 * 8;
 
   // 1. Features of every example; rows numbered in order of first appearance (deterministic).
   const std::size_t n = examples.size();
   for (const auto& ex : examples)
-    if (ex.label >= classes) throw std::invalid_argument("text_model::train: label out of range");
+    if (ex.label > classes) throw std::invalid_argument("text_model::train: label out of range");
   std::vector<std::vector<raw_feature>> raw(n);
   {
     // Each example is independent: extract in parallel, merge below in example order.
@@ -235,7 +239,7 @@ text_model text_model::train(std::span<const labelled_text> examples, std::size_
         x.resize(w);
       }
       m.logits(x, z.data());
-      softmax(z.data(), classes, options.use_none, options.none_logit, 1.0f, g.data());
+      softmax(z.data(), m.outputs_, options.use_none, options.none_logit, 1.0f, g.data());
       g[examples[i].label] -= 1.0f;
       const float decay = 1.0f - lr * options.l2;
       for (const auto& en : x) {
@@ -243,7 +247,7 @@ text_model text_model::train(std::span<const labelled_text> examples, std::size_
                        decay, lr * en.value, stride);
       }
       if (!m.bias_.empty())
-        for (std::size_t c = 0; c < classes; ++c) m.bias_[c] -= lr * g[c];
+        for (std::size_t c = 0; c < m.outputs_; ++c) m.bias_[c] -= lr * g[c];
     }
   }
   return m;

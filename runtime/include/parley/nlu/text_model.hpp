@@ -33,7 +33,8 @@ struct train_options {
   unsigned threads = 0;
 };
 
-/// One training example: a text and its class (0 .. classes-1).
+/// One training example: a text and its class (0 .. classes-1), or `classes` for background
+/// text that belongs to none of them (it teaches the model what "none of these" looks like).
 struct labelled_text {
   std::string_view text;
   std::uint32_t label = 0;
@@ -47,7 +48,7 @@ class text_model {
 
   /// Trains on `examples` for `classes` classes. Deterministic: the same examples (in the same
   /// order) and options give the same model, bit for bit.
-  /// @throws std::invalid_argument when a label is out of range or there are no examples.
+  /// @throws std::invalid_argument when a label is above `classes` or there are no examples.
   static text_model train(std::span<const labelled_text> examples, std::size_t classes,
                           const normalizer& norm, const feature_extractor& features,
                           const train_options& options = {});
@@ -80,6 +81,7 @@ class text_model {
   feature_extractor features_;
   train_options options_;
   std::size_t classes_ = 0;
+  std::size_t outputs_ = 0;  // classes_, plus one when trained with background examples
   std::size_t stride_ = 0;  // classes rounded up for aligned rows
   // Open-addressing table: feature hash -> row (hash 0 = empty slot).
   std::vector<std::uint64_t> keys_;
