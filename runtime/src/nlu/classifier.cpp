@@ -1,11 +1,9 @@
 #include <parley/nlu/classifier.hpp>
 
 #include <algorithm>
-#include <atomic>
-#include <exception>
-#include <numeric>
+#include <map>
+#include <set>
 #include <stdexcept>
-#include <thread>
 
 #include <parley/agent.hpp>
 #include <parley/intent.hpp>
@@ -23,6 +21,12 @@ constexpr std::string_view classifier_name = "parley-ngram-logreg";
 // parameter's fragment: enough for the model to learn the slot, few enough to stay fast.
 constexpr std::size_t max_substitutions = 8;
 constexpr std::size_t any_context_words = 3;
+// Background sentences taken from the agent's other intents: as many as this state has
+// training sentences, and at least this many when there are that many.
+constexpr std::size_t max_background_min = 100;
+// Synthetic background sentences: as many as training sentences, within these bounds.
+constexpr std::size_t synthetic_min = 20;
+constexpr std::size_t synthetic_max = 200;
 
 // Looks a custom entity up by name in the agent, once the agent keeps entities
 // (agent::entities()); until then only entities given by reference are known.
@@ -107,6 +111,69 @@ std::optional<entity_match> find_any(std::string_view message, const std::vector
     }
   }
   return best;
+}
+
+// splitmix64, as in text_model.cpp: fully specified, so the same data gives the same text.
+struct seeded_rng {
+  std::uint64_t state;
+  std::uint64_t next() {
+    std::uint64_t z = (state += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+  }
+  std::size_t below(std::size_t n) { return static_cast<std::size_t>(next() % n); }
+};
+
+// Pseudo-sentences drawn from a letter-pair (bigram) model of the training sentences: they
+// share the state's common letter pairs and short n-grams but none of its words, which teaches
+// the model that those carry no evidence for any intent. Without them a state whose intents
+// see no other text (one intent, or an agent with one state) would count every familiar
+// letter pair as evidence, and unrelated messages would pass the threshold.
+std::vector<std::string> synthetic_background(const std::vector<std::string>& texts,
+                                              std::size_t count, std::uint64_t seed,
+                                              const normalizer& plain) {
+  std::map<std::string, std::vector<std::string>> next;  // ordered: deterministic
+  std::set<std::string> known;
+  const std::string begin = "^", end = "$";
+  for (const auto& t : texts)
+    for (const auto& tok : plain.tokenize(t)) {
+      known.insert(tok.plain);
+      std::string prev = begin;
+      for (std::size_t i = 0; i < tok.plain.size();) {
+        std::size_t j = i + 1;
+        while (j < tok.plain.size() && (static_cast<unsigned char>(tok.plain[j]) & 0xC0) == 0x80) ++j;
+        std::string cp = tok.plain.substr(i, j - i);
+        next[prev].push_back(cp);
+        prev = std::move(cp);
+        i = j;
+      }
+      next[prev].push_back(end);
+    }
+  std::vector<std::string> out;
+  if (next.empty()) return out;
+  seeded_rng rng{seed};
+  for (std::size_t attempts = 0; out.size() < count && attempts < count * 20; ++attempts) {
+    std::string sentence;
+    const std::size_t words = 2 + rng.below(6);
+    for (std::size_t w = 0; w < words; ++w) {
+      std::string word, prev = begin;
+      for (std::size_t len = 0; len < 12; ++len) {
+        auto it = next.find(prev);
+        if (it == next.end()) break;
+        const auto& choices = it->second;
+        const auto& c = choices[rng.below(choices.size())];
+        if (c == end) break;
+        word += c;
+        prev = c;
+      }
+      if (word.size() < 2 || known.count(word)) continue;
+      if (!sentence.empty()) sentence += ' ';
+      sentence += word;
+    }
+    if (!sentence.empty()) out.push_back(std::move(sentence));
+  }
+  return out;
 }
 
 class default_model final : public intent_model {
@@ -223,6 +290,31 @@ class default_classifier final : public intent_classifier {
         rules[k].push_back(std::move(r));
       }
     }
+    // Background: sentences of the agent's intents that do not compete in this state mean
+    // "none of these" here, so the model learns that from them (evenly spaced and capped, so
+    // agents with many states stay fast). A lone intent in a state needs this most: without
+    // negatives, every word it has seen would count for it.
+    std::vector<const std::string*> others;
+    for (const auto& other : owner.intents())
+      if (std::find(intents.begin(), intents.end(), &other) == intents.end())
+        for (const auto& s : other.training_sentences()) others.push_back(&s);
+    const std::size_t cap = std::max<std::size_t>(max_background_min, texts.size());
+    const std::size_t take = std::min(others.size(), cap);
+    for (std::size_t k = 0; k < take; ++k) {
+      texts.push_back(*others[k * others.size() / take]);
+      labels.push_back(static_cast<std::uint32_t>(intents.size()));
+    }
+
+    // Synthetic background, for every state (see synthetic_background): a few per intent.
+    const std::size_t positives = texts.size() - take;
+    for (auto& t : synthetic_background(
+             std::vector<std::string>(texts.begin(), texts.begin() + static_cast<std::ptrdiff_t>(positives)),
+             std::clamp<std::size_t>(positives, synthetic_min, synthetic_max),
+             options_.training.seed, plain)) {
+      texts.push_back(std::move(t));
+      labels.push_back(static_cast<std::uint32_t>(intents.size()));
+    }
+
     std::vector<labelled_text> examples;
     examples.reserve(texts.size());
     for (std::size_t i = 0; i < texts.size(); ++i) examples.push_back({texts[i], labels[i]});
@@ -240,40 +332,6 @@ class default_classifier final : public intent_classifier {
 
 std::shared_ptr<intent_classifier> make_default_classifier(nlu::classifier_options options) {
   return std::make_shared<nlu::default_classifier>(std::move(options));
-}
-
-std::vector<std::unique_ptr<intent_model>> train_models(
-    const intent_classifier& classifier, std::span<const std::vector<const intent*>> per_state,
-    const agent& owner, unsigned threads) {
-  const std::size_t n = per_state.size();
-  std::vector<std::unique_ptr<intent_model>> models(n);
-  std::vector<std::exception_ptr> errors(n);
-  // Largest states first, so one big state does not start last and finish alone.
-  std::vector<std::size_t> order(n);
-  std::iota(order.begin(), order.end(), std::size_t{0});
-  std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
-    return per_state[a].size() > per_state[b].size();
-  });
-  std::atomic<std::size_t> next{0};
-  auto work = [&] {
-    for (std::size_t k; (k = next.fetch_add(1)) < n;) {
-      const std::size_t s = order[k];
-      try {
-        models[s] = classifier.train(per_state[s], owner);
-      } catch (...) {
-        errors[s] = std::current_exception();
-      }
-    }
-  };
-  if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
-  threads = static_cast<unsigned>(std::min<std::size_t>(threads, n));
-  std::vector<std::thread> pool;
-  for (unsigned t = 1; t < threads; ++t) pool.emplace_back(work);
-  work();
-  for (auto& t : pool) t.join();
-  for (auto& e : errors)
-    if (e) std::rethrow_exception(e);
-  return models;
 }
 
 }  // namespace parley
