@@ -27,3 +27,25 @@ function(parley_add_nlu_sources target)
   target_link_libraries(${target} PRIVATE ${PARLEY_UTF8PROC_LIBRARY} ${PARLEY_STEMMER_LIBRARY}
                                           Threads::Threads)
 endfunction()
+
+# Where the benchmark corpora live: CI has ../shared beside the checkout.
+set(PARLEY_NLU_DATA "${PROJECT_SOURCE_DIR}/../shared/data/nlu" CACHE PATH
+  "Folder with the NLU benchmark corpora (braun/, clinc150/)")
+
+# parley_add_nlu_eval(): the nlu_eval benchmark program (call where benchmarks are built).
+function(parley_add_nlu_eval)
+  add_executable(nlu_eval ${PROJECT_SOURCE_DIR}/bench/nlu_eval.cpp)
+  target_link_libraries(nlu_eval PRIVATE parley::runtime parley_warnings parley_sanitizers)
+endfunction()
+
+# parley_add_nlu_tests(): the classifier's unit tests, and nlu_eval run on the Braun Chatbot
+# corpus, which must be read and scored well above chance (2 intents: chance is 0.5).
+function(parley_add_nlu_tests)
+  parley_add_test(test_nlu SOURCES ${PROJECT_SOURCE_DIR}/tests/runtime/test_nlu.cpp
+                  LIBS parley::runtime)
+  if(TARGET nlu_eval)
+    add_test(NAME nlu_eval_braun_chatbot
+             COMMAND nlu_eval ${PARLEY_NLU_DATA}/braun/ChatbotCorpus.json --min-f1 0.8)
+    set_tests_properties(nlu_eval_braun_chatbot PROPERTIES TIMEOUT 60 LABELS nlu)
+  endif()
+endfunction()
