@@ -2,8 +2,10 @@
 // against the threshold, parameters, and per-state competition inside a real agent.
 #include <doctest/doctest.h>
 
+#include <atomic>
 #include <cstring>
 #include <stdexcept>
+#include <thread>
 
 #include <parley/agent.hpp>
 #include <parley/intent.hpp>
@@ -284,4 +286,28 @@ TEST_CASE("a lone intent with no other text still rejects unrelated messages") {
     CAPTURE(q);
     CHECK(m->predict(q).score < 0.4);
   }
+}
+
+TEST_CASE("predict is thread-safe: concurrent threads get the single-thread answers") {
+  bot b;
+  auto m = parley::make_default_classifier()->train(b.all(), b.agent);
+  const std::vector<std::string> queries = {
+      "hello", "weather in Pariss tomorrow", "order 12 pizzas", "my name is Grace Hopper",
+      "gibberish words here", "Good morning!", "is it cold in nyc", "call me Al"};
+  std::vector<parley::intent_prediction> expected;
+  for (const auto& q : queries) expected.push_back(m->predict(q));
+  std::atomic<int> mismatches{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t)
+    threads.emplace_back([&, t] {
+      for (int round = 0; round < 200; ++round) {
+        const std::size_t k = static_cast<std::size_t>(round + t) % queries.size();
+        auto p = m->predict(queries[k]);
+        if (p.intent != expected[k].intent || !same_bits(p.score, expected[k].score) ||
+            p.parameters.size() != expected[k].parameters.size())
+          ++mismatches;
+      }
+    });
+  for (auto& th : threads) th.join();
+  CHECK(mismatches.load() == 0);
 }

@@ -136,8 +136,10 @@ std::vector<std::string> synthetic_background(const std::vector<std::string>& te
   std::map<std::string, std::vector<std::string>> next;  // ordered: deterministic
   std::set<std::string> known;
   const std::string begin = "^", end = "$";
-  for (const auto& t : texts)
-    for (const auto& tok : plain.tokenize(t)) {
+  // A letter-pair model needs few sentences: sample evenly, so big states stay fast.
+  const std::size_t sample = std::min<std::size_t>(texts.size(), 2000);
+  for (std::size_t k = 0; k < sample; ++k)
+    for (const auto& tok : plain.tokenize(texts[k * texts.size() / sample])) {
       known.insert(tok.plain);
       std::string prev = begin;
       for (std::size_t i = 0; i < tok.plain.size();) {
@@ -246,6 +248,11 @@ class default_classifier final : public intent_classifier {
       const auto label = static_cast<std::uint32_t>(k);
       for (const auto& s : in.training_sentences()) {
         texts.push_back(s);
+        labels.push_back(label);
+      }
+      // A description is one more way of saying what the intent is about.
+      if (!in.description().empty()) {
+        texts.push_back(in.description());
         labels.push_back(label);
       }
       for (const auto& spec : in.parameters()) {
