@@ -4,6 +4,11 @@ include_guard(GLOBAL)
 include(GNUInstallDirs)
 include(CMakePackageConfigHelpers)
 
+# Installed names match the in-tree aliases: parley::runtime, parley::parley, ...
+foreach(_t asio runtime platforms db parley warnings sanitizers sqlitecpp)
+  set_target_properties(parley_${_t} PROPERTIES EXPORT_NAME ${_t})
+endforeach()
+
 install(TARGETS parley_asio parley_runtime parley_platforms parley_db parley_parley
         parley_warnings parley_sanitizers parley_sqlitecpp
   EXPORT parleyTargets

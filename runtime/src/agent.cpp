@@ -178,7 +178,8 @@ void agent::start() {
 }
 
 int agent::run() {
-  start();
+  // Catch the signals before anything is served: a client may send one as soon as it sees
+  // the agent answer.
   signals_ = std::make_unique<net::signal_set>(io_, SIGINT, SIGTERM);
   signals_->async_wait([this](const boost::system::error_code& ec, int sig) {
     if (ec) return;
@@ -186,6 +187,12 @@ int agent::run() {
                               << " received, stopping");
     stop();
   });
+  try {
+    start();
+  } catch (...) {
+    signals_.reset();
+    throw;
+  }
   wait();
   return 0;
 }

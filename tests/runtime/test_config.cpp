@@ -1,0 +1,118 @@
+// Configuration: YAML with BAF's dotted keys, flags that override it, unknown keys reported,
+// wrong types named.
+#include <doctest/doctest.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+#include <parley/config.hpp>
+
+using parley::config;
+using parley::config_error;
+
+TEST_CASE("nested and dotted YAML keys both land on dotted names") {
+  config c;
+  c.load_yaml(R"(
+agent:
+  check_transitions_delay: 0.5
+nlp.intent_threshold: 0.6
+platforms:
+  websocket:
+    host: 0.0.0.0
+    port: 9000
+    origins: [http://a.example, http://b.example]
+)");
+  CHECK(c.get_double("agent.check_transitions_delay") == doctest::Approx(0.5));
+  CHECK(c.get_double("nlp.intent_threshold") == doctest::Approx(0.6));
+  CHECK(c.get_string("platforms.websocket.host") == "0.0.0.0");
+  CHECK(c.get_int("platforms.websocket.port") == 9000);
+  CHECK(c.get_strings("platforms.websocket.origins").size() == 2);
+  CHECK(c.unknown_keys().empty());
+}
+
+TEST_CASE("defaults hold when nothing is set") {
+  config c;
+  CHECK(c.get_double("nlp.intent_threshold") == doctest::Approx(0.4));
+  CHECK(c.get_int("agent.queue_capacity") == 1024);
+  CHECK(c.get_int("platforms.websocket.port") == 8765);
+  CHECK(c.get_double("agent.check_transitions_delay") == 0.0);
+}
+
+TEST_CASE("a wrong type is an error naming the key and the expected type") {
+  config c;
+  try {
+    c.load_yaml("platforms:\n  websocket:\n    port: eighty\n", "bot.yaml");
+    FAIL("no error");
+  } catch (const config_error& e) {
+    std::string m = e.what();
+    CHECK(m.find("platforms.websocket.port") != std::string::npos);
+    CHECK(m.find("integer") != std::string::npos);
+    CHECK(m.find("bot.yaml") != std::string::npos);
+  }
+  CHECK_THROWS_AS(c.set("agent.persist_sessions", "yes please"), config_error);
+}
+
+TEST_CASE("unknown keys are reported, not fatal") {
+  config c;
+  c.load_yaml("nlp:\n  intent_treshold: 0.3\n", "bot.yaml");
+  REQUIRE(c.unknown_keys().size() == 1);
+  CHECK(c.unknown_keys()[0].find("nlp.intent_treshold") != std::string::npos);
+}
+
+TEST_CASE("a key declared after the file was read is type-checked then") {
+  config c;
+  c.load_yaml("mybot.greeting: hello\nmybot.retries: 3\n");
+  CHECK(c.unknown_keys().size() == 2);
+  c.declare("mybot.retries", parley::config_type::integer, 1);
+  CHECK(c.get_int("mybot.retries") == 3);
+  CHECK(c.unknown_keys().size() == 1);
+  CHECK_THROWS_AS(c.declare("mybot.greeting", parley::config_type::integer, 0), config_error);
+}
+
+TEST_CASE("bad YAML and missing files are clear errors") {
+  config c;
+  CHECK_THROWS_WITH_AS(c.load_yaml("a: [1, 2", "x.yaml"), doctest::Contains("x.yaml: not valid YAML"),
+                       config_error);
+  CHECK_THROWS_WITH_AS(c.load_file("/nonexistent/bot.yaml"),
+                       doctest::Contains("cannot read config file '/nonexistent/bot.yaml'"),
+                       config_error);
+}
+
+TEST_CASE("command-line flags override the file whatever their order") {
+  auto dir = std::filesystem::temp_directory_path() / ("parley-cfg-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  auto file = dir / "bot.yaml";
+  std::ofstream(file) << "platforms:\n  websocket:\n    port: 9000\n    host: 10.0.0.1\n"
+                         "nlp:\n  intent_threshold: 0.7\n";
+  config c;
+  const std::string f = file.string();
+  const char* argv[] = {"bot", "--port", "9100", "--config", f.c_str(), "--set",
+                        "nlp.intent_threshold=0.55", "--threads=3", "--db", "x.db",
+                        "--log-level", "debug", "--console"};
+  auto cl = parley::parse_command_line(13, argv, c);
+  CHECK(cl.console);
+  CHECK(c.get_int("platforms.websocket.port") == 9100);
+  CHECK(c.get_string("platforms.websocket.host") == "10.0.0.1");
+  CHECK(c.get_double("nlp.intent_threshold") == doctest::Approx(0.55));
+  CHECK(c.get_int("agent.threads") == 3);
+  CHECK(c.get_string("db.path") == "x.db");
+  CHECK(c.get_string("log.level") == "debug");
+  CHECK(c.get_bool("platforms.console.enabled"));
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("bad flags are named") {
+  config c;
+  const char* a1[] = {"bot", "--frobnicate"};
+  CHECK_THROWS_WITH_AS(parley::parse_command_line(2, a1, c), doctest::Contains("--frobnicate"),
+                       config_error);
+  const char* a2[] = {"bot", "--port"};
+  CHECK_THROWS_WITH_AS(parley::parse_command_line(2, a2, c), doctest::Contains("needs a value"),
+                       config_error);
+  const char* a3[] = {"bot", "--port", "http"};
+  CHECK_THROWS_AS(parley::parse_command_line(3, a3, c), config_error);
+  const char* a4[] = {"bot", "--set", "novalue"};
+  CHECK_THROWS_WITH_AS(parley::parse_command_line(3, a4, c), doctest::Contains("KEY=VALUE"),
+                       config_error);
+}
