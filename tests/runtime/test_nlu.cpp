@@ -183,6 +183,11 @@ TEST_CASE("default classifier: intents, calibrated scores against the threshold,
   CHECK(p.score >= threshold);
   CHECK(p.score <= 1.0);
 
+  // A training sentence, however it is written, is its intent with certainty.
+  p = m->predict("  HI there!! ");
+  CHECK(p.intent == &b.greet);
+  CHECK(p.score == 1.0);
+
   p = m->predict("what's the weather like in Paname?");
   REQUIRE(p.intent == &b.weather);
   CHECK(p.score >= threshold);

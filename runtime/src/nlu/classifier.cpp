@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <map>
 #include <set>
+#include <unordered_map>
 #include <stdexcept>
 
 #include <parley/agent.hpp>
@@ -178,25 +179,45 @@ std::vector<std::string> synthetic_background(const std::vector<std::string>& te
   return out;
 }
 
+constexpr std::uint32_t ambiguous = 0xFFFFFFFFu;
+
 class default_model final : public intent_model {
  public:
   default_model(text_model model, std::vector<const intent*> intents,
-                std::vector<std::vector<parameter_rule>> rules)
-      : model_(std::move(model)), intents_(std::move(intents)), rules_(std::move(rules)) {}
+                std::vector<std::vector<parameter_rule>> rules,
+                std::unordered_map<std::string, std::uint32_t> exact)
+      : model_(std::move(model)),
+        intents_(std::move(intents)),
+        rules_(std::move(rules)),
+        exact_(std::move(exact)) {}
 
   intent_prediction predict(std::string_view text) const override {
     intent_prediction p;
     p.classifier = std::string(classifier_name);
     auto [label, score] = model_.predict(text);
     if (label >= intents_.size()) return p;
+    // A message that is one of the training sentences (after normalisation), of one intent
+    // only, is that intent: people expect the examples they wrote to work.
+    thread_local std::vector<token> tokens;
+    thread_local std::string folded;
+    plain_.tokenize(text, tokens);
+    if (!exact_.empty()) {
+      folded.clear();
+      for (const auto& t : tokens) {
+        if (!folded.empty()) folded += ' ';
+        folded += t.plain;
+      }
+      if (auto it = exact_.find(folded); it != exact_.end() && it->second != ambiguous) {
+        label = it->second;
+        score = 1.0f;
+      }
+    }
     const intent* best = intents_[label];
     p.intent = best;
     p.intent_name = best->name();
     p.score = score;
     const auto& rules = rules_[label];
     if (rules.empty()) return p;
-    thread_local std::vector<token> tokens;
-    plain_.tokenize(text, tokens);
     for (const auto& r : rules) {
       std::optional<entity_match> m =
           r.ent->kind() == entity_kind::any ? find_any(text, tokens, r.contexts) : r.ent->find(text);
@@ -213,6 +234,7 @@ class default_model final : public intent_model {
   text_model model_;
   std::vector<const intent*> intents_;
   std::vector<std::vector<parameter_rule>> rules_;
+  std::unordered_map<std::string, std::uint32_t> exact_;  // folded training sentence -> label
   normalizer plain_{""};
 };
 
@@ -327,7 +349,14 @@ class default_classifier final : public intent_classifier {
     for (std::size_t i = 0; i < texts.size(); ++i) examples.push_back({texts[i], labels[i]});
     auto model = text_model::train(examples, intents.size(), norm,
                                    feature_extractor(options_.features), options_.training);
-    return std::make_unique<default_model>(std::move(model), std::move(intents), std::move(rules));
+    std::unordered_map<std::string, std::uint32_t> exact;
+    for (std::size_t k = 0; k < intents.size(); ++k)
+      for (const auto& s : intents[k]->training_sentences()) {
+        auto [it, fresh] = exact.try_emplace(plain.fold(s), static_cast<std::uint32_t>(k));
+        if (!fresh && it->second != k) it->second = ambiguous;
+      }
+    return std::make_unique<default_model>(std::move(model), std::move(intents), std::move(rules),
+                                           std::move(exact));
   }
 
  private:
