@@ -220,7 +220,10 @@ text_model text_model::train(std::span<const labelled_text> examples, std::size_
   for (std::size_t i = 0; i < n; ++i) order[i] = i;
   splitmix64 rng{options.seed};
   std::vector<float> z(stride), g(stride, 0.0f);
-  const auto epochs = static_cast<std::size_t>(std::max(1, options.epochs));
+  // Small data sets get more passes (at least min_steps updates): a few hundred noisy steps
+  // would leave the result at the mercy of the seed. Costs nothing at that size.
+  const auto epochs = std::max(static_cast<std::size_t>(std::max(1, options.epochs)),
+                               (options.min_steps + n - 1) / n);
   const double total = static_cast<double>(epochs * n);
   std::size_t step = 0;
   for (std::size_t e = 0; e < epochs; ++e) {
