@@ -13,6 +13,7 @@ set(PARLEY_NLU_SOURCES
   ${PROJECT_SOURCE_DIR}/runtime/src/nlu/features.cpp
   ${PROJECT_SOURCE_DIR}/runtime/src/nlu/text_model.cpp
   ${PROJECT_SOURCE_DIR}/runtime/src/nlu/entity.cpp
+  ${PROJECT_SOURCE_DIR}/runtime/src/nlu/background.cpp
   ${PROJECT_SOURCE_DIR}/runtime/src/nlu/classifier.cpp)
 
 # parley_add_nlu_sources(TARGET): compiles the classifier into TARGET (the runtime library).

@@ -1,14 +1,14 @@
 #include <parley/nlu/classifier.hpp>
 
 #include <algorithm>
-#include <map>
-#include <set>
 #include <unordered_map>
 #include <stdexcept>
 
 #include <parley/agent.hpp>
 #include <parley/intent.hpp>
 #include <parley/nlu/entity.hpp>
+
+#include "background.hpp"
 
 namespace parley {
 namespace nlu {
@@ -25,7 +25,8 @@ constexpr std::size_t any_context_words = 3;
 // Background sentences taken from the agent's other intents: as many as this state has
 // training sentences, and at least this many when there are that many.
 constexpr std::size_t max_background_min = 100;
-// Synthetic background sentences: as many as training sentences, within these bounds.
+// Synthetic background sentences (see background.hpp): as many as training sentences,
+// within these bounds.
 constexpr std::size_t synthetic_min = 20;
 constexpr std::size_t synthetic_max = 200;
 
@@ -114,71 +115,6 @@ std::optional<entity_match> find_any(std::string_view message, const std::vector
   return best;
 }
 
-// splitmix64, as in text_model.cpp: fully specified, so the same data gives the same text.
-struct seeded_rng {
-  std::uint64_t state;
-  std::uint64_t next() {
-    std::uint64_t z = (state += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-  }
-  std::size_t below(std::size_t n) { return static_cast<std::size_t>(next() % n); }
-};
-
-// Pseudo-sentences drawn from a letter-pair (bigram) model of the training sentences: they
-// share the state's common letter pairs and short n-grams but none of its words, which teaches
-// the model that those carry no evidence for any intent. Without them a state whose intents
-// see no other text (one intent, or an agent with one state) would count every familiar
-// letter pair as evidence, and unrelated messages would pass the threshold.
-std::vector<std::string> synthetic_background(const std::vector<std::string>& texts,
-                                              std::size_t count, std::uint64_t seed,
-                                              const normalizer& plain) {
-  std::map<std::string, std::vector<std::string>> next;  // ordered: deterministic
-  std::set<std::string> known;
-  const std::string begin = "^", end = "$";
-  // A letter-pair model needs few sentences: sample evenly, so big states stay fast.
-  const std::size_t sample = std::min<std::size_t>(texts.size(), 2000);
-  for (std::size_t k = 0; k < sample; ++k)
-    for (const auto& tok : plain.tokenize(texts[k * texts.size() / sample])) {
-      known.insert(tok.plain);
-      std::string prev = begin;
-      for (std::size_t i = 0; i < tok.plain.size();) {
-        std::size_t j = i + 1;
-        while (j < tok.plain.size() && (static_cast<unsigned char>(tok.plain[j]) & 0xC0) == 0x80) ++j;
-        std::string cp = tok.plain.substr(i, j - i);
-        next[prev].push_back(cp);
-        prev = std::move(cp);
-        i = j;
-      }
-      next[prev].push_back(end);
-    }
-  std::vector<std::string> out;
-  if (next.empty()) return out;
-  seeded_rng rng{seed};
-  for (std::size_t attempts = 0; out.size() < count && attempts < count * 20; ++attempts) {
-    std::string sentence;
-    const std::size_t words = 2 + rng.below(6);
-    for (std::size_t w = 0; w < words; ++w) {
-      std::string word, prev = begin;
-      for (std::size_t len = 0; len < 12; ++len) {
-        auto it = next.find(prev);
-        if (it == next.end()) break;
-        const auto& choices = it->second;
-        const auto& c = choices[rng.below(choices.size())];
-        if (c == end) break;
-        word += c;
-        prev = c;
-      }
-      if (word.size() < 2 || known.count(word)) continue;
-      if (!sentence.empty()) sentence += ' ';
-      sentence += word;
-    }
-    if (!sentence.empty()) out.push_back(std::move(sentence));
-  }
-  return out;
-}
-
 constexpr std::uint32_t ambiguous = 0xFFFFFFFFu;
 
 class default_model final : public intent_model {
@@ -252,10 +188,9 @@ class default_classifier final : public intent_classifier {
     if (intents.empty()) throw std::runtime_error("intent classifier: no intents to train on");
 
     std::string language = options_.language;
-    if (owner.config().declared().count("nlp.language")) {
-      auto l = owner.config().get_string("nlp.language");
-      if (!l.empty()) language = l;
-    }
+    if (language.empty() && owner.config().declared().count("nlp.language"))
+      language = owner.config().get_string("nlp.language");
+    if (language.empty()) language = "english";
     const normalizer norm(language);
     const normalizer plain("");
 
@@ -334,9 +269,9 @@ class default_classifier final : public intent_classifier {
       labels.push_back(static_cast<std::uint32_t>(intents.size()));
     }
 
-    // Synthetic background, for every state (see synthetic_background): a few per intent.
+    // Synthetic background, for every state (see background.hpp).
     const std::size_t positives = texts.size() - take;
-    for (auto& t : synthetic_background(
+    for (auto& t : detail::synthetic_background(
              std::vector<std::string>(texts.begin(), texts.begin() + static_cast<std::ptrdiff_t>(positives)),
              std::clamp<std::size_t>(positives, synthetic_min, synthetic_max),
              options_.training.seed, plain)) {

@@ -18,14 +18,11 @@ namespace nlu {
 /// Everything the default classifier can be tuned with. The defaults are what bench/NLU.md
 /// measures; most bots never change them.
 struct classifier_options {
-  /// Snowball stemmer language ("english", "french", "en", ... or "none"). When the agent's
-  /// config declares "nlp.language", that value is used instead.
-  std::string language = "english";
+  /// Snowball stemmer language ("english", "french", "en", ... or "none" for no stemming).
+  /// Empty: the agent's "nlp.language" (BAF's key; default "en").
+  std::string language;
   feature_options features;
   train_options training;
-  /// Entity values may differ from the message by this many edits per 4 characters, at most
-  /// 2 (so "pariss" still matches "paris", "rome" does not match "home").
-  bool fuzzy_entities = true;
 };
 
 /// The options measured in bench/NLU.md.
