@@ -14,7 +14,8 @@ set(PARLEY_NLU_SOURCES
   ${PROJECT_SOURCE_DIR}/runtime/src/nlu/text_model.cpp
   ${PROJECT_SOURCE_DIR}/runtime/src/nlu/entity.cpp
   ${PROJECT_SOURCE_DIR}/runtime/src/nlu/background.cpp
-  ${PROJECT_SOURCE_DIR}/runtime/src/nlu/classifier.cpp)
+  ${PROJECT_SOURCE_DIR}/runtime/src/nlu/classifier.cpp
+  CACHE INTERNAL "intent classifier sources (added to parley_runtime and its TSan copy)")
 
 # parley_add_nlu_sources(TARGET): compiles the classifier into TARGET (the runtime library).
 # The training and scoring loops are built with -O3 outside Debug: GCC 12 vectorises them
