@@ -115,6 +115,7 @@ int main(int argc, char** argv) try {
     else if (a == "--l2") cfg.training.l2 = std::stof(next());
     else if (a == "--none") cfg.training.none_logit = std::stof(next());
     else if (a == "--min-steps") cfg.training.min_steps = std::stoull(next());
+    else if (a == "--min-df") cfg.training.min_df = std::stoull(next());
     else if (a == "--seed") cfg.training.seed = std::stoull(next());
     else if (a == "--dropout") cfg.training.dropout = std::stof(next());
     else if (a == "--no-none") cfg.training.use_none = false;

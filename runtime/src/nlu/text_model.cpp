@@ -182,6 +182,19 @@ text_model text_model::train(std::span<const labelled_text> examples, std::size_
       df[it->second] += 1;
     }
   }
+  // Features seen in fewer than min_df examples are dropped: they teach little and would
+  // cost a row of weights each. At prediction they count as unseen (in the norm only).
+  if (options.min_df > 1) {
+    std::size_t kept = 0;
+    for (std::size_t r = 0; r < hashes.size(); ++r)
+      if (df[r] >= static_cast<float>(options.min_df)) {
+        hashes[kept] = hashes[r];
+        df[kept] = df[r];
+        ++kept;
+      }
+    hashes.resize(kept);
+    df.resize(kept);
+  }
   const std::size_t nf = hashes.size();
   std::size_t cap = 16;
   while (cap < nf * 2) cap *= 2;

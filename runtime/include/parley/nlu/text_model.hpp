@@ -17,6 +17,8 @@ namespace parley::nlu {
 /// How to train. Defaults are the settings measured in bench/NLU.md.
 struct train_options {
   int epochs = 12;
+  /// Features found in fewer training examples than this are dropped (1 keeps all).
+  std::size_t min_df = 1;
   /// Smaller data sets get more epochs, up to this many example updates in all.
   std::size_t min_steps = 20000;
   float learning_rate = 2.0f;    ///< initial step, decays linearly to 0
