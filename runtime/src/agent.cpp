@@ -368,7 +368,7 @@ std::vector<session_info> agent::sessions() const {
   std::vector<session_info> out;
   out.reserve(sessions_.size());
   for (const auto& [id, s] : sessions_)
-    out.push_back({id, s->username(), {}, s->pending_event_count()});
+    out.push_back({id, s->username(), std::string(s->current_state_name()), s->pending_event_count()});
   return out;
 }
 

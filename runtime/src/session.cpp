@@ -47,6 +47,11 @@ wall_clock::time_point session::last_activity() const {
   return wall_clock::time_point(std::chrono::milliseconds(last_activity_ms_.load()));
 }
 
+std::string_view session::current_state_name() const {
+  const parley::state* s = visible_state_.load(std::memory_order_relaxed);
+  return s ? std::string_view(s->name()) : std::string_view();
+}
+
 std::string session::closed_reason() const {
   std::lock_guard lock(mutex_);
   return closed_reason_;
@@ -160,19 +165,27 @@ post_result session::post(parley::event e) {
   return {};
 }
 
-// Timeouts and scheduled events come from the session itself: they skip the capacity check
-// (dropping a timeout would leave the session stuck) and are already on the strand.
+// Timeouts and scheduled events come from the session itself, on its strand: they skip the
+// capacity check (dropping a timeout would leave the session stuck), and when nothing is
+// queued they are handled at once instead of taking another trip through the strand.
 void session::enqueue_internal(parley::event e) {
   bool schedule = false;
+  bool now = false;
   {
     std::lock_guard lock(mutex_);
     if (closed_.load(std::memory_order_relaxed)) return;
-    queue_.push_back(std::move(e));
-    pending_.fetch_add(1, std::memory_order_relaxed);
-    schedule = !drain_scheduled_;
-    drain_scheduled_ = true;
+    now = !busy_ && started_ && !drain_scheduled_ && head_ == queue_.size();
+    if (!now) {
+      queue_.push_back(std::move(e));
+      pending_.fetch_add(1, std::memory_order_relaxed);
+      schedule = !drain_scheduled_;
+      drain_scheduled_ = true;
+    }
   }
-  if (schedule) net::post(strand_, [self = shared_from_this()] { self->drain(); });
+  if (now)
+    handle(std::move(e));
+  else if (schedule)
+    net::post(strand_, [self = shared_from_this()] { self->drain(); });
 }
 
 void session::when_idle(std::function<void()> fn) {
@@ -234,7 +247,6 @@ void session::manage_transition() {
     handle(std::move(e));
   } else if (!busy_) {
     chain_ = 0;
-    chain_states_.clear();
     follow_eventless();
   }
 }
@@ -243,7 +255,6 @@ void session::call_manage_transition() {
   net::post(strand_, [self = shared_from_this()] {
     if (self->started_ && !self->busy_ && !self->is_terminal()) {
       self->chain_ = 0;
-      self->chain_states_.clear();
       self->follow_eventless();
     }
     self->drain();
@@ -260,7 +271,6 @@ void session::handle(parley::event e) {
     return;
   }
   chain_ = 0;
-  chain_states_.clear();
   if (e.human() && (e.kind() == event_kind::text || e.kind() == event_kind::json ||
                     e.kind() == event_kind::file)) {
     if (auto* db = agent_->db()) {
@@ -374,22 +384,22 @@ void session::report_unhandled(const parley::event& e) {
 // ---- moving ----------------------------------------------------------------------------------
 
 void session::move(const transition& t) {
-  if (chain_states_.empty()) chain_states_.push_back(state_->name());
   if (++chain_ > agent_->max_auto_moves()) {
+    // Name the last states of the loop (a ring of the most recent moves).
     std::string loop;
-    const std::size_t from = chain_states_.size() > 8 ? chain_states_.size() - 8 : 0;
-    for (std::size_t i = from; i < chain_states_.size(); ++i)
-      loop += (i > from ? " -> " : "") + chain_states_[i];
+    const std::uint32_t n = std::min<std::uint32_t>(chain_ - 1, recent_.size());
+    for (std::uint32_t i = chain_ - 1 - n; i < chain_ - 1; ++i)
+      loop += recent_[i % recent_.size()]->name() + " -> ";
     const std::string msg =
         "more than " + std::to_string(agent_->max_auto_moves()) +
-        " moves without an event (..." + loop + " -> " + t.dest().name() +
+        " moves without an event (..." + loop + state_->name() + " -> " + t.dest().name() +
         "): the eventless transitions of these states form a loop; make one wait for an event "
         "or give it a condition that becomes false";
     PARLEY_LOG(error, "session " << id_ << ": " << msg);
     if (auto* db = agent_->db()) db->save_event(this, "error", msg);
     return;
   }
-  chain_states_.push_back(t.dest().name());
+  recent_[(chain_ - 1) % recent_.size()] = state_;
   if (auto* db = agent_->db()) db->save_transition(*this, t, t.is_eventless() ? nullptr : &event_);
   PARLEY_LOG(debug, "session " << id_ << ": " << state_->name() << " -> " << t.dest().name()
                                << " (" << t.describe_event() << ")");
@@ -407,6 +417,7 @@ void session::move(const transition& t) {
 
 void session::enter_state(const parley::state& s) {
   state_ = &s;
+  visible_state_.store(&s, std::memory_order_relaxed);
   ++generation_;
   entered_at_ = clock::now();
   timer_.cancel();
@@ -529,7 +540,6 @@ void session::arm_poll() {
     if (ec) return;
     if (!self->busy_ && !self->is_terminal()) {
       self->chain_ = 0;
-      self->chain_states_.clear();
       self->follow_eventless();
     }
     self->arm_poll();
@@ -550,6 +560,7 @@ void session::start(const session_snapshot* snapshot) {
     }
     dictionary_ = snapshot->variables;
     state_ = s;
+    visible_state_.store(s, std::memory_order_relaxed);
     ++generation_;
     entered_at_ = clock::now();
     for (const auto& t : snapshot->timers) {

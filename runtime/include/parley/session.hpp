@@ -2,6 +2,7 @@
 /// A session: one conversation. It owns a strand, a bounded FIFO event queue and a timer.
 /// Everything about a session's state is touched only on its strand: bodies, conditions and
 /// the methods marked "strand" run there. Methods marked "any thread" post to the strand.
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <memory>
@@ -49,6 +50,8 @@ class session : public std::enable_shared_from_this<session> {
 
   // ---- state (strand) -------------------------------------------------------------------
   const parley::state& current_state() const { return *state_; }
+  /// Any thread: the current state's name, as last seen ("" before the session starts).
+  std::string_view current_state_name() const;
   /// The event being handled (the last one that triggered a transition or a fallback).
   const parley::event& event() const { return event_; }
   /// Events queued and not yet taken (any thread).
@@ -167,7 +170,8 @@ class session : public std::enable_shared_from_this<session> {
   std::uint32_t chain_ = 0;       // moves since the last event (loop guard)
   bool busy_ = false;             // a coroutine body is suspended
   bool started_ = false;
-  std::vector<std::string> chain_states_;
+  std::array<const parley::state*, 8> recent_{};  // states left by the last moves
+  std::atomic<const parley::state*> visible_state_{nullptr};  // for listings off the strand
   std::unique_ptr<timer_type> poll_;
   std::uint64_t timer_seq_ = 0;
   std::vector<std::shared_ptr<scheduled>> scheduled_;
