@@ -20,7 +20,7 @@ struct train_options {
   /// Features found in fewer training examples than this are dropped (1 keeps all).
   std::size_t min_df = 1;
   /// Smaller data sets get more epochs, up to this many example updates in all.
-  std::size_t min_steps = 20000;
+  std::size_t min_steps = 10000;
   float learning_rate = 2.0f;    ///< initial step, decays linearly to 0
   float l2 = 1e-5f;              ///< L2 penalty on the weights
   std::uint64_t seed = 42;       ///< fixes the order of examples: same data, same model
