@@ -6,10 +6,11 @@
 #include <boost/asio/post.hpp>
 
 #include <parley/log.hpp>
+#include <parley/nlu/classifier.hpp>
 
 namespace parley {
 
-agent::agent(std::string name) : name_(std::move(name)), classifier_(make_simple_classifier()) {
+agent::agent(std::string name) : name_(std::move(name)), classifier_(make_default_classifier()) {
   global_fallback_ = [](session& s) { s.reply("Sorry, I didn't get it"); };
 }
 

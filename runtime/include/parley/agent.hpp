@@ -51,6 +51,12 @@ class agent {
   /// @throws definition_error on a duplicate name or an intent with no training sentence.
   intent& new_intent(std::string name, std::vector<std::string> training_sentences,
                      std::string description = {});
+  /// A custom entity: values with synonyms, matched tolerant of case, accents and small
+  /// typos. Bind it to intent parameters with intent::parameter(name, fragment, entity).
+  entity& new_entity(std::string name, std::vector<entity_value> values) {
+    return entities_.emplace_back(std::move(name), std::move(values));
+  }
+  const std::deque<entity>& entities() const { return entities_; }
   /// Runs for a human message that no transition of the current state matches, when the
   /// state has no fallback body of its own. Default: replies "Sorry, I didn't get it".
   void set_global_fallback_body(body b);
@@ -145,6 +151,7 @@ class agent {
   parley::config config_;
   std::deque<state> states_;
   std::deque<intent> intents_;
+  std::deque<entity> entities_;
   body global_fallback_;
   std::string error_reply_;
   bool error_reply_set_ = false;
