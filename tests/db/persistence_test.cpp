@@ -134,3 +134,30 @@ TEST_CASE("restoring many persisted sessions") {
     CHECK(h.got.of("m" + std::to_string(i))[0] == "I'm glad to hear that!");
   }
 }
+
+TEST_CASE("a session closed before a restart starts a new conversation when its id comes back") {
+  test::temp_dir dir;
+  const auto path = dir.file("c.db");
+  timeline tl;
+  {
+    test::harness h(path, [&](parley::agent& a) { define(a, tl); }, {}, /*persist=*/true);
+    auto s = h.session("c1");
+    REQUIRE(h.got.wait("c1", 1));
+    h.say("c1", "wait");
+    REQUIRE(h.got.wait("c1", 2));
+    h.agent.close_session("c1", "user said goodbye");
+    REQUIRE(test::eventually([&] {
+      auto snap = h.db->load_session("testbot", "c1");
+      return snap && snap->closed_reason == "user said goodbye";
+    }));
+  }
+  timeline tl2;
+  test::harness h(path, [&](parley::agent& a) { define(a, tl2); }, {}, /*persist=*/true);
+  h.session("c1");
+  REQUIRE(h.got.wait("c1", 1));
+  CHECK(h.got.of("c1")[0] == "welcome");  // the initial body ran again
+  auto snap = h.db->load_session("testbot", "c1");
+  REQUIRE(snap);
+  CHECK(snap->closed_reason.empty());
+  CHECK(snap->state == "start");
+}
