@@ -4,20 +4,12 @@
 #include <map>
 #include <set>
 
+#include "splitmix64.hpp"
+
 namespace parley::nlu::detail {
 namespace {
 
-// splitmix64, as in text_model.cpp: fully specified, so the same data gives the same text.
-struct seeded_rng {
-  std::uint64_t state;
-  std::uint64_t next() {
-    std::uint64_t z = (state += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-  }
-  std::size_t below(std::size_t n) { return static_cast<std::size_t>(next() % n); }
-};
+using seeded_rng = splitmix64;
 
 }  // namespace
 

@@ -6,23 +6,13 @@
 #include <thread>
 #include <unordered_map>
 
+#include "splitmix64.hpp"
+
 namespace parley::nlu {
 namespace {
 
 constexpr std::uint32_t no_row = 0xFFFFFFFFu;
 
-// splitmix64: a tiny, fully specified generator, so shuffles are identical on every
-// platform and standard library (std::shuffle and the std distributions are not).
-struct splitmix64 {
-  std::uint64_t state;
-  std::uint64_t next() {
-    std::uint64_t z = (state += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-  }
-  std::size_t below(std::size_t n) { return static_cast<std::size_t>(next() % n); }
-};
 
 std::size_t table_slot(std::uint64_t hash, std::size_t mask) {
   return static_cast<std::size_t>((hash * 0x9E3779B97F4A7C15ull) >> 20) & mask;
@@ -231,7 +221,7 @@ text_model text_model::train(std::span<const labelled_text> examples, std::size_
   if (!options.use_none) m.bias_.assign(stride, 0.0f);
   std::vector<std::size_t> order(n);
   for (std::size_t i = 0; i < n; ++i) order[i] = i;
-  splitmix64 rng{options.seed};
+  detail::splitmix64 rng{options.seed};
   std::vector<float> z(stride), g(stride, 0.0f);
   // Small data sets get more passes (at least min_steps updates): a few hundred noisy steps
   // would leave the result at the mercy of the seed. Costs nothing at that size.
