@@ -1,4 +1,606 @@
-// The SQLite DB handler lands with its own issue; the library exists so parley::parley links.
+#include <parley/db/sqlite_db_handler.hpp>
+
+#include <algorithm>
+#include <future>
+
+#include <SQLiteCpp/Exception.h>
+#include <SQLiteCpp/Statement.h>
+
+#include <parley/agent.hpp>
+#include <parley/db/timestamp.hpp>
+#include <parley/log.hpp>
+#include <parley/session.hpp>
+#include <parley/state.hpp>
+#include <parley/transition.hpp>
+
+#include "schema.hpp"
+#include "session_transfer.hpp"
+#include "writer.hpp"
+
 namespace parley::db {
-int sqlite_db_handler_placeholder = 0;
+
+namespace detail {
+
+// Reading connections, one per concurrent reader, each with its prepared statements.
+class reader_pool {
+ public:
+  struct conn {
+    std::unique_ptr<SQLite::Database> db;
+    statement_cache statements;
+    explicit conn(std::unique_ptr<SQLite::Database> d) : db(std::move(d)), statements(*db) {}
+  };
+  class lease {
+   public:
+    lease(reader_pool& pool, std::unique_ptr<conn> c) : pool_(pool), c_(std::move(c)) {}
+    ~lease() { pool_.give_back(std::move(c_)); }
+    lease(const lease&) = delete;
+    lease& operator=(const lease&) = delete;
+    conn* operator->() { return c_.get(); }
+
+   private:
+    reader_pool& pool_;
+    std::unique_ptr<conn> c_;
+  };
+
+  reader_pool(std::string path, std::chrono::milliseconds busy)
+      : path_(std::move(path)), busy_(busy) {}
+
+  lease take() {
+    {
+      std::lock_guard lock(mutex_);
+      if (!free_.empty()) {
+        auto c = std::move(free_.back());
+        free_.pop_back();
+        return lease(*this, std::move(c));
+      }
+    }
+    return lease(*this, std::make_unique<conn>(open_for_reading(path_, busy_)));
+  }
+
+ private:
+  void give_back(std::unique_ptr<conn> c) {
+    std::lock_guard lock(mutex_);
+    if (free_.size() < 16) free_.push_back(std::move(c));
+  }
+  std::string path_;
+  std::chrono::milliseconds busy_;
+  std::mutex mutex_;
+  std::vector<std::unique_ptr<conn>> free_;
+};
+
+}  // namespace detail
+
+namespace {
+std::string col(const SQLite::Column& c) { return c.isNull() ? std::string() : c.getString(); }
+
+std::string field(const json& payload, const char* key) {
+  if (!payload.is_object()) return {};
+  auto it = payload.find(key);
+  if (it == payload.end() || it->is_null()) return {};
+  return it->is_string() ? it->get<std::string>() : it->dump();
 }
+
+// What made the transition fire, for people reading the log: "intent hello",
+// "after 30000ms", "auto", or the trigger and its conditions.
+std::string describe(const transition& t) {
+  auto cond = t.describe_condition();
+  if (t.is_eventless()) return cond.empty() ? std::string("auto") : cond;
+  return cond.empty() ? t.describe_event() : t.describe_event() + " and " + cond;
+}
+
+bool closes_turn(reply_kind k) {
+  return k != reply_kind::reasoning_step && k != reply_kind::task_list_update;
+}
+}  // namespace
+
+sqlite_db_handler::sqlite_db_handler(sqlite_options options) : options_(std::move(options)) {}
+
+sqlite_db_handler::~sqlite_db_handler() {
+  try {
+    close();
+  } catch (...) {
+  }
+}
+
+void sqlite_db_handler::open(const agent& owner) { open(owner.name()); }
+
+void sqlite_db_handler::open(std::string agent_name) {
+  if (writer_) throw db_error("database '" + options_.path + "' is already open");
+  agent_name_ = std::move(agent_name);
+  auto db = detail::open_for_writing(options_.path, options_.busy_timeout, options_.sync_commit);
+  readers_ = std::make_unique<detail::reader_pool>(options_.path, options_.busy_timeout);
+  writer_ = std::make_unique<detail::writer>(std::move(db), agent_name_, options_);
+  PARLEY_LOG(info, "db: recording to " << options_.path
+                                       << (options_.sync_commit ? " (sync_commit)" : ""));
+}
+
+void sqlite_db_handler::close() {
+  if (!writer_) return;
+  writer_->stop();
+  const auto st = writer_->stats();
+  if (st.rows_dropped || st.write_failures)
+    PARLEY_LOG(warn, "db: " << options_.path << ": " << st.write_failures
+                            << " failed write attempt(s), " << st.rows_dropped
+                            << " row(s) lost");
+}
+
+void sqlite_db_handler::require_open(const char* what) const {
+  if (!writer_)
+    throw db_error(std::string(what) + ": the database '" + options_.path +
+                   "' is not open; call open() (agent.start() does) first");
+}
+
+void sqlite_db_handler::flush() {
+  if (writer_) writer_->wait_processed(writer_->last_queued());
+}
+
+writer_stats sqlite_db_handler::stats() const { return writer_ ? writer_->stats() : writer_stats{}; }
+
+// ---- recording -------------------------------------------------------------------------------
+// Each method copies what it needs on the caller's strand (the session is only safe there) and
+// queues the rest for the writer. Timestamps are formatted here too: cheap, and it keeps the
+// writer thread, the bottleneck, doing only SQL.
+
+void sqlite_db_handler::session_started(const session& s) {
+  if (!writer_) return;
+  writer_->push([id = s.id(), user = s.username(), name = s.session_name(),
+                 platform = s.platform() ? std::string(s.platform()->name()) : std::string(),
+                 state = s.agent().initial_state().name(),
+                 ts = format_timestamp(wall_clock::now())](detail::write_context& c) {
+    auto& q = c.stmt(
+        "INSERT INTO session (agent_name, session_id, session_name, username, platform_name, "
+        "timestamp, variables, current_state, closed_reason, last_activity) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, '{}', ?7, NULL, ?6) "
+        "ON CONFLICT (agent_name, session_id) DO UPDATE SET session_name = excluded.session_name, "
+        "username = excluded.username, platform_name = excluded.platform_name, "
+        "variables = '{}', current_state = excluded.current_state, closed_reason = NULL, "
+        "last_activity = excluded.last_activity RETURNING id");
+    q.bindNoCopy(1, c.agent_name());
+    q.bindNoCopy(2, id);
+    q.bindNoCopy(3, name);
+    q.bindNoCopy(4, user);
+    q.bindNoCopy(5, platform);
+    q.bindNoCopy(6, ts);
+    q.bindNoCopy(7, state);
+    q.executeStep();
+    const auto row = q.getColumn(0).getInt64();
+    q.tryReset();
+    // A session that starts afresh has no pending timers from an earlier life.
+    auto& d = c.stmt("DELETE FROM timer WHERE session_id = ?");
+    d.bind(1, row);
+    d.exec();
+    c.set_slot(id, {row, 0});
+  });
+}
+
+void sqlite_db_handler::session_closed(const session& s, std::string_view reason) {
+  if (!writer_) return;
+  writer_->push([id = s.id(), reason = std::string(reason),
+                 ts = format_timestamp(wall_clock::now())](detail::write_context& c) {
+    const auto* slot = c.find_slot(id);
+    if (!slot) return;  // deleted already
+    auto& u = c.stmt("UPDATE session SET closed_reason = ? WHERE id = ?");
+    u.bindNoCopy(1, reason);
+    u.bind(2, slot->row);
+    u.exec();
+    auto& e = c.stmt(
+        "INSERT INTO event (session_id, agent_name, event, info, timestamp, id) "
+        "VALUES (?, ?, 'close', ?, ?, ?)");
+    e.bind(1, slot->row);
+    e.bindNoCopy(2, c.agent_name());
+    e.bindNoCopy(3, reason);
+    e.bindNoCopy(4, ts);
+    e.bind(5, c.next_id());
+    e.exec();
+  });
+}
+
+void sqlite_db_handler::save_message(const session& s, const reply& message, bool is_user,
+                                     std::function<void()> committed) {
+  if (!writer_) {
+    if (committed) committed();
+    return;
+  }
+  detail::write_done done;
+  if (committed)
+    // Run even when the row could not be written: the client still gets its reply.
+    done = [committed = std::move(committed)](std::exception_ptr) { committed(); };
+  writer_->push(
+      [id = s.id(), type = std::string(to_string(message.kind)), content = message.content(),
+       is_user, closes = !is_user && closes_turn(message.kind),
+       ts = format_timestamp(message.timestamp)](detail::write_context& c) {
+        const auto slot = c.slot(id, ts);
+        auto& q = c.stmt(
+            "INSERT INTO chat (session_id, type, content, is_user, timestamp, id) "
+            "VALUES (?, ?, ?, ?, ?, ?)");
+        const auto chat_id = c.next_id();
+        q.bind(1, slot.row);
+        q.bindNoCopy(2, type);
+        q.bindNoCopy(3, content);
+        q.bind(4, is_user ? 1 : 0);
+        q.bindNoCopy(5, ts);
+        q.bind(6, chat_id);
+        q.exec();
+        if (is_user) {
+          // A human message opens a new turn: later reasoning belongs to the next reply.
+          if (slot.turn_from) c.set_slot(id, {slot.row, 0});
+        } else if (closes && slot.turn_from) {
+          // Link this turn's reasoning to this reply. A later reply of the same turn links
+          // them again, so they end on the reply that closes the turn. Done here, by the one
+          // writer, in write order: no other update can race it.
+          auto& u = c.stmt("UPDATE reasoning_step SET chat_id = ? WHERE session_id = ? AND id >= ?");
+          u.bind(1, chat_id);
+          u.bind(2, slot.row);
+          u.bind(3, slot.turn_from);
+          u.exec();
+        }
+        c.touch(slot.row, ts);
+      },
+      std::move(done));
+}
+
+void sqlite_db_handler::save_transition(const session& s, const transition& t, const event* e) {
+  if (!writer_) return;
+  writer_->push([id = s.id(), from = s.current_state().name(), to = t.dest().name(),
+                 ev = e ? std::string(e->name()) : std::string(), cond = describe(t),
+                 ts = format_timestamp(wall_clock::now())](detail::write_context& c) {
+    const auto slot = c.slot(id, ts);
+    auto& q = c.stmt(
+        "INSERT INTO transition (session_id, source_state, dest_state, event, condition, "
+        "timestamp, id) VALUES (?, ?, ?, ?, ?, ?, ?)");
+    q.bind(7, c.next_id());
+    q.bind(1, slot.row);
+    q.bindNoCopy(2, from);
+    q.bindNoCopy(3, to);
+    q.bindNoCopy(4, ev);
+    q.bindNoCopy(5, cond);
+    q.bindNoCopy(6, ts);
+    q.exec();
+    auto& u = c.stmt("UPDATE session SET current_state = ? WHERE id = ?");
+    u.bindNoCopy(1, to);
+    u.bind(2, slot.row);
+    u.exec();
+    c.touch(slot.row, ts);
+  });
+}
+
+void sqlite_db_handler::save_prediction(const session& s, std::string_view message,
+                                        const intent_prediction& p) {
+  if (!writer_) return;
+  std::vector<std::array<std::string, 3>> params;
+  params.reserve(p.parameters.size());
+  for (const auto& x : p.parameters) params.push_back({x.name, x.value, x.info.dump()});
+  writer_->push([id = s.id(), msg = std::string(message), classifier = p.classifier,
+                 intent = p.matched() ? std::optional<std::string>(p.intent_name) : std::nullopt,
+                 score = p.score, params = std::move(params),
+                 ts = format_timestamp(wall_clock::now())](detail::write_context& c) {
+    const auto slot = c.slot(id, ts);
+    auto& q = c.stmt(
+        "INSERT INTO intent_prediction (session_id, message, timestamp, intent_classifier, "
+        "intent, score, id) VALUES (?, ?, ?, ?, ?, ?, ?)");
+    const auto pid = c.next_id();
+    q.bind(7, pid);
+    q.bind(1, slot.row);
+    q.bindNoCopy(2, msg);
+    q.bindNoCopy(3, ts);
+    q.bindNoCopy(4, classifier);
+    if (intent)
+      q.bindNoCopy(5, *intent);
+    else
+      q.bind(5);
+    q.bind(6, score);
+    q.exec();
+    if (!params.empty()) {
+      for (const auto& x : params) {
+        auto& pq = c.stmt(
+            "INSERT INTO parameter (intent_prediction_id, name, value, info) VALUES (?, ?, ?, ?)");
+        pq.bind(1, pid);
+        pq.bindNoCopy(2, x[0]);
+        pq.bindNoCopy(3, x[1]);
+        pq.bindNoCopy(4, x[2]);
+        pq.exec();
+      }
+    }
+  });
+}
+
+void sqlite_db_handler::save_event(const session* s, std::string_view event,
+                                   std::string_view info) {
+  if (!writer_) return;
+  writer_->push([id = s ? std::optional<std::string>(s->id()) : std::nullopt,
+                 ev = std::string(event), info = std::string(info),
+                 ts = format_timestamp(wall_clock::now())](detail::write_context& c) {
+    auto& q = c.stmt(
+        "INSERT INTO event (session_id, agent_name, event, info, timestamp, id) "
+        "VALUES (?, ?, ?, ?, ?, ?)");
+    q.bind(6, c.next_id());
+    if (id) {
+      const auto slot = c.slot(*id, ts);
+      q.bind(1, slot.row);
+      c.touch(slot.row, ts);
+    } else {
+      q.bind(1);
+    }
+    q.bindNoCopy(2, c.agent_name());
+    q.bindNoCopy(3, ev);
+    q.bindNoCopy(4, info);
+    q.bindNoCopy(5, ts);
+    q.exec();
+  });
+}
+
+void sqlite_db_handler::save_variables(const session& s) {
+  if (!writer_) return;
+  // Serialised here, on the strand: the dictionary may change as soon as we return.
+  writer_->push([id = s.id(), vars = s.dictionary().is_null() ? std::string("{}")
+                                                             : s.dictionary().dump(),
+                 ts = format_timestamp(wall_clock::now())](detail::write_context& c) {
+    const auto slot = c.slot(id, ts);
+    auto& u = c.stmt("UPDATE session SET variables = ? WHERE id = ?");
+    u.bindNoCopy(1, vars);
+    u.bind(2, slot.row);
+    u.exec();
+  });
+}
+
+void sqlite_db_handler::save_reasoning_event(const session& s, std::string_view kind,
+                                             const json& payload) {
+  if (!writer_) return;
+  std::string step_kind = field(payload, "kind");
+  if (step_kind.empty()) step_kind = field(payload, "step_kind");
+  writer_->push([id = s.id(), kind = std::string(kind), step_kind = std::move(step_kind),
+                 step = field(payload, "step"), summary = field(payload, "summary"),
+                 body = payload.dump(),
+                 ts = format_timestamp(wall_clock::now())](detail::write_context& c) {
+    const auto slot = c.slot(id, ts);
+    auto& q = c.stmt(
+        "INSERT INTO reasoning_step (session_id, chat_id, kind, step_kind, step, summary, "
+        "payload, timestamp, id) VALUES (?, NULL, ?, ?, ?, ?, ?, ?, ?)");
+    const auto rid = c.next_id();
+    q.bind(8, rid);
+    q.bind(1, slot.row);
+    q.bindNoCopy(2, kind);
+    q.bindNoCopy(3, step_kind);
+    q.bindNoCopy(4, step);
+    q.bindNoCopy(5, summary);
+    q.bindNoCopy(6, body);
+    q.bindNoCopy(7, ts);
+    q.exec();
+    if (!slot.turn_from) c.set_slot(id, {slot.row, rid});
+    c.touch(slot.row, ts);
+  });
+}
+
+void sqlite_db_handler::save_timer(const session& s, const pending_timer& t) {
+  if (!writer_) return;
+  writer_->push([id = s.id(), key = t.key, due = format_timestamp(t.due), ev = t.event.dump(),
+                 ts = format_timestamp(wall_clock::now())](detail::write_context& c) {
+    const auto slot = c.slot(id, ts);
+    auto& q = c.stmt(
+        "INSERT INTO timer (session_id, key, due, event) VALUES (?, ?, ?, ?) "
+        "ON CONFLICT (session_id, key) DO UPDATE SET due = excluded.due, event = excluded.event");
+    q.bind(1, slot.row);
+    q.bindNoCopy(2, key);
+    q.bindNoCopy(3, due);
+    q.bindNoCopy(4, ev);
+    q.exec();
+  });
+}
+
+void sqlite_db_handler::delete_timer(const session& s, std::string_view key) {
+  if (!writer_) return;
+  writer_->push([id = s.id(), key = std::string(key)](detail::write_context& c) {
+    const auto* slot = c.find_slot(id);
+    if (!slot) return;
+    auto& q = c.stmt("DELETE FROM timer WHERE session_id = ? AND key = ?");
+    q.bind(1, slot->row);
+    q.bindNoCopy(2, key);
+    q.exec();
+  });
+}
+
+void sqlite_db_handler::delete_session(std::string_view agent_name, std::string_view session_id) {
+  if (!writer_) return;
+  writer_->push([agent = std::string(agent_name), id = std::string(session_id)](
+                    detail::write_context& c) {
+    auto& q = c.stmt("DELETE FROM session WHERE agent_name = ? AND session_id = ?");
+    q.bindNoCopy(1, agent);
+    q.bindNoCopy(2, id);
+    q.exec();
+    if (agent == c.agent_name()) c.erase_slot(id);
+  });
+}
+
+// ---- reading ---------------------------------------------------------------------------------
+// Read-your-writes: wait until the writer has committed everything queued before the call,
+// then read on a separate connection (WAL: it sees the latest commit and blocks nobody).
+
+std::vector<chat_message> sqlite_db_handler::chat_history(
+    const session& s, std::optional<std::size_t> n, std::optional<wall_clock::time_point> until) {
+  return chat_history(s.id(), n, until);
+}
+
+std::vector<chat_message> sqlite_db_handler::chat_history(
+    std::string_view session_id, std::optional<std::size_t> n,
+    std::optional<wall_clock::time_point> until) {
+  require_open("chat_history");
+  flush();
+  auto r = readers_->take();
+  auto& q = r->statements.get(
+      "SELECT c.id, c.type, c.content, c.is_user, c.timestamp FROM chat c "
+      "JOIN session s ON s.id = c.session_id "
+      "WHERE s.agent_name = ?1 AND s.session_id = ?2 AND (?3 IS NULL OR c.timestamp <= ?3) "
+      "ORDER BY c.id DESC LIMIT ?4");
+  const std::string id(session_id);
+  q.bind(1, agent_name_);
+  q.bind(2, id);
+  if (until)
+    q.bind(3, format_timestamp(*until));
+  else
+    q.bind(3);
+  q.bind(4, n ? static_cast<std::int64_t>(*n) : std::int64_t{-1});
+  std::vector<chat_message> out;
+  while (q.executeStep()) {
+    chat_message m;
+    m.id = q.getColumn(0).getInt64();
+    m.type = col(q.getColumn(1));
+    m.content = col(q.getColumn(2));
+    m.is_user = q.getColumn(3).getInt() != 0;
+    m.timestamp = parse_timestamp(col(q.getColumn(4))).value_or(wall_clock::time_point{});
+    out.push_back(std::move(m));
+  }
+  q.tryReset();
+  std::reverse(out.begin(), out.end());
+  return out;
+}
+
+std::vector<reasoning_event> sqlite_db_handler::reasoning_events(
+    const session& s, std::optional<wall_clock::time_point> until) {
+  require_open("reasoning_events");
+  flush();
+  auto r = readers_->take();
+  auto& q = r->statements.get(
+      "SELECT r.id, r.kind, r.step_kind, r.step, r.summary, r.payload, r.timestamp, r.chat_id "
+      "FROM reasoning_step r JOIN session s ON s.id = r.session_id "
+      "WHERE s.agent_name = ?1 AND s.session_id = ?2 AND (?3 IS NULL OR r.timestamp <= ?3) "
+      "ORDER BY r.id");
+  q.bind(1, agent_name_);
+  q.bind(2, s.id());
+  if (until)
+    q.bind(3, format_timestamp(*until));
+  else
+    q.bind(3);
+  std::vector<reasoning_event> out;
+  while (q.executeStep()) {
+    reasoning_event e;
+    e.id = q.getColumn(0).getInt64();
+    e.kind = col(q.getColumn(1));
+    e.step_kind = col(q.getColumn(2));
+    e.step = col(q.getColumn(3));
+    e.summary = col(q.getColumn(4));
+    e.payload = json::parse(col(q.getColumn(5)), nullptr, false);
+    if (e.payload.is_discarded()) e.payload = col(q.getColumn(5));
+    e.timestamp = parse_timestamp(col(q.getColumn(6))).value_or(wall_clock::time_point{});
+    if (!q.getColumn(7).isNull()) e.chat_id = q.getColumn(7).getInt64();
+    out.push_back(std::move(e));
+  }
+  q.tryReset();
+  return out;
+}
+
+std::optional<session_snapshot> sqlite_db_handler::load_session(std::string_view agent_name,
+                                                                std::string_view session_id) {
+  require_open("load_session");
+  flush();
+  auto r = readers_->take();
+  auto& q = r->statements.get(
+      "SELECT id, session_name, username, platform_name, variables, current_state, "
+      "closed_reason FROM session WHERE agent_name = ? AND session_id = ?");
+  const std::string agent(agent_name), id(session_id);
+  q.bind(1, agent);
+  q.bind(2, id);
+  if (!q.executeStep()) {
+    q.tryReset();
+    return std::nullopt;
+  }
+  session_snapshot snap;
+  const auto row = q.getColumn(0).getInt64();
+  snap.session_id = id;
+  snap.session_name = col(q.getColumn(1));
+  snap.username = col(q.getColumn(2));
+  snap.platform = col(q.getColumn(3));
+  snap.variables = json::parse(col(q.getColumn(4)), nullptr, false);
+  if (!snap.variables.is_object()) snap.variables = json::object();
+  snap.state = col(q.getColumn(5));
+  snap.closed_reason = col(q.getColumn(6));
+  q.tryReset();
+  auto& t = r->statements.get("SELECT key, due, event FROM timer WHERE session_id = ? ORDER BY id");
+  t.bind(1, row);
+  while (t.executeStep()) {
+    pending_timer p;
+    p.key = col(t.getColumn(0));
+    auto due = parse_timestamp(col(t.getColumn(1)));
+    p.event = json::parse(col(t.getColumn(2)), nullptr, false);
+    if (!due || p.event.is_discarded()) {
+      PARLEY_LOG(warn, "db: session " << id << ": timer '" << p.key
+                                      << "' has an unreadable row; skipped");
+      continue;
+    }
+    p.due = *due;
+    snap.timers.push_back(std::move(p));
+  }
+  t.tryReset();
+  return snap;
+}
+
+// ---- session management ----------------------------------------------------------------------
+
+std::vector<stored_session> sqlite_db_handler::list_sessions(std::string_view agent_name,
+                                                             std::string_view username,
+                                                             std::size_t limit,
+                                                             std::size_t offset) {
+  require_open("list_sessions");
+  flush();
+  auto r = readers_->take();
+  return detail::list_rows(*r->db, std::string(agent_name), std::string(username), limit, offset);
+}
+
+json sqlite_db_handler::export_session(std::string_view agent_name, std::string_view session_id) {
+  require_open("export_session");
+  flush();
+  auto r = readers_->take();
+  // One read transaction, so the document is one consistent moment of the session.
+  r->db->exec("BEGIN");
+  try {
+    auto out = detail::export_rows(*r->db, std::string(agent_name), std::string(session_id),
+                                   options_.path);
+    r->db->exec("COMMIT");
+    return out;
+  } catch (...) {
+    r->db->exec("ROLLBACK");
+    throw;
+  }
+}
+
+namespace {
+// Runs a checked op on the writer and waits for its outcome; rethrows its error.
+void run_checked(detail::writer& w, detail::write_op op) {
+  auto done = std::make_shared<std::promise<void>>();
+  auto f = done->get_future();
+  w.push(std::move(op),
+         [done](std::exception_ptr e) {
+           if (e)
+             done->set_exception(e);
+           else
+             done->set_value();
+         },
+         /*checked=*/true);
+  f.get();
+}
+}  // namespace
+
+void sqlite_db_handler::import_session(std::string_view agent_name, const json& data,
+                                       std::string_view new_session_id) {
+  require_open("import_session");
+  // Through the writer: ordered after every write queued before, and atomic.
+  run_checked(*writer_, [agent = std::string(agent_name), data, id = std::string(new_session_id),
+                         path = options_.path](detail::write_context& c) {
+    detail::import_rows(c.db(), agent, data, id, path, c.id_counter());
+  });
+}
+
+void sqlite_db_handler::fork_session(std::string_view agent_name, std::string_view session_id,
+                                     std::string_view new_session_id) {
+  require_open("fork_session");
+  if (new_session_id.empty() || new_session_id == session_id)
+    throw db_error("fork_session needs a new session id, different from '" +
+                   std::string(session_id) + "'");
+  run_checked(*writer_, [agent = std::string(agent_name), from = std::string(session_id),
+                         to = std::string(new_session_id),
+                         path = options_.path](detail::write_context& c) {
+    detail::import_rows(c.db(), agent, detail::export_rows(c.db(), agent, from, path), to, path,
+                        c.id_counter());
+  });
+}
+
+}  // namespace parley::db

@@ -6,10 +6,11 @@
 #include <boost/asio/post.hpp>
 
 #include <parley/log.hpp>
+#include <parley/nlu/classifier.hpp>
 
 namespace parley {
 
-agent::agent(std::string name) : name_(std::move(name)), classifier_(make_simple_classifier()) {
+agent::agent(std::string name) : name_(std::move(name)), classifier_(make_default_classifier()) {
   global_fallback_ = [](session& s) { s.reply("Sorry, I didn't get it"); };
 }
 
@@ -347,6 +348,8 @@ void agent::reset_session(std::string_view id,
                           std::function<void(std::shared_ptr<session>)> done) {
   auto s = find_session(id);
   if (!s) {
+    // Not live: still reset its stored rows, so it starts fresh when it comes back.
+    if (db_) db_->delete_session(name_, id);
     if (done) done(nullptr);
     return;
   }
@@ -370,6 +373,60 @@ std::vector<session_info> agent::sessions() const {
   for (const auto& [id, s] : sessions_)
     out.push_back({id, s->username(), std::string(s->current_state_name()), s->pending_event_count()});
   return out;
+}
+
+// ---- session management: stored sessions -------------------------------------------------------
+
+db_handler& agent::require_db(const char* what) const {
+  if (!db_)
+    throw db_error(std::string(what) + " needs a DB handler: run the agent with --db PATH (or "
+                   "call use_db before start)");
+  return *db_;
+}
+
+std::vector<stored_session> agent::list_sessions(std::string_view username, std::size_t limit,
+                                                 std::size_t offset) const {
+  return require_db("list_sessions").list_sessions(name_, username, limit, offset);
+}
+
+std::shared_ptr<session> agent::fork_session(std::string_view id, const std::string& new_id,
+                                             platform* p) {
+  auto& db = require_db("fork_session");
+  if (find_session(new_id))
+    throw db_error("fork_session: agent '" + name_ + "' already has a live session '" + new_id +
+                   "'; pick another id");
+  // Queued after every row `id` recorded so far, so the copy is what it recorded up to now.
+  db.fork_session(name_, id, new_id);
+  auto snap = db.load_session(name_, new_id);
+  if (!snap) throw db_error("fork_session: the fork '" + new_id + "' vanished before it started");
+  if (!p)
+    if (auto src = find_session(id)) p = src->platform();
+  std::shared_ptr<session> s;
+  {
+    std::lock_guard lock(sessions_mutex_);
+    auto [it, fresh] = sessions_.try_emplace(new_id);
+    if (!fresh) return it->second;  // a client came back on that id meanwhile
+    s = it->second = std::make_shared<session>(*this, new_id, p, snap->username,
+                                               snap->session_name);
+  }
+  net::post(s->strand(), [s, snap = std::move(*snap)] { s->start(&snap); });
+  return s;
+}
+
+json agent::export_session(std::string_view id) const {
+  return require_db("export_session").export_session(name_, id);
+}
+
+std::string agent::import_session(const json& data, const std::string& new_id) {
+  auto& db = require_db("import_session");
+  std::string id = new_id;
+  if (id.empty() && data.is_object() && data.contains("session") && data["session"].is_object())
+    id = data["session"].value("session_id", std::string());
+  if (!id.empty() && find_session(id))
+    throw db_error("import_session: agent '" + name_ + "' already has a live session '" + id +
+                   "'; delete it first, or import under another id");
+  db.import_session(name_, data, id);
+  return id;
 }
 
 }  // namespace parley

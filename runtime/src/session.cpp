@@ -551,7 +551,8 @@ void session::arm_poll() {
 void session::start(const session_snapshot* snapshot) {
   if (started_) return;
   auto* db = agent_->db();
-  if (snapshot) {
+  // A session closed in an earlier life starts a new conversation under the same id.
+  if (snapshot && snapshot->closed_reason.empty()) {
     const parley::state* s = agent_->find_state(snapshot->state);
     if (!s) {
       PARLEY_LOG(warn, "session " << id_ << ": persisted state '" << snapshot->state

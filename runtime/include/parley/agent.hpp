@@ -51,6 +51,12 @@ class agent {
   /// @throws definition_error on a duplicate name or an intent with no training sentence.
   intent& new_intent(std::string name, std::vector<std::string> training_sentences,
                      std::string description = {});
+  /// A custom entity: values with synonyms, matched tolerant of case, accents and small
+  /// typos. Bind it to intent parameters with intent::parameter(name, fragment, entity).
+  entity& new_entity(std::string name, std::vector<entity_value> values) {
+    return entities_.emplace_back(std::move(name), std::move(values));
+  }
+  const std::deque<entity>& entities() const { return entities_; }
   /// Runs for a human message that no transition of the current state matches, when the
   /// state has no fallback body of its own. Default: replies "Sorry, I didn't get it".
   void set_global_fallback_body(body b);
@@ -110,6 +116,24 @@ class agent {
   std::size_t session_count() const;
   std::vector<session_info> sessions() const;
 
+  // ---- session management: stored sessions (need a DB handler) ------------------------------
+  // Any thread; they block on the DB briefly and see every row queued before the call.
+  // delete_session / reset_session above also remove stored rows.
+  /// Stored sessions of `username` ("" = every user), most recently active first, with their
+  /// state and last activity, without history. @throws db_error without a DB handler.
+  std::vector<stored_session> list_sessions(std::string_view username = {},
+                                            std::size_t limit = 20, std::size_t offset = 0) const;
+  /// Starts `new_id`, a copy of session `id` (state, dictionary, pending timers, history) as
+  /// recorded so far; `id` is untouched. It talks on `p` (default: the platform of `id` when it
+  /// is live). @throws db_error (no DB handler, unknown `id`, `new_id` taken).
+  std::shared_ptr<session> fork_session(std::string_view id, const std::string& new_id,
+                                        platform* p = nullptr);
+  /// Every stored row of session `id` as one JSON document. @throws db_error.
+  json export_session(std::string_view id) const;
+  /// Stores an exported session under `new_id` ("" = its own id); with persist_sessions it
+  /// resumes when that id next comes back. Returns the id. @throws db_error.
+  std::string import_session(const json& data, const std::string& new_id = {});
+
   // ---- runtime settings read from config at start() (strand-safe after start) -------------
   double intent_threshold() const { return intent_threshold_; }
   std::size_t queue_capacity() const { return queue_capacity_; }
@@ -121,11 +145,13 @@ class agent {
   void train();
   std::shared_ptr<session> make_session(const std::string& id, platform* p, std::string username,
                                         std::string session_name);
+  db_handler& require_db(const char* what) const;
 
   std::string name_;
   parley::config config_;
   std::deque<state> states_;
   std::deque<intent> intents_;
+  std::deque<entity> entities_;
   body global_fallback_;
   std::string error_reply_;
   bool error_reply_set_ = false;

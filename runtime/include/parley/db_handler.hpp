@@ -12,6 +12,7 @@
 #include <string_view>
 #include <vector>
 
+#include <parley/errors.hpp>
 #include <parley/event.hpp>
 #include <parley/net.hpp>
 #include <parley/reply.hpp>
@@ -60,6 +61,18 @@ struct session_snapshot {
   std::vector<pending_timer> timers;
 };
 
+/// A stored session, for listings (no history).
+struct stored_session {
+  std::string session_id;
+  std::string username;
+  std::string session_name;
+  std::string platform;
+  std::string state;
+  std::string closed_reason;
+  wall_clock::time_point created;
+  wall_clock::time_point last_activity;
+};
+
 /// Serialisation of events for durable timers and exports.
 json event_to_json(const event& e);
 event event_from_json(const json& j);
@@ -104,6 +117,33 @@ class db_handler {
                                                        std::string_view session_id) = 0;
   /// Deletes every row of the session.
   virtual void delete_session(std::string_view agent_name, std::string_view session_id) = 0;
+
+  // ---- session management (any thread; may block; see every write queued before) ----
+  // Optional for handlers: the defaults throw db_error.
+  /// Sessions of `username` ("" = every user), most recently active first, without history.
+  virtual std::vector<stored_session> list_sessions(std::string_view /*agent_name*/,
+                                                    std::string_view /*username*/,
+                                                    std::size_t /*limit*/,
+                                                    std::size_t /*offset*/) {
+    throw db_error(std::string(name()) + " DB handler cannot list sessions");
+  }
+  /// Every row of the session as one JSON document (import_session reads it back).
+  /// @throws db_error for an unknown session.
+  virtual json export_session(std::string_view /*agent_name*/, std::string_view /*session_id*/) {
+    throw db_error(std::string(name()) + " DB handler cannot export sessions");
+  }
+  /// Stores an exported session under `new_session_id` ("" = its exported id).
+  /// @throws db_error when the document is not an export or the id is taken.
+  virtual void import_session(std::string_view /*agent_name*/, const json& /*data*/,
+                              std::string_view /*new_session_id*/) {
+    throw db_error(std::string(name()) + " DB handler cannot import sessions");
+  }
+  /// Copies state, dictionary, pending timers and history to `new_session_id`.
+  /// @throws db_error for an unknown session or a taken id.
+  virtual void fork_session(std::string_view /*agent_name*/, std::string_view /*session_id*/,
+                            std::string_view /*new_session_id*/) {
+    throw db_error(std::string(name()) + " DB handler cannot fork sessions");
+  }
 };
 
 }  // namespace parley

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include <parley/event.hpp>
+#include <parley/nlu/entity.hpp>
 
 namespace parley {
 
@@ -19,6 +20,9 @@ struct intent_parameter_spec {
   std::string name;
   std::string fragment;  ///< the word or words in training sentences that stand for it
   std::string entity;    ///< entity name ("number", "any", or a custom entity)
+  /// The entity itself when given by reference (`parameter(name, fragment, entity)`); null
+  /// when given by name. It must outlive the agent's run (agent-owned entities do).
+  const parley::entity* entity_ref = nullptr;
 };
 
 /// A user's intention, learned from training sentences. Made by `agent::new_intent`.
@@ -38,6 +42,12 @@ class intent {
 
   /// Adds a parameter: `fragment` in the training sentences stands for an `entity` value.
   intent& parameter(std::string name, std::string fragment, std::string entity);
+  /// Adds a parameter bound to an entity object (custom, or `entity::number()` /
+  /// `entity::any()`), e.g. `.parameter("city", "paris", city)`.
+  intent& parameter(std::string name, std::string fragment, const parley::entity& e) {
+    parameters_.push_back({std::move(name), std::move(fragment), e.name(), &e});
+    return *this;
+  }
 
  private:
   parley::agent* agent_;

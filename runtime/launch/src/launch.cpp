@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <iostream>
 
+#include <parley/db/sqlite_db_handler.hpp>
 #include <parley/platforms/console_platform.hpp>
 #include <parley/platforms/websocket_platform.hpp>
 
@@ -16,6 +17,13 @@ void configure(agent& a) {
   } else if (cfg.get_bool("platforms.websocket.enabled")) {
     a.use_platform(std::make_shared<platforms::websocket_platform>(
         platforms::websocket_options::from_config(cfg)));
+  }
+  // The SQLite DB handler, unless the bot brought its own; `--db ''` disables recording.
+  if (!a.db() && cfg.get_bool("db.enabled") && !cfg.get_string("db.path").empty()) {
+    db::sqlite_options o;
+    o.path = cfg.get_string("db.path");
+    o.sync_commit = cfg.get_bool("db.sync_commit");
+    a.use_db(std::make_shared<db::sqlite_db_handler>(std::move(o)));
   }
 }
 

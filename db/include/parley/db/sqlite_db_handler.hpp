@@ -1,0 +1,127 @@
+#pragma once
+/// The SQLite DB handler: records chats, transitions, intent predictions, events and reasoning
+/// steps into one SQLite file (WAL), persists sessions, and reads them back.
+///
+/// Writes go to one writer thread that owns the write connection and commits in batches
+/// (group commit): the recording methods only queue a row and never touch the disk, so they
+/// are safe on session strands. Reads use their own connections and first wait until every
+/// row queued before the call is written (read-your-writes), so they may block briefly.
+/// Every public method is safe from any thread.
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <parley/db_handler.hpp>
+
+namespace parley::db {
+
+namespace detail {
+class writer;
+class reader_pool;
+}  // namespace detail
+
+/// The schema version this build writes (PRAGMA user_version after the migrations).
+int schema_version();
+
+/// Counters of the writer (monotonic; any thread).
+struct writer_stats {
+  std::uint64_t rows_queued = 0;     ///< recording calls accepted
+  std::uint64_t rows_written = 0;    ///< recording calls committed
+  std::uint64_t batches = 0;         ///< transactions committed
+  std::uint64_t write_failures = 0;  ///< failed attempts to commit a batch (each is retried)
+  std::uint64_t rows_dropped = 0;    ///< rows given up on after the retries (logged as errors)
+};
+
+struct sqlite_options {
+  std::string path = "parley.db";
+  /// Deliver a reply only once the rows it completes are committed (db.sync_commit). Also
+  /// makes commits durable against power loss (synchronous=FULL), still one fsync per batch.
+  bool sync_commit = false;
+  /// How long a connection waits for a lock held by another connection or process.
+  std::chrono::milliseconds busy_timeout{5000};
+  /// Attempts to commit a failing batch before its rows are written one by one (and the ones
+  /// that still fail are dropped, logged and counted).
+  int write_attempts = 5;
+  /// First wait between attempts; doubles each time.
+  std::chrono::milliseconds retry_backoff{20};
+};
+
+class sqlite_db_handler final : public db_handler {
+ public:
+  explicit sqlite_db_handler(sqlite_options options);
+  ~sqlite_db_handler() override;
+  sqlite_db_handler(const sqlite_db_handler&) = delete;
+  sqlite_db_handler& operator=(const sqlite_db_handler&) = delete;
+
+  std::string_view name() const override { return "sqlite"; }
+  const std::string& path() const { return options_.path; }
+
+  /// Creates the file and its folder-less path if missing, migrates the schema, starts the
+  /// writer. @throws db_error naming the path, the problem and the fix (cannot create, not a
+  /// SQLite database, not a Parley database, a newer schema, locked by another process).
+  void open(const agent& owner) override;
+  /// The same, for programs without an agent (tools, benchmarks).
+  void open(std::string agent_name);
+  /// Flushes every queued row, then closes. Safe to call twice.
+  void close() override;
+  bool sync_commit() const override { return options_.sync_commit; }
+
+  // ---- recording (any thread; never blocks on disk) ----
+  void session_started(const session& s) override;
+  void session_closed(const session& s, std::string_view reason) override;
+  void save_message(const session& s, const reply& message, bool is_user,
+                    std::function<void()> committed = {}) override;
+  void save_transition(const session& s, const transition& t, const event* e) override;
+  void save_prediction(const session& s, std::string_view message,
+                       const intent_prediction& p) override;
+  void save_event(const session* s, std::string_view event, std::string_view info) override;
+  void save_variables(const session& s) override;
+  void save_reasoning_event(const session& s, std::string_view kind,
+                            const json& payload) override;
+  void save_timer(const session& s, const pending_timer& t) override;
+  void delete_timer(const session& s, std::string_view key) override;
+
+  // ---- reading (any thread; waits for the rows queued before the call) ----
+  std::vector<chat_message> chat_history(const session& s, std::optional<std::size_t> n,
+                                         std::optional<wall_clock::time_point> until) override;
+  std::vector<reasoning_event> reasoning_events(
+      const session& s, std::optional<wall_clock::time_point> until) override;
+  std::optional<session_snapshot> load_session(std::string_view agent_name,
+                                               std::string_view session_id) override;
+  /// Queued after the session's earlier writes; the rows cascade.
+  void delete_session(std::string_view agent_name, std::string_view session_id) override;
+
+  // ---- session management ----
+  std::vector<stored_session> list_sessions(std::string_view agent_name,
+                                            std::string_view username, std::size_t limit,
+                                            std::size_t offset) override;
+  json export_session(std::string_view agent_name, std::string_view session_id) override;
+  void import_session(std::string_view agent_name, const json& data,
+                      std::string_view new_session_id) override;
+  void fork_session(std::string_view agent_name, std::string_view session_id,
+                    std::string_view new_session_id) override;
+
+  /// Chat history by ids, for callers without a live session (tools, tests).
+  std::vector<chat_message> chat_history(std::string_view session_id,
+                                         std::optional<std::size_t> n = std::nullopt,
+                                         std::optional<wall_clock::time_point> until = {});
+  /// Blocks until every row queued so far is committed (or given up on). Any thread.
+  void flush();
+  writer_stats stats() const;
+
+ private:
+  void require_open(const char* what) const;
+
+  sqlite_options options_;
+  std::string agent_name_;
+  std::unique_ptr<detail::writer> writer_;
+  std::unique_ptr<detail::reader_pool> readers_;
+  std::atomic<bool> closed_warned_{false};
+};
+
+}  // namespace parley::db

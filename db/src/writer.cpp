@@ -1,0 +1,323 @@
+#include "writer.hpp"
+
+#include <sqlite3.h>
+
+#include <SQLiteCpp/Exception.h>
+
+#include <parley/errors.hpp>
+#include <parley/log.hpp>
+
+namespace parley::db::detail {
+
+// ---- statements ------------------------------------------------------------------------------
+
+SQLite::Statement& statement_cache::get(const char* sql) {
+  auto& s = cache_[sql];
+  if (!s) {
+    s = std::make_unique<SQLite::Statement>(db_, sql);
+  } else {
+    s->tryReset();  // a statement that failed last time is reset here, not where it threw
+    s->clearBindings();
+  }
+  return *s;
+}
+
+// ---- context ---------------------------------------------------------------------------------
+
+write_context::write_context(SQLite::Database& db, std::string agent_name)
+    : db_(db), agent_name_(std::move(agent_name)), statements_(db) {
+  SQLite::Statement q(db_,
+                      "SELECT max(coalesce((SELECT max(id) FROM chat), 0), "
+                      "coalesce((SELECT max(id) FROM transition), 0), "
+                      "coalesce((SELECT max(id) FROM intent_prediction), 0), "
+                      "coalesce((SELECT max(id) FROM event), 0), "
+                      "coalesce((SELECT max(id) FROM reasoning_step), 0))");
+  if (q.executeStep()) next_id_ = q.getColumn(0).getInt64();
+}
+
+const session_slot* write_context::find_slot(const std::string& session_id) {
+  if (auto it = slots_.find(session_id); it != slots_.end()) return &it->second;
+  auto& q = stmt("SELECT id FROM session WHERE agent_name = ? AND session_id = ?");
+  q.bindNoCopy(1, agent_name_);
+  q.bindNoCopy(2, session_id);
+  if (!q.executeStep()) return nullptr;
+  const auto row = q.getColumn(0).getInt64();
+  q.tryReset();  // an active statement would hold a read lock (and block the checkpoint)
+  journal(session_id);
+  return &(slots_[session_id] = session_slot{row, 0});
+}
+
+const session_slot& write_context::slot(const std::string& session_id,
+                                        const std::string& timestamp) {
+  if (const auto* s = find_slot(session_id)) return *s;
+  // A session recorded without session_started (rows deleted while it ran, or a handler
+  // opened on an agent whose sessions began elsewhere): give it a minimal row.
+  auto& ins = stmt(
+      "INSERT INTO session (agent_name, session_id, timestamp, last_activity) "
+      "VALUES (?, ?, ?, ?) RETURNING id");
+  ins.bindNoCopy(1, agent_name_);
+  ins.bindNoCopy(2, session_id);
+  ins.bindNoCopy(3, timestamp);
+  ins.bindNoCopy(4, timestamp);
+  ins.executeStep();
+  const auto row = ins.getColumn(0).getInt64();
+  ins.tryReset();
+  journal(session_id);
+  return slots_[session_id] = session_slot{row, 0};
+}
+
+void write_context::set_slot(const std::string& session_id, const session_slot& s) {
+  journal(session_id);
+  slots_[session_id] = s;
+}
+
+void write_context::erase_slot(const std::string& session_id) {
+  journal(session_id);
+  slots_.erase(session_id);
+}
+
+void write_context::journal(const std::string& session_id) {
+  auto it = slots_.find(session_id);
+  journal_.emplace_back(session_id, it == slots_.end() ? std::nullopt
+                                                       : std::optional<session_slot>(it->second));
+}
+
+void write_context::touch(std::int64_t row, const std::string& timestamp) {
+  auto& t = activity_[row];
+  if (t < timestamp) t = timestamp;
+}
+
+void write_context::write_activity() {
+  if (activity_.empty()) return;
+  auto& u = stmt("UPDATE session SET last_activity = ?1 WHERE id = ?2 AND last_activity < ?1");
+  for (const auto& [row, ts] : activity_) {
+    u.tryReset();
+    u.bindNoCopy(1, ts);
+    u.bind(2, row);
+    u.exec();
+  }
+  activity_.clear();
+}
+
+void write_context::commit_journal() { journal_.clear(); }
+
+void write_context::rollback_journal() {
+  for (auto it = journal_.rbegin(); it != journal_.rend(); ++it) {
+    if (it->second)
+      slots_[it->first] = *it->second;
+    else
+      slots_.erase(it->first);
+  }
+  journal_.clear();
+  activity_.clear();
+  next_id_ = batch_first_id_;
+}
+
+// ---- writer ----------------------------------------------------------------------------------
+
+namespace {
+// Failures worth retrying as a whole batch: the disk, the lock, memory. Anything else (a
+// constraint, a bug) fails the same way again: its batch is split to find the culprit.
+bool is_transient(int code) {
+  switch (code & 0xff) {
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+    case SQLITE_IOERR:
+    case SQLITE_FULL:
+    case SQLITE_NOMEM:
+    case SQLITE_CANTOPEN:
+    case SQLITE_PROTOCOL:
+    case SQLITE_READONLY:
+      return true;
+    default:
+      return false;
+  }
+}
+}  // namespace
+
+writer::writer(std::unique_ptr<SQLite::Database> db, std::string agent_name,
+               const sqlite_options& options)
+    : db_(std::move(db)), ctx_(*db_, std::move(agent_name)), options_(options) {
+  thread_ = std::thread([this] { run(); });
+}
+
+writer::~writer() { stop(); }
+
+std::uint64_t writer::push(write_op op, write_done done, bool checked) {
+  std::unique_lock lock(mutex_);
+  if (stopping_) {
+    lock.unlock();
+    if (done) done(std::make_exception_ptr(db_error("the database is closed")));
+    return 0;
+  }
+  queue_.push_back({std::move(op), std::move(done), checked, nullptr});
+  ++stats_.rows_queued;
+  const auto seq = ++queued_seq_;
+  const bool first = queue_.size() == 1;
+  lock.unlock();
+  if (first) wake_.notify_one();
+  return seq;
+}
+
+std::uint64_t writer::last_queued() const {
+  std::lock_guard lock(mutex_);
+  return queued_seq_;
+}
+
+void writer::wait_processed(std::uint64_t seq) {
+  std::unique_lock lock(mutex_);
+  processed_.wait(lock, [&] { return processed_seq_ >= seq || stopped_; });
+}
+
+writer_stats writer::stats() const {
+  std::lock_guard lock(mutex_);
+  return stats_;
+}
+
+void writer::stop() {
+  {
+    std::lock_guard lock(mutex_);
+    if (stopping_ && !thread_.joinable()) return;
+    stopping_ = true;
+  }
+  wake_.notify_one();
+  if (thread_.joinable() && thread_.get_id() != std::this_thread::get_id()) thread_.join();
+}
+
+void writer::run() {
+  std::vector<entry> batch;
+  for (;;) {
+    std::uint64_t last = 0;
+    {
+      std::unique_lock lock(mutex_);
+      wake_.wait(lock, [&] { return !queue_.empty() || stopping_; });
+      if (queue_.empty()) break;  // stopping, and everything is written
+      batch.swap(queue_);
+      last = queued_seq_;
+    }
+    process(batch);
+    batch.clear();
+    {
+      std::lock_guard lock(mutex_);
+      processed_seq_ = last;
+    }
+    processed_.notify_all();
+  }
+  try {
+    // Fold the WAL back into the file so a cleanly stopped agent leaves one file.
+    db_->exec("PRAGMA wal_checkpoint(TRUNCATE)");
+  } catch (const std::exception& e) {
+    PARLEY_LOG(warn, "db: checkpoint at close failed (the WAL file stays; it is replayed on "
+                     "the next open): " << e.what());
+  }
+  {
+    std::lock_guard lock(mutex_);
+    stopped_ = true;
+  }
+  processed_.notify_all();
+}
+
+void writer::apply(entry& e) {
+  if (!e.checked) {
+    e.op(ctx_);
+    return;
+  }
+  db_->exec("SAVEPOINT op");
+  try {
+    e.op(ctx_);
+    db_->exec("RELEASE op");
+  } catch (const SQLite::Exception&) {
+    throw;  // the batch fails and is retried
+  } catch (...) {
+    // The op's own refusal (a taken id, a bad document): undo just it.
+    e.error = std::current_exception();
+    db_->exec("ROLLBACK TO op");
+    db_->exec("RELEASE op");
+  }
+}
+
+bool writer::try_commit(std::vector<entry>& batch, std::size_t from, std::size_t to,
+                        bool& transient) {
+  try {
+    ctx_.begin_batch();
+    db_->exec("BEGIN IMMEDIATE");
+    for (std::size_t i = from; i < to; ++i) {
+      batch[i].error = nullptr;
+      apply(batch[i]);
+    }
+    ctx_.write_activity();
+    db_->exec("COMMIT");
+    ctx_.commit_journal();
+    return true;
+  } catch (const SQLite::Exception& ex) {
+    transient = is_transient(ex.getErrorCode());
+    try {
+      if (sqlite3_get_autocommit(db_->getHandle()) == 0) db_->exec("ROLLBACK");
+    } catch (...) {
+    }
+    ctx_.rollback_journal();
+    {
+      std::lock_guard lock(mutex_);
+      ++stats_.write_failures;
+    }
+    PARLEY_LOG(warn, "db: writing " << (to - from) << " row(s) failed: " << ex.what()
+                                    << (transient ? " (will retry)" : ""));
+    return false;
+  }
+}
+
+void writer::process(std::vector<entry>& batch) {
+  bool transient = false;
+  bool ok = false;
+  auto backoff = options_.retry_backoff;
+  for (int attempt = 1; attempt <= std::max(1, options_.write_attempts); ++attempt) {
+    if ((ok = try_commit(batch, 0, batch.size(), transient))) break;
+    if (!transient) break;
+    if (attempt < options_.write_attempts) {
+      // The writer's own thread waits, not a session: the agent goes on answering while its
+      // rows queue up behind this batch.
+      std::this_thread::sleep_for(backoff);
+      backoff = std::min<std::chrono::milliseconds>(backoff * 2, std::chrono::seconds(1));
+    }
+  }
+  std::size_t dropped = 0;
+  if (!ok) {
+    if (transient) {
+      // Still failing (disk full, locked): give these rows up so later ones get their chance.
+      dropped = batch.size();
+      for (auto& e : batch)
+        if (!e.error) e.error = std::make_exception_ptr(db_error("write failed"));
+    } else {
+      // One row is bad: write them one by one and give up only on the bad ones.
+      for (std::size_t i = 0; i < batch.size(); ++i) {
+        bool t = false;
+        if (!try_commit(batch, i, i + 1, t)) {
+          ++dropped;
+          batch[i].error = std::make_exception_ptr(db_error("write failed"));
+        }
+      }
+    }
+    PARLEY_LOG(error, "db: gave up on " << dropped << " row(s) after "
+                                        << options_.write_attempts
+                                        << " attempts; the agent goes on without them");
+  }
+  {
+    std::lock_guard lock(mutex_);
+    stats_.rows_dropped += dropped;
+    stats_.rows_written += batch.size() - dropped;
+    stats_.batches += 1;
+  }
+  // Callbacks run after the commit, in queue order: replies of one session stay in order.
+  for (auto& e : batch) {
+    if (!e.done) continue;
+    try {
+      e.done(e.error);
+    } catch (const std::exception& ex) {
+      PARLEY_LOG(error, "db: a commit callback threw: " << ex.what());
+    } catch (...) {
+      PARLEY_LOG(error, "db: a commit callback threw");
+    }
+  }
+}
+
+}  // namespace parley::db::detail

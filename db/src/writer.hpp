@@ -1,0 +1,135 @@
+#pragma once
+// The writer: one thread that owns the write connection and applies queued operations in
+// batches, one transaction per batch (group commit). Private to parley_db.
+#include <condition_variable>
+#include <cstdint>
+#include <exception>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include <SQLiteCpp/Database.h>
+#include <SQLiteCpp/Statement.h>
+
+#include <parley/db/sqlite_db_handler.hpp>
+
+namespace parley::db::detail {
+
+/// Prepared statements kept for the life of a connection, keyed by their SQL literal.
+class statement_cache {
+ public:
+  explicit statement_cache(SQLite::Database& db) : db_(db) {}
+  /// `sql` must be a string literal (its address is the key). The statement comes back reset.
+  SQLite::Statement& get(const char* sql);
+
+ private:
+  SQLite::Database& db_;
+  std::unordered_map<const char*, std::unique_ptr<SQLite::Statement>> cache_;
+};
+
+/// What the writer remembers about a session between operations.
+struct session_slot {
+  std::int64_t row = 0;        ///< session.id
+  std::int64_t turn_from = 0;  ///< first reasoning_step.id of the current turn; 0: none
+};
+
+/// What an operation sees: the connection, statements, and the session rows it knows. Slot
+/// changes are journaled so that a rolled-back batch leaves no trace in memory either.
+class write_context {
+ public:
+  write_context(SQLite::Database& db, std::string agent_name);
+  SQLite::Database& db() { return db_; }
+  const std::string& agent_name() const { return agent_name_; }
+  SQLite::Statement& stmt(const char* sql) { return statements_.get(sql); }
+
+  /// The session's slot, inserting a minimal session row when there is none.
+  const session_slot& slot(const std::string& session_id, const std::string& timestamp);
+  /// The session's slot if the session has a row, else nullptr.
+  const session_slot* find_slot(const std::string& session_id);
+  /// Sets a slot (journaled).
+  void set_slot(const std::string& session_id, const session_slot& s);
+  /// Forgets a slot (journaled).
+  void erase_slot(const std::string& session_id);
+  /// The id of the next chat, transition, intent_prediction, event or reasoning_step row. One
+  /// sequence for all of them, so ids across tables are in write order (the timeline merges on
+  /// it; timestamps tie within a millisecond).
+  std::int64_t next_id() { return ++next_id_; }
+  std::int64_t& id_counter() { return next_id_; }
+  /// Notes activity on a session row; written once per batch.
+  void touch(std::int64_t row, const std::string& timestamp);
+
+  // Batch bookkeeping (writer only).
+  void begin_batch() { batch_first_id_ = next_id_; }
+  void write_activity();
+  void commit_journal();
+  void rollback_journal();
+
+ private:
+  void journal(const std::string& session_id);
+
+  SQLite::Database& db_;
+  std::string agent_name_;
+  statement_cache statements_;
+  std::unordered_map<std::string, session_slot> slots_;
+  std::vector<std::pair<std::string, std::optional<session_slot>>> journal_;
+  std::unordered_map<std::int64_t, std::string> activity_;
+  std::int64_t next_id_ = 0;
+  std::int64_t batch_first_id_ = 0;
+};
+
+using write_op = std::function<void(write_context&)>;
+/// Called once an operation is committed (nullptr) or given up on (the error).
+using write_done = std::function<void(std::exception_ptr)>;
+
+class writer {
+ public:
+  writer(std::unique_ptr<SQLite::Database> db, std::string agent_name,
+         const sqlite_options& options);
+  ~writer();
+
+  /// Any thread. Queues `op`; returns its sequence number. `checked` ops run inside a
+  /// savepoint: if they throw anything but an SQLite error, only they are undone and `done`
+  /// gets the error. After stop(), ops are refused: `done` runs at once with an error.
+  std::uint64_t push(write_op op, write_done done = {}, bool checked = false);
+  /// Any thread. The sequence number of the last op queued.
+  std::uint64_t last_queued() const;
+  /// Any thread. Blocks until every op up to `seq` is committed or given up on.
+  void wait_processed(std::uint64_t seq);
+  /// Writes everything queued, then ends the thread and closes the connection. Idempotent.
+  void stop();
+  writer_stats stats() const;
+
+ private:
+  struct entry {
+    write_op op;
+    write_done done;
+    bool checked = false;
+    std::exception_ptr error;  // a checked op's own failure (not retried)
+  };
+  void run();
+  void process(std::vector<entry>& batch);
+  bool try_commit(std::vector<entry>& batch, std::size_t from, std::size_t to, bool& transient);
+  void apply(entry& e);
+
+  std::unique_ptr<SQLite::Database> db_;
+  write_context ctx_;
+  sqlite_options options_;
+
+  mutable std::mutex mutex_;
+  std::condition_variable wake_;       // the writer: work or stop
+  std::condition_variable processed_;  // waiters: processed_seq_ moved
+  std::vector<entry> queue_;
+  std::uint64_t queued_seq_ = 0;
+  std::uint64_t processed_seq_ = 0;
+  bool stopping_ = false;
+  bool stopped_ = false;
+  writer_stats stats_;  // guarded by mutex_
+  std::thread thread_;
+};
+
+}  // namespace parley::db::detail

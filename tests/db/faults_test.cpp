@@ -1,0 +1,176 @@
+// Bad input at start (clear db_error naming the path and the fix) and failing writes during
+// the run (retried, logged, counted, never stopping the agent).
+#include <doctest/doctest.h>
+
+#include <fstream>
+
+#include <SQLiteCpp/Database.h>
+#include <SQLiteCpp/Exception.h>
+
+#include "greetings_bot.hpp"
+#include "support.hpp"
+
+using namespace std::chrono_literals;
+
+namespace {
+std::string open_error(const std::string& path, std::chrono::milliseconds busy = 100ms) {
+  parley::db::sqlite_db_handler h({.path = path, .busy_timeout = busy});
+  try {
+    h.open("agent");
+  } catch (const parley::db_error& e) {
+    return e.what();
+  }
+  return {};
+}
+bool contains(const std::string& s, const std::string& part) {
+  return s.find(part) != std::string::npos;
+}
+}  // namespace
+
+TEST_CASE("bad database paths and files give a clear error naming the path and the fix") {
+  test::temp_dir dir;
+
+  SUBCASE("a folder that does not exist") {
+    const auto path = dir.file("no/such/folder/x.db");
+    const auto e = open_error(path);
+    CHECK(contains(e, path));
+    CHECK(contains(e, "does not exist"));
+    CHECK(contains(e, "--db"));
+  }
+  SUBCASE("a folder, not a file") {
+    const auto e = open_error(dir.path().string());
+    CHECK(contains(e, "is a folder"));
+  }
+  SUBCASE("not a SQLite file") {
+    const auto path = dir.file("notes.txt");
+    std::ofstream(path) << std::string(8192, 'x');
+    const auto e = open_error(path);
+    CHECK(contains(e, path));
+    CHECK(contains(e, "not a SQLite database"));
+  }
+  SUBCASE("a SQLite file of something else") {
+    const auto path = dir.file("other.db");
+    {
+      SQLite::Database db(path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
+      db.exec("CREATE TABLE accounts (id INTEGER PRIMARY KEY)");
+    }
+    const auto e = open_error(path);
+    CHECK(contains(e, path));
+    CHECK(contains(e, "not a Parley one"));
+  }
+  SUBCASE("a newer schema") {
+    const auto path = dir.file("newer.db");
+    {
+      parley::db::sqlite_db_handler h({.path = path});
+      h.open("agent");
+    }
+    {
+      SQLite::Database db(path, SQLite::OPEN_READWRITE);
+      db.exec("PRAGMA user_version = 99");
+    }
+    const auto e = open_error(path);
+    CHECK(contains(e, path));
+    CHECK(contains(e, "schema version 99"));
+    CHECK(contains(e, "newer Parley"));
+  }
+  SUBCASE("locked by another process") {
+    const auto path = dir.file("locked.db");
+    {
+      parley::db::sqlite_db_handler h({.path = path});
+      h.open("agent");
+    }
+    // The sqlite3 shell, another process, holds the write lock.
+    test::child shell({PARLEY_SQLITE3_BIN, path});
+    shell.write("BEGIN EXCLUSIVE;\nINSERT INTO event (agent_name, event, timestamp) VALUES ('x', 'x', 'x');\n");
+    REQUIRE(test::eventually([&] {
+      SQLite::Database probe(path, SQLite::OPEN_READWRITE);
+      try {
+        probe.exec("BEGIN IMMEDIATE");
+        probe.exec("ROLLBACK");
+        return false;
+      } catch (const SQLite::Exception&) {
+        return true;
+      }
+    }));
+    const auto e = open_error(path);
+    CHECK(contains(e, path));
+    CHECK(contains(e, "locked by another process"));
+    shell.write("ROLLBACK;\n");
+    CHECK(shell.finish() == 0);
+    CHECK(open_error(path).empty());
+  }
+}
+
+TEST_CASE("parley::run exits with 3 and one line on stderr when the database cannot be opened") {
+  test::temp_dir dir;
+  const auto path = dir.file("missing/x.db");
+  auto r = test::run({PARLEY_GREETINGS_BIN, "--console", "--db", path}, "hello\n");
+  CHECK(r.code == 3);
+  CHECK(contains(r.err, "error: cannot create database '" + path + "'"));
+  // One line says it all (log lines from before the failure may precede it).
+  const auto at = r.err.find("error: ");
+  REQUIRE(at != std::string::npos);
+  CHECK(r.err.find('\n', at) == r.err.size() - 1);
+}
+
+TEST_CASE("a write that fails during the run is retried and the agent keeps answering") {
+  test::temp_dir dir;
+  const auto path = dir.file("w.db");
+  parley::db::sqlite_options o;
+  o.busy_timeout = 20ms;
+  o.write_attempts = 60;
+  o.retry_backoff = 5ms;
+  test::harness h(path, greetings::define, o);
+  h.session("w1");
+  REQUIRE(h.got.wait("w1", 1));
+  h.db->flush();
+
+  // Another connection holds the write lock: every commit of the writer fails with SQLITE_BUSY.
+  SQLite::Database locker(path, SQLite::OPEN_READWRITE);
+  locker.exec("BEGIN EXCLUSIVE");
+  locker.exec("INSERT INTO event (agent_name, event, timestamp) VALUES ('x', 'lock', 'x')");
+  h.say("w1", "hello");
+  REQUIRE(h.got.wait("w1", 3));  // answered while its rows cannot be written
+  REQUIRE(test::eventually([&] { return h.db->stats().write_failures >= 2; }));
+  locker.exec("ROLLBACK");
+
+  h.db->flush();
+  const auto st = h.db->stats();
+  CHECK(st.rows_dropped == 0);
+  CHECK(test::query_count(path, "SELECT count(*) FROM chat") == 4);
+  h.say("w1", "good");
+  REQUIRE(h.got.wait("w1", 4));
+  h.db->flush();
+  CHECK(test::query_count(path, "SELECT count(*) FROM chat") == 6);
+}
+
+TEST_CASE("a write that keeps failing is given up on, counted, and later writes go on") {
+  test::temp_dir dir;
+  const auto path = dir.file("d.db");
+  parley::db::sqlite_options o;
+  o.busy_timeout = 10ms;
+  o.write_attempts = 2;
+  o.retry_backoff = 5ms;
+  test::harness h(path, greetings::define, o);
+  h.session("d1");
+  REQUIRE(h.got.wait("d1", 1));
+  h.db->flush();
+  {
+    SQLite::Database locker(path, SQLite::OPEN_READWRITE);
+    locker.exec("BEGIN EXCLUSIVE");
+    locker.exec("INSERT INTO event (agent_name, event, timestamp) VALUES ('x', 'lock', 'x')");
+    h.say("d1", "hello");
+    REQUIRE(h.got.wait("d1", 3));
+    REQUIRE(test::eventually([&] { return h.db->stats().rows_dropped >= 1; }));
+    locker.exec("ROLLBACK");
+  }
+  h.say("d1", "bad");
+  REQUIRE(h.got.wait("d1", 4));
+  CHECK(h.got.of("d1")[3] == "I'm sorry to hear that. Say hello to start again.");
+  h.db->flush();
+  const auto st = h.db->stats();
+  CHECK(st.write_failures >= 2);
+  CHECK(st.rows_dropped >= 1);
+  CHECK(test::query_count(path, "SELECT count(*) FROM chat WHERE content = 'bad'") == 1);
+  CHECK(test::query_text(path, "PRAGMA integrity_check") == "ok");
+}

@@ -1,0 +1,181 @@
+// Session management on stored sessions: list (paged, newest first), delete, reset, fork,
+// export and import.
+#include <doctest/doctest.h>
+
+#include <future>
+#include <thread>
+
+#include "greetings_bot.hpp"
+#include "support.hpp"
+
+using namespace std::chrono_literals;
+
+TEST_CASE("list a user's sessions, paged, most recently active first, with their state") {
+  test::temp_dir dir;
+  test::harness h(dir.file("l.db"), greetings::define);
+  for (int i = 0; i < 5; ++i) {
+    const auto id = "a" + std::to_string(i);
+    h.session(id, "alice");
+    REQUIRE(h.got.wait(id, 1));
+  }
+  h.session("b0", "bob");
+  REQUIRE(h.got.wait("b0", 1));
+  // a1 becomes the most recently active; a3 moves to "ask". Timestamps have milliseconds:
+  // the pauses put the activities in distinct ones.
+  std::this_thread::sleep_for(5ms);
+  h.say("a3", "hello");
+  REQUIRE(h.got.wait("a3", 3));
+  std::this_thread::sleep_for(5ms);  // a later millisecond for the next activity (ordering)
+  h.say("a1", "nonsense");
+  REQUIRE(h.got.wait("a1", 2));
+
+  auto page1 = h.agent.list_sessions("alice", 2, 0);
+  REQUIRE(page1.size() == 2);
+  CHECK(page1[0].session_id == "a1");
+  CHECK(page1[1].session_id == "a3");
+  CHECK(page1[1].state == "ask");
+  CHECK(page1[0].state == "initial");
+  CHECK(page1[0].last_activity >= page1[1].last_activity);
+  auto page2 = h.agent.list_sessions("alice", 2, 2);
+  REQUIRE(page2.size() == 2);
+  auto page3 = h.agent.list_sessions("alice", 2, 4);
+  REQUIRE(page3.size() == 1);
+  CHECK(h.agent.list_sessions("bob").size() == 1);
+  CHECK(h.agent.list_sessions().size() == 6);
+  CHECK(h.agent.list_sessions("nobody").empty());
+}
+
+TEST_CASE("fork copies state, dictionary and history; the original is untouched") {
+  test::temp_dir dir;
+  test::harness h(dir.file("f.db"), [](parley::agent& a) {
+    greetings::define(a);
+  });
+  auto s = h.session("orig");
+  h.say("orig", "hello");
+  REQUIRE(h.got.wait("orig", 3));
+  test::on_strand(*s, [&] { s->set("mood", "curious"); });
+
+  auto fork = h.agent.fork_session("orig", "copy");
+  REQUIRE(fork);
+  std::string state;
+  parley::json mood;
+  std::size_t history = 0;
+  test::on_strand(*fork, [&] {
+    state = fork->current_state().name();
+    mood = fork->get("mood");
+    history = fork->get_chat_history().size();
+  });
+  CHECK(state == "ask");
+  CHECK(mood == "curious");
+  CHECK(history == 4);
+  CHECK(h.got.of("copy").empty());  // resumed, not greeted again
+
+  h.say("copy", "good");
+  REQUIRE(h.got.wait("copy", 1));
+  CHECK(h.got.of("copy")[0] == "I'm glad to hear that!");
+  std::string orig_state;
+  std::size_t orig_history = 0;
+  test::on_strand(*s, [&] {
+    orig_state = s->current_state().name();
+    orig_history = s->get_chat_history().size();
+  });
+  CHECK(orig_state == "ask");
+  CHECK(orig_history == 4);
+
+  CHECK_THROWS_AS(h.agent.fork_session("orig", "copy"), parley::db_error);
+  CHECK_THROWS_AS(h.agent.fork_session("ghost", "copy2"), parley::db_error);
+}
+
+TEST_CASE("export a session to JSON and import it back") {
+  test::temp_dir dir;
+  test::harness h(dir.file("x.db"), greetings::define);
+  auto s = h.session("x1", "carol");
+  h.say("x1", "hello");
+  h.say("x1", "bad");
+  REQUIRE(h.got.wait("x1", 4));
+  test::on_strand(*s, [&] {
+    s->set("k", parley::json{{"a", 1}});
+    s->save_reasoning_event("reasoning_step", {{"kind", "note"}, {"summary", "s"}});
+    s->reply("closing");
+  });
+  const auto doc = h.agent.export_session("x1");
+  CHECK(doc["format"] == "parley-session");
+  CHECK(doc["session"]["username"] == "carol");
+  CHECK(doc["session"]["current_state"] == "ready");
+  CHECK(doc["session"]["variables"] == parley::json{{"k", {{"a", 1}}}});
+  CHECK(doc["chat"].size() == 7);
+  CHECK(doc["transitions"].size() == 3);
+  CHECK(doc["intent_predictions"].size() == 2);
+  REQUIRE(doc["reasoning_steps"].size() == 1);
+
+  CHECK(h.agent.import_session(doc, "x2") == "x2");
+  auto back = h.agent.export_session("x2");
+  for (const char* key : {"chat", "transitions", "intent_predictions", "events", "reasoning_steps"}) {
+    REQUIRE(back[key].size() == doc[key].size());
+    for (std::size_t i = 0; i < doc[key].size(); ++i) {
+      auto a = doc[key][i], b = back[key][i];
+      a.erase("id");
+      b.erase("id");
+      if (a.contains("chat_id")) {
+        // The link points at the copy's own chat row, the one at the same position.
+        auto pos = [&](const parley::json& d, const parley::json& id) {
+          for (std::size_t j = 0; j < d["chat"].size(); ++j)
+            if (d["chat"][j]["id"] == id) return j;
+          return std::size_t(-1);
+        };
+        CHECK(pos(doc, doc[key][i]["chat_id"]) == pos(back, back[key][i]["chat_id"]));
+        a.erase("chat_id");
+        b.erase("chat_id");
+      }
+      CHECK(a == b);
+    }
+  }
+  CHECK(back["session"]["variables"] == doc["session"]["variables"]);
+  CHECK(back["session"]["current_state"] == "ready");
+
+  CHECK_THROWS_AS(h.agent.import_session(doc, "x1"), parley::db_error);  // taken
+  CHECK_THROWS_AS(h.agent.import_session(parley::json{{"hello", 1}}, "x3"), parley::db_error);
+  CHECK(h.agent.list_sessions().size() == 2);
+}
+
+TEST_CASE("reset deletes the session's rows and starts it afresh") {
+  test::temp_dir dir;
+  const auto path = dir.file("reset.db");
+  test::harness h(path, greetings::define);
+  h.session("r1");
+  h.say("r1", "hello");
+  REQUIRE(h.got.wait("r1", 3));
+  std::promise<std::shared_ptr<parley::session>> fresh;
+  h.agent.reset_session("r1", [&](std::shared_ptr<parley::session> s) { fresh.set_value(s); });
+  auto f = fresh.get_future();
+  REQUIRE(f.wait_for(10s) == std::future_status::ready);
+  auto s = f.get();
+  REQUIRE(s);
+  REQUIRE(h.got.wait("r1", 4));  // greeted again
+  std::vector<parley::chat_message> hist;
+  test::on_strand(*s, [&] { hist = s->get_chat_history(); });
+  REQUIRE(hist.size() == 1);
+  CHECK(hist[0].content == "Hi! I'm the greetings bot. Say hello when you're ready.");
+  h.db->flush();
+  CHECK(test::query_count(path, "SELECT count(*) FROM transition") == 0);
+  CHECK(test::query_count(path, "SELECT count(*) FROM intent_prediction") == 0);
+}
+
+TEST_CASE("reset of a stored session that is not live deletes its rows") {
+  test::temp_dir dir;
+  const auto path = dir.file("reset2.db");
+  {
+    test::harness h(path, greetings::define, {}, true);
+    h.session("gone");
+    h.say("gone", "hello");
+    REQUIRE(h.got.wait("gone", 3));
+  }
+  test::harness h(path, greetings::define, {}, true);
+  std::promise<std::shared_ptr<parley::session>> done;
+  h.agent.reset_session("gone", [&](std::shared_ptr<parley::session> s) { done.set_value(s); });
+  CHECK(done.get_future().get() == nullptr);
+  CHECK_FALSE(h.db->load_session("testbot", "gone").has_value());
+  h.session("gone");
+  REQUIRE(h.got.wait("gone", 1));
+  CHECK(h.got.of("gone")[0] == "Hi! I'm the greetings bot. Say hello when you're ready.");
+}

@@ -1,0 +1,167 @@
+// parley-inspect: reads what an agent recorded in its SQLite database: sessions, chat,
+// transitions, reasoning steps, events, and all of them merged into a timeline. Works on a live
+// database (WAL): it only reads, in short statements, and never blocks the agent's writer.
+#include <unistd.h>
+
+#include <csignal>
+#include <cstdlib>
+#include <iostream>
+#include <thread>
+
+#include <parley/db/sqlite_open.hpp>
+#include <parley/db/timestamp.hpp>
+#include <parley/errors.hpp>
+
+#include "queries.hpp"
+
+namespace {
+using namespace parley::inspect;
+
+constexpr const char* usage_text =
+    "usage: parley-inspect DB COMMAND [SESSION] [options]\n"
+    "\n"
+    "commands:\n"
+    "  sessions [--user U] [--limit N]     sessions, most recently active first\n"
+    "  chat SESSION [--last N] [--until T] the chat log (T: 2024-05-01T12:00:00.000Z or 2024-05-01)\n"
+    "  transitions SESSION                 state changes and why\n"
+    "  reasoning SESSION                   reasoning steps and the reply each led to\n"
+    "  events SESSION                      unhandled events, errors, closes\n"
+    "  timeline SESSION                    chat, intents, transitions and reasoning in time order\n"
+    "\n"
+    "options:\n"
+    "  --json             JSON for scripts (an array; one object per line with --follow)\n"
+    "  --follow           keep printing new rows as the agent writes them (Ctrl-C stops)\n"
+    "  --agent NAME       only this agent's sessions (when several agents share the file)\n"
+    "  --color WHEN       auto (default: only on a terminal), always or never\n"
+    "  --help             this text\n";
+
+volatile std::sig_atomic_t g_stop = 0;
+
+struct usage_error : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+struct args {
+  std::string db;
+  command cmd{};
+  std::string session;
+  query_options q;
+  bool json = false, follow = false;
+  std::string color = "auto";
+  int interval_ms = 200;
+};
+
+std::size_t number(const std::string& flag, const std::string& v) {
+  char* end = nullptr;
+  const long n = std::strtol(v.c_str(), &end, 10);
+  if (v.empty() || *end || n < 0) throw usage_error(flag + " needs a number, got '" + v + "'");
+  return static_cast<std::size_t>(n);
+}
+
+args parse(int argc, char** argv) {
+  args a;
+  std::vector<std::string> pos;
+  for (int i = 1; i < argc; ++i) {
+    std::string f = argv[i];
+    auto value = [&]() -> std::string {
+      if (i + 1 >= argc) throw usage_error(f + " needs a value");
+      return argv[++i];
+    };
+    if (f == "--help" || f == "-h") {
+      std::cout << usage_text;
+      std::exit(0);
+    } else if (f == "--json") {
+      a.json = true;
+    } else if (f == "--follow" || f == "-f") {
+      a.follow = true;
+    } else if (f == "--user") {
+      a.q.user = value();
+    } else if (f == "--agent") {
+      a.q.agent = value();
+    } else if (f == "--last") {
+      a.q.last = number(f, value());
+    } else if (f == "--limit") {
+      a.q.limit = number(f, value());
+    } else if (f == "--interval-ms") {
+      a.interval_ms = static_cast<int>(std::max<std::size_t>(10, number(f, value())));
+    } else if (f == "--until") {
+      const auto v = value();
+      auto t = parley::db::parse_timestamp(v);
+      if (!t) throw usage_error("--until needs a time like 2024-05-01T12:00:00.000Z, got '" + v + "'");
+      // A bare date means the whole day.
+      if (v.size() == 10) *t += std::chrono::hours(24) - std::chrono::milliseconds(1);
+      a.q.until = parley::db::format_timestamp(*t);
+    } else if (f == "--color" || f == "--colour") {
+      a.color = value();
+      if (a.color != "auto" && a.color != "always" && a.color != "never")
+        throw usage_error("--color takes auto, always or never");
+    } else if (f == "--no-color") {
+      a.color = "never";
+    } else if (f.size() > 1 && f[0] == '-') {
+      throw usage_error("unknown option '" + f + "'");
+    } else {
+      pos.push_back(f);
+    }
+  }
+  if (pos.size() < 2) throw usage_error("need a database and a command");
+  a.db = pos[0];
+  const auto& c = pos[1];
+  static const std::pair<const char*, command> names[] = {
+      {"sessions", command::sessions}, {"chat", command::chat},
+      {"transitions", command::transitions}, {"reasoning", command::reasoning},
+      {"events", command::events}, {"timeline", command::timeline}};
+  bool known = false;
+  for (const auto& [n, k] : names)
+    if (c == n) {
+      a.cmd = k;
+      known = true;
+    }
+  if (!known) throw usage_error("unknown command '" + c + "'");
+  if (a.cmd == command::sessions) {
+    if (pos.size() > 2) throw usage_error("sessions takes no SESSION (use --user U)");
+  } else {
+    if (pos.size() != 3) throw usage_error(c + " needs one SESSION id");
+    a.session = pos[2];
+  }
+  if (a.follow && a.q.until) throw usage_error("--follow and --until do not go together");
+  return a;
+}
+
+int inspect(const args& a) {
+  auto db = parley::db::open_for_reading(a.db);
+  std::optional<session_ref> s;
+  if (a.cmd != command::sessions) s = find_session(*db, a.db, a.session, a.q.agent);
+  const bool colour = a.color == "always" || (a.color == "auto" && ::isatty(1) && !std::getenv("NO_COLOR"));
+  printer out(headers(a.cmd), a.json, a.follow, colour && !a.json);
+  std::map<std::string, std::int64_t> seen;
+  out.print(fetch(*db, a.cmd, s ? &*s : nullptr, a.q, seen));
+  if (a.follow) {
+    std::signal(SIGINT, [](int) { g_stop = 1; });
+    std::signal(SIGTERM, [](int) { g_stop = 1; });
+    std::signal(SIGPIPE, SIG_IGN);
+    // Polling in short read statements: WAL readers never block the agent's writer.
+    while (!g_stop && std::cout.good()) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(a.interval_ms));
+      out.print(fetch(*db, a.cmd, s ? &*s : nullptr, a.q, seen));
+    }
+  }
+  out.finish();
+  return 0;
+}
+}  // namespace
+
+int main(int argc, char** argv) {
+  args a;
+  try {
+    a = parse(argc, argv);
+  } catch (const usage_error& e) {
+    std::cerr << "parley-inspect: " << e.what() << "; see parley-inspect --help\n";
+    return 2;
+  }
+  try {
+    return inspect(a);
+  } catch (const std::exception& e) {
+    std::cerr << "parley-inspect: " << e.what() << "\n";
+    return 1;
+  }
+}
