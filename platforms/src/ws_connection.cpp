@@ -62,6 +62,7 @@ void ws_connection<Stream>::on_accept(beast::error_code ec) {
   if (hub_->stopping.load()) {
     begin_close(websocket::close_code::going_away, "server shutting down", false);
   } else {
+    created_ = !hub_->owner->find_session(who_.session_id);
     session();  // make (or resume) the session now: a new one greets at once
   }
   do_read();
@@ -150,8 +151,12 @@ void ws_connection<Stream>::handle(std::string_view text) {
     auto s = session();
     if (!s->agent().db()) return;  // nothing is stored without a DB handler
     // Read on the session's strand (it reads its own writes); frames go to this connection
-    // only, up to the time it connected (later replies reached it live).
-    net::post(s->strand(), [s, self = this->shared_from_this(), until = connected_at_] {
+    // only, up to the time it connected (later replies reached it live). The database keeps
+    // milliseconds: when this connection made the session, its greeting may share the
+    // connection's millisecond and reached it live, so that millisecond is left out; when
+    // the session was already there, it is kept (its last reply may be that recent).
+    const auto until = created_ ? connected_at_ - std::chrono::milliseconds(1) : connected_at_;
+    net::post(s->strand(), [s, self = this->shared_from_this(), until] {
       for (const auto& m : s->get_chat_history(std::nullopt, until))
         self->send(std::make_shared<const std::string>(encode_history(m)));
     });

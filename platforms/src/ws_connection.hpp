@@ -53,6 +53,7 @@ class ws_connection final : public ws_connection_base,
   clock::time_point last_refill_{};
   double tokens_ = 0;
   std::uint64_t id_ = 0;
+  bool created_ = false;  // the session was not live when this connection came
   bool writing_ = false;
   bool closing_ = false;
   bool close_pending_ = false;

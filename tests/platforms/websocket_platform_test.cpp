@@ -117,7 +117,8 @@ TEST_CASE("reset deletes the session's data and runs the initial body again") {
 }
 
 TEST_CASE("fetch_user_messages replays the stored chat up to the connection, with history") {
-  server srv(test_options(), std::make_shared<memory_chat_log>());
+  temp_dir dir;
+  server srv(test_options(), sqlite_in(dir));
   net::io_context io;
   {
     client c(io);
@@ -231,6 +232,27 @@ TEST_CASE("reconnecting with the same session id resumes state and dictionary") 
   CHECK(first["action"] == "agent_reply_json");
   CHECK(first["message"]["value"] == "blue");
   CHECK(srv.agent.find_session("resume")->current_state().name() == "echo");
+}
+
+TEST_CASE("after a restart, reconnecting resumes the persisted session") {
+  temp_dir dir;
+  net::io_context io;
+  {
+    server srv(test_options(), sqlite_in(dir), /*persist=*/true);
+    client c(io);
+    REQUIRE(!c.connect(srv.port(), target("durable")));
+    CHECK(c.read()["message"] == "welcome");
+    c.send({{"action", "user_set_variable"}, {"message", {{"color", "green"}}}});
+    c.say("get color");
+    CHECK(echoed(c)["value"] == "green");
+  }  // the agent stops: the DB is flushed and closed
+  server srv(test_options(), sqlite_in(dir), /*persist=*/true);
+  client c(io);
+  REQUIRE(!c.connect(srv.port(), target("durable")));
+  c.say("get color");
+  json first = c.read();  // no welcome: resumed in its state with its dictionary
+  CHECK(first["action"] == "agent_reply_json");
+  CHECK(first["message"]["value"] == "green");
 }
 
 TEST_CASE("the session key comes from X-Session-ID, else ?session_id=, else a fresh id") {

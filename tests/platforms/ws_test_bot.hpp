@@ -2,15 +2,18 @@
 // The bot and server behind the WebSocket tests: it says "welcome", then answers every event
 // with a JSON description of it, and a few commands ("rich", "flood N SIZE", "get VAR",
 // "close", "slow") exercise replies, slow readers and shutdown.
-#include <map>
+#include <atomic>
+#include <filesystem>
 #include <memory>
-#include <mutex>
+
+#include <unistd.h>
 
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/this_coro.hpp>
 
 #include <parley/agent.hpp>
+#include <parley/db/sqlite_db_handler.hpp>
 #include <parley/platforms/websocket_platform.hpp>
 
 namespace wstest {
@@ -86,57 +89,28 @@ inline parley::platforms::websocket_options test_options() {
   return o;
 }
 
-/// A chat log kept in memory: stands in for the SQLite handler (issue 4) so that
-/// fetch_user_messages can be tested before it lands. Only the chat table is kept.
-class memory_chat_log final : public parley::db_handler {
- public:
-  std::string_view name() const override { return "memory"; }
-  void open(const parley::agent&) override {}
-  void close() override {}
-  void session_started(const parley::session&) override {}
-  void session_closed(const parley::session&, std::string_view) override {}
-  void save_message(const parley::session& s, const parley::reply& m, bool is_user,
-                    std::function<void()> committed) override {
-    std::lock_guard l(mu_);
-    auto& rows = rows_[s.id()];
-    rows.push_back({static_cast<std::int64_t>(rows.size() + 1),
-                    std::string(parley::to_string(m.kind)), m.content(), is_user, m.timestamp});
-    if (committed) committed();
+/// A fresh folder under the system's temp dir, removed at the end of the test.
+struct temp_dir {
+  std::filesystem::path path;
+  temp_dir() {
+    static std::atomic<int> n{0};
+    path = std::filesystem::temp_directory_path() /
+           ("parley-ws-" + std::to_string(::getpid()) + "-" + std::to_string(++n));
+    std::filesystem::remove_all(path);
+    std::filesystem::create_directories(path);
   }
-  void save_transition(const parley::session&, const parley::transition&,
-                       const parley::event*) override {}
-  void save_prediction(const parley::session&, std::string_view,
-                       const parley::intent_prediction&) override {}
-  void save_event(const parley::session*, std::string_view, std::string_view) override {}
-  void save_variables(const parley::session&) override {}
-  void save_reasoning_event(const parley::session&, std::string_view, const parley::json&) override {}
-  void save_timer(const parley::session&, const parley::pending_timer&) override {}
-  void delete_timer(const parley::session&, std::string_view) override {}
-  std::vector<parley::chat_message> chat_history(
-      const parley::session& s, std::optional<std::size_t>,
-      std::optional<parley::wall_clock::time_point> until) override {
-    std::lock_guard l(mu_);
-    std::vector<parley::chat_message> out;
-    for (const auto& m : rows_[s.id()])
-      if (!until || m.timestamp <= *until) out.push_back(m);
-    return out;
+  ~temp_dir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path, ec);
   }
-  std::vector<parley::reasoning_event> reasoning_events(
-      const parley::session&, std::optional<parley::wall_clock::time_point>) override {
-    return {};
-  }
-  std::optional<parley::session_snapshot> load_session(std::string_view, std::string_view) override {
-    return std::nullopt;
-  }
-  void delete_session(std::string_view, std::string_view id) override {
-    std::lock_guard l(mu_);
-    rows_.erase(std::string(id));
-  }
-
- private:
-  std::mutex mu_;
-  std::map<std::string, std::vector<parley::chat_message>> rows_;
 };
+
+/// The SQLite DB handler on a file in `dir`.
+inline std::shared_ptr<parley::db_handler> sqlite_in(const temp_dir& dir) {
+  parley::db::sqlite_options o;
+  o.path = (dir.path / "chat.db").string();
+  return std::make_shared<parley::db::sqlite_db_handler>(std::move(o));
+}
 
 /// An agent running the test bot with a WebSocket platform on a free port.
 struct server {
@@ -144,8 +118,9 @@ struct server {
   std::shared_ptr<parley::platforms::websocket_platform> ws;
 
   explicit server(parley::platforms::websocket_options o = test_options(),
-                  std::shared_ptr<parley::db_handler> db = nullptr) {
+                  std::shared_ptr<parley::db_handler> db = nullptr, bool persist = false) {
     agent.config().set("agent.threads", 2);
+    agent.persist_sessions(persist);
     agent.config().set("log.level", "warn");
     define_bot(agent);
     if (db) agent.use_db(std::move(db));
