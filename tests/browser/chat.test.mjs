@@ -9,7 +9,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import assert from "node:assert/strict";
 
-const SKIP = 77;  // ctest SKIP_RETURN_CODE
+// ctest SKIP_RETURN_CODE; under ./dev test (PARLEY_REQUIRE_BROWSER=1) a missing browser or
+// playwright-core is a failure, never a silent skip.
+const SKIP = process.env.PARLEY_REQUIRE_BROWSER === "1" ? 1 : 77;
 const bot = process.argv[2];
 if (!bot || !existsSync(bot)) { console.error("usage: node chat.test.mjs PATH/TO/greetings"); process.exit(2); }
 const chromiumPath = process.env.CHROMIUM || "/usr/bin/chromium";
@@ -45,6 +47,7 @@ console.log("bot at", pageUrl);
 
 const health = await (await fetch(new URL("/health", pageUrl))).json();
 const hasDb = !!health.db;
+assert.ok(hasDb, "the bot runs with its SQLite handler (--db in a temp dir): /health must report it");
 console.log("health:", JSON.stringify(health));
 
 const context = await chromium.launchPersistentContext(join(work, "profile"), {
