@@ -353,12 +353,10 @@ void agent::reset_session(std::string_view id,
     if (done) done(nullptr);
     return;
   }
-  platform* p = s->platform();
-  delete_session(id, [this, key = std::string(id), p, user = s->username(),
-                      name = s->session_name(), done = std::move(done)]() mutable {
-    auto fresh = get_or_create_session(key, p, std::move(user), std::move(name));
-    if (done) done(std::move(fresh));
-  });
+  // In place, in the session's own order: no gap in which another message could make a
+  // second session under the same id.
+  s->reset();
+  if (done) s->when_idle([s, done = std::move(done)] { done(s); });
 }
 
 std::size_t agent::session_count() const {

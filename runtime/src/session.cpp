@@ -188,6 +188,38 @@ void session::enqueue_internal(parley::event e) {
     net::post(strand_, [self = shared_from_this()] { self->drain(); });
 }
 
+void session::reset() {
+  parley::event marker = event::custom("parley.reset");
+  marker.reset_ = true;
+  bool schedule = false;
+  {
+    std::lock_guard lock(mutex_);
+    if (closed_.load(std::memory_order_relaxed)) return;
+    // Not counted against the capacity: a reset must never be refused for a full queue.
+    queue_.push_back(std::move(marker));
+    pending_.fetch_add(1, std::memory_order_relaxed);
+    schedule = !drain_scheduled_;
+    drain_scheduled_ = true;
+  }
+  if (schedule) net::post(strand_, [self = shared_from_this()] { self->drain(); });
+}
+
+void session::do_reset() {
+  timer_.cancel();
+  for (auto& sc : scheduled_) sc->timer.cancel();
+  if (auto* db = agent_->db()) {
+    // In the writer's order: every row this session wrote so far goes, then a fresh one.
+    db->delete_session(agent_->name(), id_);
+    db->session_started(*this);
+  }
+  dictionary_ = json();
+  event_ = parley::event();
+  chain_ = 0;
+  PARLEY_LOG(debug, "session " << id_ << " reset");
+  enter_state(agent_->initial_state());
+  if (run_body(state_->body(), "body")) follow_eventless();
+}
+
 void session::when_idle(std::function<void()> fn) {
   bool schedule = false;
   {
@@ -265,6 +297,10 @@ void session::call_manage_transition() {
 
 void session::handle(parley::event e) {
   if (is_terminal()) return;
+  if (e.reset_) {
+    do_reset();
+    return;
+  }
   if (e.kind() == event_kind::timeout && e.generation() != generation_) {
     // A timeout armed in a state the session has left since: it belongs to nobody.
     PARLEY_LOG(trace, "session " << id_ << ": stale timeout dropped");
@@ -485,11 +521,11 @@ void session::body_failed(const char* what, const std::string& error) {
 
 // ---- time ------------------------------------------------------------------------------------
 
-void session::arm_timeouts(std::size_t from) {
+void session::arm_timeouts(std::size_t from, bool save) {
   const auto& ts = state_->timeouts();
   if (from >= ts.size()) return;
   const auto due = entered_at_ + ts[from];
-  if (agent_->persists_sessions())
+  if (save && agent_->persists_sessions())
     if (auto* db = agent_->db())
       db->save_timer(*this, {"after",
                              wall_clock::now() + std::chrono::duration_cast<wall_clock::duration>(
@@ -574,7 +610,8 @@ void session::start(const session_snapshot* snapshot) {
         auto it = std::find(ts.begin(), ts.end(), after);
         if (it == ts.end()) continue;
         entered_at_ = clock::now() + delay - after;  // as if entered when it really was
-        arm_timeouts(static_cast<std::size_t>(it - ts.begin()));
+        // The timer row is already stored with this due time: re-arm without rewriting it.
+        arm_timeouts(static_cast<std::size_t>(it - ts.begin()), /*save=*/false);
       } else {
         add_timer(t.key, delay, event_from_json(t.event));
       }

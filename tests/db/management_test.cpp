@@ -161,6 +161,31 @@ TEST_CASE("reset deletes the session's rows and starts it afresh") {
   CHECK(test::query_count(path, "SELECT count(*) FROM intent_prediction") == 0);
 }
 
+TEST_CASE("a message right after a reset belongs to the fresh conversation and keeps its rows") {
+  test::temp_dir dir;
+  const auto path = dir.file("reset-race.db");
+  test::harness h(path, greetings::define);
+  auto s = h.session("rr");
+  h.say("rr", "hello");
+  REQUIRE(h.got.wait("rr", 3));
+  // No gap: the reset and the next message are queued back to back on the same session.
+  h.agent.reset_session("rr");
+  h.say("rr", "hello");
+  REQUIRE(h.got.wait("rr", 6));
+  auto got = h.got.of("rr");
+  CHECK(got[3] == "Hi! I'm the greetings bot. Say hello when you're ready.");
+  CHECK(got[4] == "Hello! How are you?");
+  CHECK(h.agent.find_session("rr") == s);
+  std::vector<parley::chat_message> hist;
+  test::on_strand(*s, [&] { hist = s->get_chat_history(); });
+  REQUIRE(hist.size() == 4);  // greeting, "hello", the question, the options
+  CHECK(hist[1].content == "hello");
+  CHECK(hist[1].is_user);
+  h.db->flush();
+  CHECK(test::query_count(path, "SELECT count(*) FROM transition") == 1);
+  CHECK(test::query_count(path, "SELECT count(*) FROM session") == 1);
+}
+
 TEST_CASE("reset of a stored session that is not live deletes its rows") {
   test::temp_dir dir;
   const auto path = dir.file("reset2.db");

@@ -109,8 +109,9 @@ class agent {
   void close_session(std::string_view id, std::string reason);
   /// Closes the session and deletes all its rows (once its current event is handled).
   void delete_session(std::string_view id, std::function<void()> done = {});
-  /// Deletes the session's data and starts it again in the initial state (body re-run) once
-  /// its current event is handled; `done` then gets the new session.
+  /// Deletes the session's data and starts it again in the initial state (body re-run), in
+  /// place and in order with its events (session::reset); `done` gets the session once the
+  /// reset and the events before it are handled.
   void reset_session(std::string_view id,
                      std::function<void(std::shared_ptr<session>)> done = {});
   std::size_t session_count() const;

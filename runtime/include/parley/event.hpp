@@ -98,6 +98,8 @@ class event {
   json payload_;
   std::shared_ptr<const file_data> file_;
   std::shared_ptr<const intent_prediction> prediction_;
+  bool reset_ = false;  // the session's own reset marker (see session::reset)
+  friend class session;
 };
 
 }  // namespace parley

@@ -105,6 +105,10 @@ class session : public std::enable_shared_from_this<session> {
   /// Strand. Posts `e` to this session after `delay`. Survives a restart when sessions are
   /// persisted.
   void schedule(clock::duration delay, parley::event e);
+  /// Any thread. Starts the conversation again in place, after the events queued before
+  /// this call: deletes its recorded rows, clears the dictionary and timers, enters the initial
+  /// state and runs its body. Events queued after it belong to the fresh conversation.
+  void reset();
   /// Any thread. Makes the session terminal: timers cancelled, later events refused with
   /// `reason`. Closing twice keeps the first reason.
   void close(std::string reason);
@@ -125,6 +129,7 @@ class session : public std::enable_shared_from_this<session> {
   struct scheduled;
   using timer_type = net::basic_waitable_timer<clock, net::wait_traits<clock>, strand_type>;
   void enqueue_internal(parley::event e);
+  void do_reset();
   void drain();
   void handle(parley::event e);
   const transition* find_event_transition(bool& wants_fallback);
@@ -134,7 +139,7 @@ class session : public std::enable_shared_from_this<session> {
   bool run_body(const parley::body& b, const char* what);
   void follow_eventless();
   void enter_state(const parley::state& s);
-  void arm_timeouts(std::size_t from);
+  void arm_timeouts(std::size_t from, bool save = true);
   void arm_poll();
   void add_timer(std::string key, clock::duration delay, parley::event e);
   void report_unhandled(const parley::event& e);
