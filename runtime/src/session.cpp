@@ -142,6 +142,17 @@ std::vector<reasoning_event> session::get_reasoning_events(
 
 // ---- the mailbox -----------------------------------------------------------------------------
 
+// Called with mutex_ held: whether the caller must post a drain (none is pending yet).
+bool session::claim_drain() {
+  const bool claim = !drain_scheduled_;
+  drain_scheduled_ = true;
+  return claim;
+}
+
+void session::post_drain() {
+  net::post(strand_, [self = shared_from_this()] { self->drain(); });
+}
+
 post_result session::post(parley::event e) {
   bool schedule = false;
   {
@@ -157,11 +168,10 @@ post_result session::post(parley::event e) {
           "retry later, or raise agent.queue_capacity");
     queue_.push_back(std::move(e));
     pending_.fetch_add(1, std::memory_order_relaxed);
-    schedule = !drain_scheduled_;
-    drain_scheduled_ = true;
+    schedule = claim_drain();
   }
   touch();
-  if (schedule) net::post(strand_, [self = shared_from_this()] { self->drain(); });
+  if (schedule) post_drain();
   return {};
 }
 
@@ -178,14 +188,13 @@ void session::enqueue_internal(parley::event e) {
     if (!now) {
       queue_.push_back(std::move(e));
       pending_.fetch_add(1, std::memory_order_relaxed);
-      schedule = !drain_scheduled_;
-      drain_scheduled_ = true;
+      schedule = claim_drain();
     }
   }
   if (now)
     handle(std::move(e));
   else if (schedule)
-    net::post(strand_, [self = shared_from_this()] { self->drain(); });
+    post_drain();
 }
 
 void session::reset() {
@@ -198,10 +207,9 @@ void session::reset() {
     // Not counted against the capacity: a reset must never be refused for a full queue.
     queue_.push_back(std::move(marker));
     pending_.fetch_add(1, std::memory_order_relaxed);
-    schedule = !drain_scheduled_;
-    drain_scheduled_ = true;
+    schedule = claim_drain();
   }
-  if (schedule) net::post(strand_, [self = shared_from_this()] { self->drain(); });
+  if (schedule) post_drain();
 }
 
 void session::do_reset() {
@@ -225,10 +233,9 @@ void session::when_idle(std::function<void()> fn) {
   {
     std::lock_guard lock(mutex_);
     idle_waiters_.push_back(std::move(fn));
-    schedule = !drain_scheduled_;
-    drain_scheduled_ = true;
+    schedule = claim_drain();
   }
-  if (schedule) net::post(strand_, [self = shared_from_this()] { self->drain(); });
+  if (schedule) post_drain();
 }
 
 void session::drain() {
@@ -261,7 +268,7 @@ void session::drain() {
     handle(std::move(e));
   }
   // Yield the thread to other sessions; drain_scheduled_ stays true.
-  net::post(strand_, [self = shared_from_this()] { self->drain(); });
+  post_drain();
 }
 
 void session::manage_transition() {

@@ -129,6 +129,8 @@ class session : public std::enable_shared_from_this<session> {
   struct scheduled;
   using timer_type = net::basic_waitable_timer<clock, net::wait_traits<clock>, strand_type>;
   void enqueue_internal(parley::event e);
+  bool claim_drain();
+  void post_drain();
   void do_reset();
   void drain();
   void handle(parley::event e);
