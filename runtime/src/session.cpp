@@ -149,6 +149,20 @@ bool session::claim_drain() {
   return claim;
 }
 
+// Called with mutex_ held: queues `e` (counted as pending); true when the caller must post a
+// drain.
+bool session::push_locked(parley::event&& e) {
+  queue_.push_back(std::move(e));
+  pending_.fetch_add(1, std::memory_order_relaxed);
+  return claim_drain();
+}
+
+// Called with mutex_ held, the queue not empty: takes its front event.
+parley::event session::pop_locked() {
+  pending_.fetch_sub(1, std::memory_order_relaxed);
+  return std::move(queue_[head_++]);
+}
+
 void session::post_drain() {
   net::post(strand_, [self = shared_from_this()] { self->drain(); });
 }
@@ -166,9 +180,7 @@ post_result session::post(parley::event e) {
           "session '" + id_ + "' already has " + std::to_string(queued) +
           " events waiting (agent.queue_capacity): the agent is behind on this conversation; "
           "retry later, or raise agent.queue_capacity");
-    queue_.push_back(std::move(e));
-    pending_.fetch_add(1, std::memory_order_relaxed);
-    schedule = claim_drain();
+    schedule = push_locked(std::move(e));
   }
   touch();
   if (schedule) post_drain();
@@ -185,11 +197,7 @@ void session::enqueue_internal(parley::event e) {
     std::lock_guard lock(mutex_);
     if (closed_.load(std::memory_order_relaxed)) return;
     now = !busy_ && started_ && !drain_scheduled_ && head_ == queue_.size();
-    if (!now) {
-      queue_.push_back(std::move(e));
-      pending_.fetch_add(1, std::memory_order_relaxed);
-      schedule = claim_drain();
-    }
+    if (!now) schedule = push_locked(std::move(e));
   }
   if (now)
     handle(std::move(e));
@@ -205,9 +213,7 @@ void session::reset() {
     std::lock_guard lock(mutex_);
     if (closed_.load(std::memory_order_relaxed)) return;
     // Not counted against the capacity: a reset must never be refused for a full queue.
-    queue_.push_back(std::move(marker));
-    pending_.fetch_add(1, std::memory_order_relaxed);
-    schedule = claim_drain();
+    schedule = push_locked(std::move(marker));
   }
   if (schedule) post_drain();
 }
@@ -257,8 +263,7 @@ void session::drain() {
         idle = true;
         waiters.swap(idle_waiters_);
       } else {
-        e = std::move(queue_[head_++]);
-        pending_.fetch_sub(1, std::memory_order_relaxed);
+        e = pop_locked();
       }
     }
     if (idle) {
@@ -277,8 +282,7 @@ void session::manage_transition() {
   {
     std::lock_guard lock(mutex_);
     if (!busy_ && head_ < queue_.size()) {
-      e = std::move(queue_[head_++]);
-      pending_.fetch_sub(1, std::memory_order_relaxed);
+      e = pop_locked();
       have = true;
     }
   }

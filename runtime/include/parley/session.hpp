@@ -130,6 +130,8 @@ class session : public std::enable_shared_from_this<session> {
   using timer_type = net::basic_waitable_timer<clock, net::wait_traits<clock>, strand_type>;
   void enqueue_internal(parley::event e);
   bool claim_drain();
+  bool push_locked(parley::event&& e);
+  parley::event pop_locked();
   void post_drain();
   void do_reset();
   void drain();
