@@ -1,6 +1,8 @@
 // DB benchmarks: (1) sustained chat rows per second through the writer while sessions reply,
 // against a plain SQLite batched insert of the same rows in the same run; (2) time to restore
-// 100,000 persisted sessions. Usage: bench_db [--sessions N] [--messages M] [--restore R] [--dir D]
+// 100,000 persisted sessions; (3) what a greetings turn costs the worker and the writer.
+// Usage: bench_db [--sessions N] [--messages M] [--restore R] [--turn-sessions N]
+//                 [--turn-messages M] [--dir D]
 #include <unistd.h>
 
 #include <atomic>
@@ -8,6 +10,9 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <functional>
+#include <sstream>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -19,6 +24,8 @@
 #include <parley/callback_platform.hpp>
 #include <parley/db/sqlite_db_handler.hpp>
 #include <parley/db/timestamp.hpp>
+
+#include <greetings_bot.hpp>
 
 namespace {
 using steady = std::chrono::steady_clock;
@@ -57,23 +64,39 @@ struct chat_row {
   bool is_user;
 };
 
+// An agent defined by `define` on `threads` worker threads, recording to `path`, with `n`
+// sessions started (their first bodies run and recorded).
+struct recorded_agent {
+  parley::agent a;
+  std::shared_ptr<parley::db::sqlite_db_handler> db;
+  std::vector<std::shared_ptr<session>> sessions;
+
+  recorded_agent(const std::string& name, const std::string& path, int threads, int n,
+                 const std::function<void(parley::agent&)>& define)
+      : a(name) {
+    a.config().set("agent.threads", threads, "bench");
+    a.config().set("log.level", "warn", "bench");
+    define(a);
+    db = std::make_shared<parley::db::sqlite_db_handler>(parley::db::sqlite_options{.path = path});
+    a.use_db(db);
+    auto p = std::make_shared<parley::callback_platform>([](session&, const parley::reply&) {});
+    a.use_platform(p);
+    a.start();
+    for (int i = 0; i < n; ++i)
+      sessions.push_back(a.get_or_create_session("s" + std::to_string(i), p.get(), "u"));
+    latch started(n);
+    for (auto& s : sessions) s->when_idle([&] { started.hit(); });
+    started.wait();
+    db->flush();
+  }
+};
+
 // (1a) rows through the agent and the writer.
 double writer_rate(const std::string& path, int sessions, int messages, std::vector<chat_row>& rows) {
-  parley::agent a("bench");
-  a.config().set("agent.threads", 2, "bench");
-  a.config().set("log.level", "warn", "bench");
-  define_echo(a);
-  auto db = std::make_shared<parley::db::sqlite_db_handler>(parley::db::sqlite_options{.path = path});
-  a.use_db(db);
-  auto p = std::make_shared<parley::callback_platform>([](session&, const parley::reply&) {});
-  a.use_platform(p);
-  a.start();
-  std::vector<std::shared_ptr<session>> ss;
-  for (int i = 0; i < sessions; ++i) ss.push_back(a.get_or_create_session("s" + std::to_string(i), p.get(), "u"));
-  latch started(sessions);
-  for (auto& s : ss) s->when_idle([&] { started.hit(); });
-  started.wait();
-  db->flush();
+  recorded_agent ra("bench", path, 2, sessions, define_echo);
+  auto& a = ra.a;
+  auto& db = ra.db;
+  auto& ss = ra.sessions;
   const auto t0 = steady::now();
   for (int m = 0; m < messages; ++m)
     for (auto& s : ss) (void)s->post(parley::event::text("message " + std::to_string(m), true));
@@ -146,6 +169,69 @@ double plain_rate(const std::string& path, const std::vector<chat_row>& rows) {
   return static_cast<double>(rows.size()) / secs;
 }
 
+// CPU seconds used so far by this process's threads whose name starts with `prefix`.
+double thread_cpu(const std::string& prefix) {
+  double total = 0;
+  const double tick = static_cast<double>(::sysconf(_SC_CLK_TCK));
+  for (const auto& t : std::filesystem::directory_iterator("/proc/self/task")) {
+    std::ifstream comm(t.path() / "comm");
+    std::string name;
+    std::getline(comm, name);
+    if (name.rfind(prefix, 0) != 0) continue;
+    std::ifstream stat(t.path() / "stat");
+    std::string line;
+    std::getline(stat, line);
+    std::istringstream in(line.substr(line.rfind(')') + 2));
+    std::string field;
+    double utime = 0, stime = 0;
+    for (int i = 3; i <= 15 && in >> field; ++i) {
+      if (i == 14) utime = std::stod(field);
+      if (i == 15) stime = std::stod(field);
+    }
+    total += (utime + stime) / tick;
+  }
+  return total;
+}
+
+// (3) the greetings conversation recorded: N sessions each get M messages, alternately
+// "hello" and "good" (as bench_websocket's greetings run, without the sockets), the agent on
+// one thread. What one message costs the worker thread and the SQLite writer, in CPU time.
+void turns(const std::string& path, int sessions, int messages) {
+  recorded_agent ra("greetings", path, 1, sessions, greetings::define);
+  auto& a = ra.a;
+  auto& db = ra.db;
+  auto& ss = ra.sessions;
+  const double io0 = thread_cpu("parley-io"), db0 = thread_cpu("parley-db");
+  const auto rows0 = db->stats().rows_written;
+  const auto batches0 = db->stats().batches;
+  const auto t0 = steady::now();
+  // Closed loop, as WebSocket clients waiting for their answers: each session gets its next
+  // message once it has answered the last one; the writer records meanwhile.
+  latch done(sessions);
+  std::function<void(session&, int)> next = [&](session& s, int k) {
+    if (k == messages) return done.hit();
+    (void)s.post(parley::event::text(k % 2 == 0 ? "hello" : "good", true));
+    s.when_idle([&next, &s, k] { next(s, k + 1); });
+  };
+  for (auto& s : ss) next(*s, 0);
+  done.wait();
+  db->flush();
+  const double secs = seconds_since(t0);
+  const double io = thread_cpu("parley-io") - io0, w = thread_cpu("parley-db") - db0;
+  const auto st = db->stats();
+  const double n = static_cast<double>(sessions) * messages;
+  a.stop();
+  a.wait();
+  std::printf("turns:   %d sessions x %d hello/good messages answered and recorded in %.3f s "
+              "(%.0f messages/s)\n"
+              "         per message: worker %.1f us CPU, SQLite writer %.1f us CPU; %.1f writes, "
+              "%.0f writes per batch\n",
+              sessions, messages, secs, n / secs, io * 1e6 / n, w * 1e6 / n,
+              static_cast<double>(st.rows_written - rows0) / n,
+              static_cast<double>(st.rows_written - rows0) /
+                  static_cast<double>(std::max<std::uint64_t>(1, st.batches - batches0)));
+}
+
 // (2) restore: R sessions persisted in state "waiting" with a dictionary and a pending
 // after(1h) timer; a new agent brings every one back (as returning clients would).
 void restore(const std::string& path, int n) {
@@ -208,7 +294,7 @@ void restore(const std::string& path, int n) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  int sessions = 1000, messages = 50, restore_n = 100000;
+  int sessions = 1000, messages = 50, restore_n = 100000, turn_sessions = 100, turn_messages = 1000;
   std::string dir = std::filesystem::temp_directory_path().string();
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string f = argv[i];
@@ -216,13 +302,18 @@ int main(int argc, char** argv) {
     else if (f == "--messages") messages = std::atoi(argv[i + 1]);
     else if (f == "--restore") restore_n = std::atoi(argv[i + 1]);
     else if (f == "--dir") dir = argv[i + 1];
+    else if (f == "--turn-sessions") turn_sessions = std::atoi(argv[i + 1]);
+    else if (f == "--turn-messages") turn_messages = std::atoi(argv[i + 1]);
   }
   const auto base = std::filesystem::path(dir) / ("parley-bench-" + std::to_string(::getpid()));
   std::filesystem::create_directories(base);
+  if (turn_sessions > 0) turns((base / "turns.db").string(), turn_sessions, turn_messages);
   std::vector<chat_row> rows;
+  if (sessions > 0) {
   const double w = writer_rate((base / "writer.db").string(), sessions, messages, rows);
   const double p = plain_rate((base / "plain.db").string(), rows);
   std::printf("chat rows/s: writer %.0f, plain batched insert %.0f, ratio %.2f\n", w, p, w / p);
+  }
   if (restore_n > 0) restore((base / "restore.db").string(), restore_n);
   std::filesystem::remove_all(base);
   return 0;

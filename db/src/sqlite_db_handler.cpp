@@ -131,7 +131,7 @@ void sqlite_db_handler::require_open(const char* what) const {
 }
 
 void sqlite_db_handler::flush() {
-  if (writer_) writer_->wait_processed(writer_->last_queued());
+  if (writer_) writer_->sync();
 }
 
 writer_stats sqlite_db_handler::stats() const { return writer_ ? writer_->stats() : writer_stats{}; }
@@ -170,6 +170,7 @@ void sqlite_db_handler::session_started(const session& s) {
     d.bind(1, row);
     d.exec();
     c.set_slot(id, {row, 0});
+    c.row_written(row, ts);
   });
 }
 
@@ -256,10 +257,7 @@ void sqlite_db_handler::save_transition(const session& s, const transition& t, c
     q.bindNoCopy(5, cond);
     q.bindNoCopy(6, ts);
     q.exec();
-    auto& u = c.stmt("UPDATE session SET current_state = ? WHERE id = ?");
-    u.bindNoCopy(1, to);
-    u.bind(2, slot.row);
-    u.exec();
+    c.set_state(slot.row, to);
     c.touch(slot.row, ts);
   });
 }

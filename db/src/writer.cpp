@@ -2,6 +2,8 @@
 
 #include <sqlite3.h>
 
+#include <algorithm>
+
 #include <SQLiteCpp/Exception.h>
 
 #include <parley/errors.hpp>
@@ -72,6 +74,7 @@ void write_context::set_slot(const std::string& session_id, const session_slot& 
 }
 
 void write_context::erase_slot(const std::string& session_id) {
+  if (auto it = slots_.find(session_id); it != slots_.end()) rows_.erase(it->second.row);
   journal(session_id);
   slots_.erase(session_id);
 }
@@ -83,20 +86,68 @@ void write_context::journal(const std::string& session_id) {
 }
 
 void write_context::touch(std::int64_t row, const std::string& timestamp) {
-  auto& t = activity_[row];
-  if (t < timestamp) t = timestamp;
+  auto& n = rows_[row];
+  if (n.activity.empty() && !n.state) dirty_rows_.push_back(row);
+  if (n.activity < timestamp) n.activity = timestamp;
 }
 
-void write_context::write_activity() {
-  if (activity_.empty()) return;
-  auto& u = stmt("UPDATE session SET last_activity = ?1 WHERE id = ?2 AND last_activity < ?1");
-  for (const auto& [row, ts] : activity_) {
-    u.tryReset();
-    u.bindNoCopy(1, ts);
-    u.bind(2, row);
-    u.exec();
+void write_context::set_state(std::int64_t row, const std::string& state) {
+  auto& n = rows_[row];
+  if (n.activity.empty() && !n.state) dirty_rows_.push_back(row);
+  n.state = state;
+}
+
+void write_context::row_written(std::int64_t row, const std::string& timestamp) {
+  auto& n = rows_[row];
+  n.state.reset();
+  n.activity.clear();
+  n.written = timestamp;
+}
+
+namespace {
+// Timestamps are "YYYY-MM-DDTHH:MM:SS.mmmZ": the same second is the same first 19 characters.
+bool same_second(const std::string& a, const std::string& b) {
+  return a.size() >= 19 && b.size() >= 19 && a.compare(0, 19, b, 0, 19) == 0;
+}
+}  // namespace
+
+void write_context::flush_session_rows(bool exact) {
+  if (dirty_rows_.empty()) return;
+  std::vector<std::int64_t> keep;
+  for (const auto row : dirty_rows_) {
+    auto it = rows_.find(row);
+    if (it == rows_.end()) continue;
+    auto& n = it->second;
+    const bool activity = !n.activity.empty() && n.activity > n.written &&
+                          (exact || !same_second(n.activity, n.written));
+    if (activity && n.state) {
+      auto& u = stmt(
+          "UPDATE session SET current_state = ?3, last_activity = max(last_activity, ?1) "
+          "WHERE id = ?2");
+      u.bindNoCopy(1, n.activity);
+      u.bind(2, row);
+      u.bindNoCopy(3, *n.state);
+      u.exec();
+    } else if (activity) {
+      auto& u = stmt("UPDATE session SET last_activity = ?1 WHERE id = ?2 AND last_activity < ?1");
+      u.bindNoCopy(1, n.activity);
+      u.bind(2, row);
+      u.exec();
+    } else if (n.state) {
+      auto& u = stmt("UPDATE session SET current_state = ? WHERE id = ?");
+      u.bindNoCopy(1, *n.state);
+      u.bind(2, row);
+      u.exec();
+    }
+    n.state.reset();
+    if (activity) {
+      n.written = std::move(n.activity);
+      n.activity.clear();
+    } else if (!n.activity.empty()) {
+      keep.push_back(row);  // the same second as written: later, or at the exact flush
+    }
   }
-  activity_.clear();
+  dirty_rows_ = std::move(keep);
 }
 
 void write_context::commit_journal() { journal_.clear(); }
@@ -109,7 +160,10 @@ void write_context::rollback_journal() {
       slots_.erase(it->first);
   }
   journal_.clear();
-  activity_.clear();
+  // Rows made in the rolled-back batch are gone (their ids may come back for other
+  // sessions): forget every note. The retried ops note again what they touch.
+  rows_.clear();
+  dirty_rows_.clear();
   next_id_ = batch_first_id_;
 }
 
@@ -164,6 +218,19 @@ std::uint64_t writer::last_queued() const {
   return queued_seq_;
 }
 
+void writer::sync() {
+  std::uint64_t seq = 0;
+  {
+    std::lock_guard lock(mutex_);
+    if (stopping_) return;  // stop() writes everything, exactly
+    queue_.push_back({{}, {}, false, nullptr, true});
+    seq = ++queued_seq_;
+    if (queue_.size() > 1) seq = 0;  // the writer is awake: no need to notify
+  }
+  if (seq) wake_.notify_one();
+  wait_processed(last_queued());
+}
+
 void writer::wait_processed(std::uint64_t seq) {
   std::unique_lock lock(mutex_);
   processed_.wait(lock, [&] { return processed_seq_ >= seq || stopped_; });
@@ -185,17 +252,20 @@ void writer::stop() {
 }
 
 void writer::run() {
+  name_this_thread("parley-db");
   std::vector<entry> batch;
   for (;;) {
     std::uint64_t last = 0;
+    bool exact = false;
     {
       std::unique_lock lock(mutex_);
       wake_.wait(lock, [&] { return !queue_.empty() || stopping_; });
       if (queue_.empty()) break;  // stopping, and everything is written
       batch.swap(queue_);
       last = queued_seq_;
+      exact = stopping_;
     }
-    process(batch);
+    process(batch, exact);
     batch.clear();
     {
       std::lock_guard lock(mutex_);
@@ -203,6 +273,7 @@ void writer::run() {
     }
     processed_.notify_all();
   }
+  write_session_rows();
   try {
     // Fold the WAL back into the file so a cleanly stopped agent leaves one file.
     db_->exec("PRAGMA wal_checkpoint(TRUNCATE)");
@@ -217,11 +288,27 @@ void writer::run() {
   processed_.notify_all();
 }
 
+void writer::write_session_rows() {
+  try {
+    db_->exec("BEGIN IMMEDIATE");
+    ctx_.flush_session_rows(true);
+    db_->exec("COMMIT");
+  } catch (const std::exception& e) {
+    try {
+      if (sqlite3_get_autocommit(db_->getHandle()) == 0) db_->exec("ROLLBACK");
+    } catch (...) {
+    }
+    PARLEY_LOG(warn, "db: writing the sessions' last activity at close failed (it stays up "
+                     "to a second early): " << e.what());
+  }
+}
+
 void writer::apply(entry& e) {
   if (!e.checked) {
-    e.op(ctx_);
+    if (e.op) e.op(ctx_);
     return;
   }
+  ctx_.flush_session_rows(true);  // the op may read session rows
   db_->exec("SAVEPOINT op");
   try {
     e.op(ctx_);
@@ -237,7 +324,7 @@ void writer::apply(entry& e) {
 }
 
 bool writer::try_commit(std::vector<entry>& batch, std::size_t from, std::size_t to,
-                        bool& transient) {
+                        bool exact, bool& transient) {
   try {
     ctx_.begin_batch();
     db_->exec("BEGIN IMMEDIATE");
@@ -245,7 +332,7 @@ bool writer::try_commit(std::vector<entry>& batch, std::size_t from, std::size_t
       batch[i].error = nullptr;
       apply(batch[i]);
     }
-    ctx_.write_activity();
+    ctx_.flush_session_rows(exact);
     db_->exec("COMMIT");
     ctx_.commit_journal();
     return true;
@@ -266,12 +353,13 @@ bool writer::try_commit(std::vector<entry>& batch, std::size_t from, std::size_t
   }
 }
 
-void writer::process(std::vector<entry>& batch) {
+void writer::process(std::vector<entry>& batch, bool exact) {
+  for (const auto& e : batch) exact = exact || e.exact;
   bool transient = false;
   bool ok = false;
   auto backoff = options_.retry_backoff;
   for (int attempt = 1; attempt <= std::max(1, options_.write_attempts); ++attempt) {
-    if ((ok = try_commit(batch, 0, batch.size(), transient))) break;
+    if ((ok = try_commit(batch, 0, batch.size(), exact, transient))) break;
     if (!transient) break;
     if (attempt < options_.write_attempts) {
       // The writer's own thread waits, not a session: the agent goes on answering while its
@@ -291,7 +379,7 @@ void writer::process(std::vector<entry>& batch) {
       // One row is bad: write them one by one and give up only on the bad ones.
       for (std::size_t i = 0; i < batch.size(); ++i) {
         bool t = false;
-        if (!try_commit(batch, i, i + 1, t)) {
+        if (!try_commit(batch, i, i + 1, exact, t)) {
           ++dropped;
           batch[i].error = std::make_exception_ptr(db_error("write failed"));
         }
@@ -304,7 +392,9 @@ void writer::process(std::vector<entry>& batch) {
   {
     std::lock_guard lock(mutex_);
     stats_.rows_dropped += dropped;
-    stats_.rows_written += batch.size() - dropped;
+    const auto markers = static_cast<std::size_t>(
+        std::count_if(batch.begin(), batch.end(), [](const entry& e) { return !e.op; }));
+    stats_.rows_written += batch.size() - dropped - markers;
     stats_.batches += 1;
   }
   // Callbacks run after the commit, in queue order: replies of one session stay in order.

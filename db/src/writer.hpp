@@ -60,24 +60,41 @@ class write_context {
   /// it; timestamps tie within a millisecond).
   std::int64_t next_id() { return ++next_id_; }
   std::int64_t& id_counter() { return next_id_; }
-  /// Notes activity on a session row; written once per batch.
+  /// Notes activity on a session row. The row's last_activity is written at the end of the
+  /// batch when it moved to another second (it is indexed twice: rewriting it on every
+  /// message would dirty a page of each index per session per batch), and exactly by
+  /// flush_session_rows(true).
   void touch(std::int64_t row, const std::string& timestamp);
+  /// Notes a session row's current state; written at the end of the batch (one update per
+  /// session per batch, not one per transition).
+  void set_state(std::int64_t row, const std::string& state);
+  /// A session row was just written with this state and activity (session_started).
+  void row_written(std::int64_t row, const std::string& timestamp);
+  /// Writes the noted states and activity: all of it when `exact`, else what the rules above
+  /// call for. Runs inside the batch's transaction (and before ops that read session rows).
+  void flush_session_rows(bool exact);
 
   // Batch bookkeeping (writer only).
   void begin_batch() { batch_first_id_ = next_id_; }
-  void write_activity();
   void commit_journal();
   void rollback_journal();
 
  private:
   void journal(const std::string& session_id);
 
+  struct row_note {
+    std::string activity;  ///< the latest activity noted
+    std::string written;   ///< the last_activity last written
+    std::optional<std::string> state;  ///< a state not yet written
+  };
+
   SQLite::Database& db_;
   std::string agent_name_;
   statement_cache statements_;
   std::unordered_map<std::string, session_slot> slots_;
   std::vector<std::pair<std::string, std::optional<session_slot>>> journal_;
-  std::unordered_map<std::int64_t, std::string> activity_;
+  std::unordered_map<std::int64_t, row_note> rows_;
+  std::vector<std::int64_t> dirty_rows_;  // rows_ entries with something to write
   std::int64_t next_id_ = 0;
   std::int64_t batch_first_id_ = 0;
 };
@@ -100,6 +117,9 @@ class writer {
   std::uint64_t last_queued() const;
   /// Any thread. Blocks until every op up to `seq` is committed or given up on.
   void wait_processed(std::uint64_t seq);
+  /// Any thread. Blocks until everything queued before is committed (or given up on) and the
+  /// session rows are exact (state and last activity): what readers wait for.
+  void sync();
   /// Writes everything queued, then ends the thread and closes the connection. Idempotent.
   void stop();
   writer_stats stats() const;
@@ -110,10 +130,13 @@ class writer {
     write_done done;
     bool checked = false;
     std::exception_ptr error;  // a checked op's own failure (not retried)
+    bool exact = false;        // sync(): the batch ends with exact session rows
   };
   void run();
-  void process(std::vector<entry>& batch);
-  bool try_commit(std::vector<entry>& batch, std::size_t from, std::size_t to, bool& transient);
+  void process(std::vector<entry>& batch, bool exact);
+  bool try_commit(std::vector<entry>& batch, std::size_t from, std::size_t to, bool exact,
+                  bool& transient);
+  void write_session_rows();
   void apply(entry& e);
 
   std::unique_ptr<SQLite::Database> db_;

@@ -24,7 +24,10 @@ void console_platform::start(agent& owner) {
   agent_ = &owner;
   const char* user = std::getenv("USER");
   owner.get_or_create_session(session_id_, this, user ? user : "console", "console");
-  reader_ = std::thread([this] { read_loop(); });
+  reader_ = std::thread([this] {
+    name_this_thread("parley-console");
+    read_loop();
+  });
 }
 
 void console_platform::stop() { stop_ = true; }

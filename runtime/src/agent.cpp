@@ -156,7 +156,8 @@ void agent::start() {
   auto n = config_.get_int("agent.threads");
   if (n <= 0) n = std::max(1u, std::thread::hardware_concurrency());
   for (std::int64_t i = 0; i < n; ++i)
-    threads_.emplace_back([this] {
+    threads_.emplace_back([this, i] {
+      name_this_thread("parley-io-" + std::to_string(i));
       for (;;) {
         try {
           io_.run();
@@ -204,6 +205,7 @@ void agent::stop() {
   // a body, a platform) and must not wait there for the work it is waiting on.
   std::lock_guard lock(stop_mutex_);
   stopper_ = std::thread([this] {
+    name_this_thread("parley-stop");
     for (auto& p : platforms_) p->stop();
     // Let every session finish what it has queued (bounded: a stuck body cannot hold us).
     auto live = sessions();

@@ -1,5 +1,7 @@
 #include <parley/log.hpp>
 
+#include <pthread.h>
+
 #include <chrono>
 #include <cstdio>
 #include <ctime>
@@ -7,6 +9,12 @@
 #include <stdexcept>
 
 namespace parley {
+
+void name_this_thread(std::string_view name) {
+  char buf[16] = {};
+  name.copy(buf, sizeof buf - 1);
+  pthread_setname_np(pthread_self(), buf);
+}
 
 namespace detail {
 std::atomic<int> g_log_level{static_cast<int>(log_level::info)};

@@ -5,6 +5,8 @@
 #include <future>
 #include <thread>
 
+#include <parley/db/timestamp.hpp>
+
 #include "greetings_bot.hpp"
 #include "support.hpp"
 
@@ -203,4 +205,39 @@ TEST_CASE("reset of a stored session that is not live deletes its rows") {
   h.session("gone");
   REQUIRE(h.got.wait("gone", 1));
   CHECK(h.got.of("gone")[0] == "Hi! I'm the greetings bot. Say hello when you're ready.");
+}
+
+TEST_CASE("a session's last activity is exact for readers and after a stop, though written lazily") {
+  // The writer rewrites session.last_activity (indexed twice) at most once a second while a
+  // session talks; flush() and a clean stop make it exact.
+  test::temp_dir dir;
+  const auto path = dir.file("a.db");
+  const char* newest_chat =
+      "SELECT max(t) FROM (SELECT c.timestamp AS t FROM chat c JOIN session s ON s.id = "
+      "c.session_id WHERE s.session_id = 'x' UNION ALL SELECT r.timestamp FROM transition r "
+      "JOIN session s ON s.id = r.session_id WHERE s.session_id = 'x')";
+  const char* stored = "SELECT last_activity FROM session WHERE session_id = 'x'";
+  {
+    test::harness h(path, greetings::define);
+    h.session("x");
+    REQUIRE(h.got.wait("x", 1));
+    int expect = 1;
+    for (int i = 0; i < 6; ++i) {
+      std::this_thread::sleep_for(2ms);  // distinct milliseconds
+      h.say("x", i % 2 == 0 ? "hello" : "good");
+      expect += i % 2 == 0 ? 2 : 1;
+      REQUIRE(h.got.wait("x", expect));
+    }
+    const auto listed = h.agent.list_sessions("alice");  // flushes first
+    REQUIRE(listed.size() == 1);
+    CHECK(parley::db::format_timestamp(listed[0].last_activity) ==
+          test::query_text(path, newest_chat));
+    CHECK(listed[0].state == "ready");
+    h.say("x", "hello");
+    REQUIRE(h.got.wait("x", expect + 2));
+    h.stop();
+  }
+  CHECK(test::query_text(path, stored) == test::query_text(path, newest_chat));
+  CHECK(test::query_text(path, "SELECT current_state FROM session WHERE session_id = 'x'") ==
+        "ask");
 }

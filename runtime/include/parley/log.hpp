@@ -14,6 +14,9 @@ enum class log_level : int { trace = 0, debug, info, warn, error, off };
 log_level parse_log_level(std::string_view text);
 std::string_view to_string(log_level level);
 
+/// Names the calling thread as top, gdb and perf show it (Linux keeps 15 characters).
+void name_this_thread(std::string_view name);
+
 namespace detail {
 extern std::atomic<int> g_log_level;
 void log_write(log_level level, const std::string& line);
