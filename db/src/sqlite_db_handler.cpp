@@ -108,6 +108,7 @@ void sqlite_db_handler::open(std::string agent_name) {
   if (writer_) throw db_error("database '" + options_.path + "' is already open");
   agent_name_ = std::move(agent_name);
   auto db = detail::open_for_writing(options_.path, options_.busy_timeout, options_.sync_commit);
+  db->exec("PRAGMA cache_size=-" + std::to_string(options_.cache_mib * 1024));
   readers_ = std::make_unique<detail::reader_pool>(options_.path, options_.busy_timeout);
   writer_ = std::make_unique<detail::writer>(std::move(db), agent_name_, options_);
   PARLEY_LOG(info, "db: recording to " << options_.path

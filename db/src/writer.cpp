@@ -170,6 +170,9 @@ void write_context::rollback_journal() {
 // ---- writer ----------------------------------------------------------------------------------
 
 namespace {
+// Gathering stops at this many queued ops: a batch's dirty pages stay in the page cache.
+constexpr std::size_t max_gathered = 20000;
+
 // Failures worth retrying as a whole batch: the disk, the lock, memory. Anything else (a
 // constraint, a bug) fails the same way again: its batch is split to find the culprit.
 bool is_transient(int code) {
@@ -204,12 +207,15 @@ std::uint64_t writer::push(write_op op, write_done done, bool checked) {
     if (done) done(std::make_exception_ptr(db_error("the database is closed")));
     return 0;
   }
+  // Somebody waits for an op with a callback (a sync_commit reply, an import): no gathering.
+  const bool urgent = done != nullptr && !urgent_;
+  urgent_ = urgent_ || done != nullptr;
   queue_.push_back({std::move(op), std::move(done), checked, nullptr});
   ++stats_.rows_queued;
   const auto seq = ++queued_seq_;
-  const bool first = queue_.size() == 1;
+  const bool wake = queue_.size() == 1 || urgent || queue_.size() == max_gathered;
   lock.unlock();
-  if (first) wake_.notify_one();
+  if (wake) wake_.notify_one();
   return seq;
 }
 
@@ -219,15 +225,14 @@ std::uint64_t writer::last_queued() const {
 }
 
 void writer::sync() {
-  std::uint64_t seq = 0;
   {
     std::lock_guard lock(mutex_);
     if (stopping_) return;  // stop() writes everything, exactly
     queue_.push_back({{}, {}, false, nullptr, true});
-    seq = ++queued_seq_;
-    if (queue_.size() > 1) seq = 0;  // the writer is awake: no need to notify
+    ++queued_seq_;
+    urgent_ = true;
   }
-  if (seq) wake_.notify_one();
+  wake_.notify_one();
   wait_processed(last_queued());
 }
 
@@ -261,6 +266,12 @@ void writer::run() {
       std::unique_lock lock(mutex_);
       wake_.wait(lock, [&] { return !queue_.empty() || stopping_; });
       if (queue_.empty()) break;  // stopping, and everything is written
+      if (options_.commit_interval.count() > 0)
+        // Gather more rows into this commit, unless somebody waits for it.
+        wake_.wait_for(lock, options_.commit_interval, [&] {
+          return stopping_ || urgent_ || queue_.size() >= max_gathered;
+        });
+      urgent_ = false;
       batch.swap(queue_);
       last = queued_seq_;
       exact = stopping_;

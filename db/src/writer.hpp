@@ -151,6 +151,7 @@ class writer {
   std::uint64_t processed_seq_ = 0;
   bool stopping_ = false;
   bool stopped_ = false;
+  bool urgent_ = false;  // somebody waits for a queued op: commit without gathering
   writer_stats stats_;  // guarded by mutex_
   std::thread thread_;
 };

@@ -60,6 +60,8 @@ config::config() {
   declare("db.enabled", t::boolean, true, "record to the database");
   declare("db.path", t::string, "parley.db", "SQLite file");
   declare("db.sync_commit", t::boolean, false, "deliver replies only once committed");
+  declare("db.commit_interval_ms", t::integer, 20,
+          "how long the writer gathers rows before committing (0: at once)");
   declare("log.level", t::string, "info", "trace, debug, info, warn, error or off");
 }
 

@@ -235,3 +235,42 @@ TEST_CASE("deleting a session removes all its rows, after its earlier writes") {
   CHECK(test::query_count(path, "SELECT count(*) FROM chat") == 1);  // keep's greeting
   CHECK_FALSE(h.db->load_session("testbot", "gone").has_value());
 }
+
+TEST_CASE("the writer gathers rows for commit_interval, but never keeps a reader, a sync_commit reply or a stop waiting") {
+  using namespace std::chrono_literals;
+  test::temp_dir dir;
+  const auto path = dir.file("gather.db");
+  const char* user_rows = "SELECT count(*) FROM chat WHERE is_user = 1";
+  auto returns_soon = [](auto fn) {
+    auto f = std::async(std::launch::async, fn);
+    return f.wait_for(10s) == std::future_status::ready;
+  };
+  {
+    parley::db::sqlite_options o;
+    o.commit_interval = std::chrono::minutes(1);
+    test::harness h(path, greetings::define, o);
+    h.session("g");
+    h.say("g", "hello");
+    REQUIRE(h.got.wait("g", 3));  // replies do not wait for the commit
+    // Still gathering: another connection sees nothing of the conversation yet.
+    CHECK(test::query_count(path, user_rows) == 0);
+    // A reader makes the writer commit now.
+    CHECK(returns_soon([&] { return h.agent.list_sessions().size(); }));
+    CHECK(test::query_count(path, user_rows) == 1);
+    h.say("g", "good");
+    REQUIRE(h.got.wait("g", 4));
+    CHECK(returns_soon([&] { h.stop(); }));
+  }
+  CHECK(test::query_count(path, user_rows) == 2);
+  {
+    // sync_commit: each reply waits for its commit, which does not wait for the interval.
+    parley::db::sqlite_options o;
+    o.commit_interval = std::chrono::minutes(1);
+    o.sync_commit = true;
+    test::harness h(path, greetings::define, o);
+    h.session("s");
+    h.say("s", "hello");
+    CHECK(h.got.wait("s", 3, 10s));
+    CHECK(test::query_count(path, user_rows) == 3);
+  }
+}

@@ -23,6 +23,11 @@ void configure(agent& a) {
     db::sqlite_options o;
     o.path = cfg.get_string("db.path");
     o.sync_commit = cfg.get_bool("db.sync_commit");
+    const auto interval = cfg.get_int("db.commit_interval_ms");
+    if (interval < 0 || interval > 10000)
+      throw config_error("db.commit_interval_ms must be between 0 and 10000, got " +
+                         std::to_string(interval));
+    o.commit_interval = std::chrono::milliseconds(interval);
     a.use_db(std::make_shared<db::sqlite_db_handler>(std::move(o)));
   }
 }

@@ -49,6 +49,16 @@ struct sqlite_options {
   int write_attempts = 5;
   /// First wait between attempts; doubles each time.
   std::chrono::milliseconds retry_backoff{20};
+  /// How long the writer gathers rows before it commits them (db.commit_interval_ms). One
+  /// commit rewrites every page its rows touched, and each session's rows sit on pages of
+  /// their own: under load, fewer and bigger commits cost far less per row. Nobody waits for
+  /// it: replies go out at once (unless sync_commit), and a reader (history, restore, a
+  /// listing) or a sync_commit reply makes the writer commit now. 0 commits as soon as rows
+  /// are queued. A crash loses at most this much more of the recording.
+  std::chrono::milliseconds commit_interval{20};
+  /// The writer connection's page cache (a batch's pages should fit, so that they are not
+  /// spilled to the WAL before the commit).
+  std::size_t cache_mib = 32;
 };
 
 class sqlite_db_handler final : public db_handler {
