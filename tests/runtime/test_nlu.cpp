@@ -45,6 +45,27 @@ TEST_CASE("normalisation folds case, accents, punctuation and compatibility form
   CHECK(n.fold("नमस्ते") == "नमस्ते");
 }
 
+TEST_CASE("ASCII words, folded without utf8proc, fold as the general path folds them") {
+  // "x?yé" takes the general path (the word holds a non-ASCII letter), "x?y" the ASCII one:
+  // for every ASCII character in the middle, they must agree up to the final "e".
+  normalizer n("none");
+  normalizer en("english");
+  for (int c = 0; c < 128; ++c) {
+    const std::string mid(1, static_cast<char>(c));
+    CAPTURE(c);
+    CHECK(n.fold("x" + mid + "y\u00e9") == n.fold("x" + mid + "y") + "e");
+    CHECK(n.fold("X" + mid + "Y") == n.fold("x" + mid + "y"));
+  }
+  // Stems of ASCII words come from the folded word, as before.
+  std::vector<parley::nlu::token> a;
+  en.tokenize("Running QUICKLY cats", a);
+  REQUIRE(a.size() == 3);
+  CHECK(a[0].stem == "run");
+  CHECK(a[1].stem == "quick");
+  CHECK(a[2].stem == "cat");
+  CHECK(a[1].folded == "quickly");
+}
+
 TEST_CASE("tokens keep their offsets in the original text and their stems") {
   normalizer en("english");
   REQUIRE(en.stems());

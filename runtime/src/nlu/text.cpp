@@ -53,6 +53,33 @@ void decompose_fold(utf8proc_int32_t cp, cp_buffer& out) {
   out.insert(out.end(), buf.begin(), buf.begin() + std::min<std::ptrdiff_t>(n, 32));
 }
 
+// ASCII, the common case, without utf8proc: what it says of each ASCII code point (word or
+// not, and its one-code-point folding), asked once. A code point whose folding is not one
+// ASCII code point goes the general way.
+struct ascii_table {
+  std::array<bool, 128> word{};
+  std::array<char, 128> folded{};
+  std::array<bool, 128> simple{};
+  ascii_table() {
+    for (utf8proc_int32_t c = 0; c < 128; ++c) {
+      cp_buffer f;
+      decompose_fold(c, f);
+      const auto i = static_cast<std::size_t>(c);
+      word[i] = is_word_category(utf8proc_category(c));
+      simple[i] = f.size() == 1 && f[0] >= 0 && f[0] < 128;
+      folded[i] = simple[i] ? static_cast<char>(f[0]) : '\0';
+    }
+  }
+};
+const ascii_table& ascii() {
+  static const ascii_table t;
+  return t;
+}
+
+bool is_ascii(std::string_view s) {
+  return std::all_of(s.begin(), s.end(), [](char c) { return static_cast<unsigned char>(c) < 128; });
+}
+
 void strip_marks(const cp_buffer& in, std::string& out) {
   utf8proc_int32_t base = 0;
   for (auto cp : in) {
@@ -156,6 +183,8 @@ void normalizer::tokenize(std::string_view text, std::vector<token>& out) const 
   std::size_t count = 0;
   std::size_t word_begin = 0;
   std::size_t pending_apostrophe = 0;  // byte offset of an apostrophe just seen inside a word
+  bool ascii_word = true;              // the current word took the ASCII path only
+  const auto& table = ascii();
 
   auto flush = [&](std::size_t end) {
     if (word.empty()) return;
@@ -166,22 +195,50 @@ void normalizer::tokenize(std::string_view text, std::vector<token>& out) const 
     t.stem.clear();
     t.begin = word_begin;
     t.end = end;
-    strip_marks(word, t.plain);
-    compose(word, t.folded);
+    if (ascii_word) {
+      // No marks to strip, nothing to compose.
+      for (auto cp : word) t.plain.push_back(static_cast<char>(cp));
+      t.folded = t.plain;
+    } else {
+      strip_marks(word, t.plain);
+      compose(word, t.folded);
+    }
     if (stems_) {
-      std::string stemmed;
+      thread_local std::string stemmed;
+      stemmed.clear();
       stem_into(language_, t.folded, stemmed);
-      strip_accents_utf8(stemmed, t.stem, scratch);
+      if (is_ascii(stemmed))
+        for (const char c : stemmed) {
+          const auto b = static_cast<unsigned char>(c);
+          if (table.simple[b]) t.stem.push_back(table.folded[b]);
+        }
+      else
+        strip_accents_utf8(stemmed, t.stem, scratch);
     } else {
       t.stem = t.plain;
     }
     word.clear();
+    ascii_word = true;
   };
 
   const auto* base = reinterpret_cast<const utf8proc_uint8_t*>(text.data());
   std::size_t pos = 0;
   word.clear();
   while (pos < text.size()) {
+    if (const auto b = base[pos]; b < 128 && table.simple[b]) {
+      if (table.word[b]) {
+        if (word.empty()) word_begin = pos;
+        pending_apostrophe = 0;
+        word.push_back(table.folded[b]);
+      } else if (b == 0x27 && !word.empty() && !pending_apostrophe) {
+        pending_apostrophe = pos;  // joins the word if a letter follows
+      } else {
+        flush(pending_apostrophe ? pending_apostrophe : pos);
+        pending_apostrophe = 0;
+      }
+      ++pos;
+      continue;
+    }
     utf8proc_int32_t cp = 0;
     auto n = utf8proc_iterate(base + pos, static_cast<utf8proc_ssize_t>(text.size() - pos), &cp);
     if (n <= 0) {  // invalid byte: a separator
@@ -194,6 +251,7 @@ void normalizer::tokenize(std::string_view text, std::vector<token>& out) const 
       if (word.empty()) word_begin = pos;
       pending_apostrophe = 0;
       decompose_fold(cp, word);
+      ascii_word = false;
     } else if (is_apostrophe(cp) && !word.empty() && !pending_apostrophe) {
       pending_apostrophe = pos;  // joins the word if a letter follows
     } else {
