@@ -226,8 +226,12 @@ std::uint64_t writer::last_queued() const {
 
 void writer::sync() {
   {
-    std::lock_guard lock(mutex_);
-    if (stopping_) return;  // stop() writes everything, exactly
+    std::unique_lock lock(mutex_);
+    if (stopping_) {
+      // stop() writes everything, exactly: wait for that.
+      processed_.wait(lock, [&] { return stopped_ || processed_seq_ >= queued_seq_; });
+      return;
+    }
     queue_.push_back({{}, {}, false, nullptr, true});
     ++queued_seq_;
     urgent_ = true;
