@@ -85,17 +85,21 @@ void write_context::journal(const std::string& session_id) {
                                                        : std::optional<session_slot>(it->second));
 }
 
-void write_context::touch(std::int64_t row, const std::string& timestamp) {
+write_context::row_note& write_context::note(std::int64_t row) {
   auto& n = rows_[row];
-  if (n.activity.empty() && !n.state) dirty_rows_.push_back(row);
+  if (!n.listed) {
+    n.listed = true;
+    dirty_rows_.push_back(row);
+  }
+  return n;
+}
+
+void write_context::touch(std::int64_t row, const std::string& timestamp) {
+  auto& n = note(row);
   if (n.activity < timestamp) n.activity = timestamp;
 }
 
-void write_context::set_state(std::int64_t row, const std::string& state) {
-  auto& n = rows_[row];
-  if (n.activity.empty() && !n.state) dirty_rows_.push_back(row);
-  n.state = state;
-}
+void write_context::set_state(std::int64_t row, const std::string& state) { note(row).state = state; }
 
 void write_context::row_written(std::int64_t row, const std::string& timestamp) {
   auto& n = rows_[row];
@@ -118,8 +122,8 @@ void write_context::flush_session_rows(bool exact) {
     auto it = rows_.find(row);
     if (it == rows_.end()) continue;
     auto& n = it->second;
-    const bool activity = !n.activity.empty() && n.activity > n.written &&
-                          (exact || !same_second(n.activity, n.written));
+    if (n.activity <= n.written) n.activity.clear();  // nothing newer than the row has
+    const bool activity = !n.activity.empty() && (exact || !same_second(n.activity, n.written));
     if (activity && n.state) {
       auto& u = stmt(
           "UPDATE session SET current_state = ?3, last_activity = max(last_activity, ?1) "
@@ -143,9 +147,9 @@ void write_context::flush_session_rows(bool exact) {
     if (activity) {
       n.written = std::move(n.activity);
       n.activity.clear();
-    } else if (!n.activity.empty()) {
-      keep.push_back(row);  // the same second as written: later, or at the exact flush
     }
+    n.listed = !n.activity.empty();  // the same second as written: later, or when exact
+    if (n.listed) keep.push_back(row);
   }
   dirty_rows_ = std::move(keep);
 }
@@ -225,6 +229,7 @@ std::uint64_t writer::last_queued() const {
 }
 
 void writer::sync() {
+  std::uint64_t seq = 0;
   {
     std::unique_lock lock(mutex_);
     if (stopping_) {
@@ -233,11 +238,11 @@ void writer::sync() {
       return;
     }
     queue_.push_back({{}, {}, false, nullptr, true});
-    ++queued_seq_;
+    seq = ++queued_seq_;
     urgent_ = true;
   }
   wake_.notify_one();
-  wait_processed(last_queued());
+  wait_processed(seq);
 }
 
 void writer::wait_processed(std::uint64_t seq) {

@@ -86,7 +86,9 @@ class write_context {
     std::string activity;  ///< the latest activity noted
     std::string written;   ///< the last_activity last written
     std::optional<std::string> state;  ///< a state not yet written
+    bool listed = false;               ///< in dirty_rows_
   };
+  row_note& note(std::int64_t row);  // the row's note, listed in dirty_rows_
 
   SQLite::Database& db_;
   std::string agent_name_;
