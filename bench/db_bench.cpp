@@ -308,11 +308,11 @@ int main(int argc, char** argv) {
   const auto base = std::filesystem::path(dir) / ("parley-bench-" + std::to_string(::getpid()));
   std::filesystem::create_directories(base);
   if (turn_sessions > 0) turns((base / "turns.db").string(), turn_sessions, turn_messages);
-  std::vector<chat_row> rows;
   if (sessions > 0) {
-  const double w = writer_rate((base / "writer.db").string(), sessions, messages, rows);
-  const double p = plain_rate((base / "plain.db").string(), rows);
-  std::printf("chat rows/s: writer %.0f, plain batched insert %.0f, ratio %.2f\n", w, p, w / p);
+    std::vector<chat_row> rows;
+    const double w = writer_rate((base / "writer.db").string(), sessions, messages, rows);
+    const double p = plain_rate((base / "plain.db").string(), rows);
+    std::printf("chat rows/s: writer %.0f, plain batched insert %.0f, ratio %.2f\n", w, p, w / p);
   }
   if (restore_n > 0) restore((base / "restore.db").string(), restore_n);
   std::filesystem::remove_all(base);

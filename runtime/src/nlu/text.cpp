@@ -76,9 +76,6 @@ const ascii_table& ascii() {
   return t;
 }
 
-bool is_ascii(std::string_view s) {
-  return std::all_of(s.begin(), s.end(), [](char c) { return static_cast<unsigned char>(c) < 128; });
-}
 
 void strip_marks(const cp_buffer& in, std::string& out) {
   utf8proc_int32_t base = 0;
@@ -102,6 +99,14 @@ void compose(cp_buffer& cps, std::string& out) {
 }
 
 void strip_accents_utf8(std::string_view s, std::string& out, cp_buffer& scratch) {
+  const auto& table = ascii();
+  if (std::all_of(s.begin(), s.end(), [&](char c) {
+        const auto b = static_cast<unsigned char>(c);
+        return b < 128 && table.simple[b];
+      })) {
+    for (const char c : s) out.push_back(table.folded[static_cast<unsigned char>(c)]);
+    return;
+  }
   scratch.clear();
   const auto* p = reinterpret_cast<const utf8proc_uint8_t*>(s.data());
   utf8proc_ssize_t len = static_cast<utf8proc_ssize_t>(s.size());
@@ -207,13 +212,7 @@ void normalizer::tokenize(std::string_view text, std::vector<token>& out) const 
       thread_local std::string stemmed;
       stemmed.clear();
       stem_into(language_, t.folded, stemmed);
-      if (is_ascii(stemmed))
-        for (const char c : stemmed) {
-          const auto b = static_cast<unsigned char>(c);
-          if (table.simple[b]) t.stem.push_back(table.folded[b]);
-        }
-      else
-        strip_accents_utf8(stemmed, t.stem, scratch);
+      strip_accents_utf8(stemmed, t.stem, scratch);
     } else {
       t.stem = t.plain;
     }
@@ -225,33 +224,27 @@ void normalizer::tokenize(std::string_view text, std::vector<token>& out) const 
   std::size_t pos = 0;
   word.clear();
   while (pos < text.size()) {
-    if (const auto b = base[pos]; b < 128 && table.simple[b]) {
-      if (table.word[b]) {
-        if (word.empty()) word_begin = pos;
-        pending_apostrophe = 0;
-        word.push_back(table.folded[b]);
-      } else if (b == 0x27 && !word.empty() && !pending_apostrophe) {
-        pending_apostrophe = pos;  // joins the word if a letter follows
-      } else {
-        flush(pending_apostrophe ? pending_apostrophe : pos);
-        pending_apostrophe = 0;
-      }
-      ++pos;
-      continue;
-    }
-    utf8proc_int32_t cp = 0;
-    auto n = utf8proc_iterate(base + pos, static_cast<utf8proc_ssize_t>(text.size() - pos), &cp);
+    // One code point: ASCII from the table, anything else from utf8proc.
+    const auto b = base[pos];
+    const bool simple = b < 128 && table.simple[b];
+    utf8proc_int32_t cp = b;
+    auto n = simple ? utf8proc_ssize_t{1}
+                    : utf8proc_iterate(base + pos, static_cast<utf8proc_ssize_t>(text.size() - pos), &cp);
     if (n <= 0) {  // invalid byte: a separator
       flush(pending_apostrophe ? pending_apostrophe : pos);
       pending_apostrophe = 0;
       ++pos;
       continue;
     }
-    if (is_word_category(utf8proc_category(cp))) {
+    if (simple ? table.word[b] : is_word_category(utf8proc_category(cp))) {
       if (word.empty()) word_begin = pos;
       pending_apostrophe = 0;
-      decompose_fold(cp, word);
-      ascii_word = false;
+      if (simple) {
+        word.push_back(table.folded[b]);
+      } else {
+        decompose_fold(cp, word);
+        ascii_word = false;
+      }
     } else if (is_apostrophe(cp) && !word.empty() && !pending_apostrophe) {
       pending_apostrophe = pos;  // joins the word if a letter follows
     } else {
