@@ -1,5 +1,9 @@
 #include "ws_connection.hpp"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+
 #include <parley/agent.hpp>
 #include <parley/log.hpp>
 
@@ -175,9 +179,24 @@ void ws_connection<Stream>::error(std::string message) {
 
 template <class Stream>
 void ws_connection<Stream>::send(std::shared_ptr<const std::string> frame) {
-  net::post(ws_.get_executor(), [self = this->shared_from_this(), f = std::move(frame)]() mutable {
-    self->enqueue(std::move(f));
-  });
+  bool first = false;
+  {
+    std::lock_guard lock(outbox_mutex_);
+    first = outbox_.empty();
+    outbox_.push_back(std::move(frame));
+  }
+  // One handler takes every frame sent until it runs (a turn's replies, usually).
+  if (first) net::post(ws_.get_executor(), [self = this->shared_from_this()] { self->take_outbox(); });
+}
+
+template <class Stream>
+void ws_connection<Stream>::take_outbox() {
+  std::vector<std::shared_ptr<const std::string>> frames;
+  {
+    std::lock_guard lock(outbox_mutex_);
+    frames.swap(outbox_);
+  }
+  for (auto& f : frames) enqueue(std::move(f));
 }
 
 template <class Stream>
@@ -201,12 +220,37 @@ void ws_connection<Stream>::enqueue(std::shared_ptr<const std::string> frame) {
     return;
   }
   queue_.push_back(std::move(frame));
-  if (!writing_) do_write();
+  if (!writing_) {
+    // Start on the next turn of the strand, after the frames queued with this one.
+    writing_ = true;
+    net::post(ws_.get_executor(), [self = this->shared_from_this()] { self->do_write(); });
+  }
+}
+
+template <class Stream>
+void ws_connection<Stream>::cork(bool on) {
+#ifdef TCP_CORK
+  // Several frames ready: hold them in the socket until the last is written, so they leave in
+  // one segment (one send and one wake-up for the client instead of one per frame).
+  if (corked_ == on) return;
+  corked_ = on;
+  const int v = on ? 1 : 0;
+  auto& s = beast::get_lowest_layer(ws_).socket();
+  if (s.is_open()) ::setsockopt(s.native_handle(), IPPROTO_TCP, TCP_CORK, &v, sizeof v);
+#else
+  (void)on;
+#endif
 }
 
 template <class Stream>
 void ws_connection<Stream>::do_write() {
+  if (dead_ || queue_.empty()) {
+    writing_ = false;
+    if (!dead_ && close_pending_) do_close();
+    return;
+  }
   writing_ = true;
+  if (queue_.size() > 1) cork(true);
   ws_.text(true);
   ws_.async_write(net::buffer(*queue_.front()),
                   beast::bind_front_handler(&ws_connection::on_write, this->shared_from_this()));
@@ -224,6 +268,7 @@ void ws_connection<Stream>::on_write(beast::error_code ec, std::size_t) {
   ++hub_->frames_out;
   queue_.pop_front();
   if (!queue_.empty()) return do_write();
+  cork(false);
   if (close_pending_) do_close();
 }
 

@@ -4,7 +4,9 @@
 // ws_server.cpp only.
 #include <deque>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <vector>
 
 #include "beast.hpp"
 #include "ws_http.hpp"
@@ -34,8 +36,10 @@ class ws_connection final : public ws_connection_base,
   void handle(std::string_view text);
   bool take_token();
   void error(std::string message);
+  void take_outbox();
   void enqueue(std::shared_ptr<const std::string> frame);
   void do_write();
+  void cork(bool on);
   void on_write(beast::error_code ec, std::size_t n);
   void begin_close(websocket::close_code code, std::string reason, bool drop_queued);
   void do_close();
@@ -47,6 +51,10 @@ class ws_connection final : public ws_connection_base,
   std::weak_ptr<parley::session> session_;  // the last session looked up (strand)
   beast::flat_buffer buffer_;
   std::deque<std::shared_ptr<const std::string>> queue_;
+  // Frames sent from other strands (a session's turn), taken by one handler on ours: the
+  // replies of one turn are queued together, and written in one segment (cork_).
+  std::mutex outbox_mutex_;
+  std::vector<std::shared_ptr<const std::string>> outbox_;
   net::steady_timer close_timer_;
   websocket::close_reason close_reason_;
   wall_clock::time_point connected_at_{};
@@ -55,6 +63,7 @@ class ws_connection final : public ws_connection_base,
   std::uint64_t id_ = 0;
   bool created_ = false;  // the session was not live when this connection came
   bool writing_ = false;
+  bool corked_ = false;  // TCP_CORK is on while more than one frame waits to be written
   bool closing_ = false;
   bool close_pending_ = false;
   bool dead_ = false;  // a read or write failed: the socket is gone

@@ -4,6 +4,7 @@
 
 #include <doctest/doctest.h>
 
+#include "tcp_segments.hpp"
 #include "ws_test_bot.hpp"
 #include "ws_test_client.hpp"
 
@@ -193,6 +194,25 @@ TEST_CASE("every reply kind becomes its BAF action") {
   f = c.read();
   CHECK(f["action"] == "agent_reply_task_list_update");
   CHECK(f["message"][0]["status"] == "done");
+}
+
+TEST_CASE("the replies of one turn reach a connection in one TCP segment") {
+  // One io thread: the turn's replies are all queued before the connection's strand runs.
+  server srv(test_options(), nullptr, false, 1);
+  net::io_context io;
+  client c(io);
+  REQUIRE(!c.connect(srv.port(), target("t-seg")));
+  c.read();
+  c.say("x");  // into the echo state
+  echoed(c);
+  const int fd = c.stream().next_layer().socket().native_handle();
+  const auto before = data_segments_in(fd);
+  REQUIRE(before > 0);
+  c.say("flood 5 10");  // six frames from one turn
+  for (int i = 0; i < 5; ++i) CHECK(c.read_action("agent_reply_str")["message"] == "xxxxxxxxxx");
+  CHECK(c.read_action("agent_reply_str")["message"] == "flood done");
+  // Written one by one, they would leave as six segments (and wake the client six times).
+  CHECK(data_segments_in(fd) - before == 1);
 }
 
 TEST_CASE("two connections on one session both get every reply, a closing one steals none") {

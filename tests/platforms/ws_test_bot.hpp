@@ -118,8 +118,9 @@ struct server {
   std::shared_ptr<parley::platforms::websocket_platform> ws;
 
   explicit server(parley::platforms::websocket_options o = test_options(),
-                  std::shared_ptr<parley::db_handler> db = nullptr, bool persist = false) {
-    agent.config().set("agent.threads", 2);
+                  std::shared_ptr<parley::db_handler> db = nullptr, bool persist = false,
+                  int threads = 2) {
+    agent.config().set("agent.threads", threads);
     agent.persist_sessions(persist);
     agent.config().set("log.level", "warn");
     define_bot(agent);
