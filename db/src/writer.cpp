@@ -2,7 +2,11 @@
 
 #include <sqlite3.h>
 
+#include <sys/resource.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 
 #include <SQLiteCpp/Exception.h>
 
@@ -199,13 +203,29 @@ bool is_transient(int code) {
 writer::writer(std::unique_ptr<SQLite::Database> db, std::string agent_name,
                const sqlite_options& options)
     : db_(std::move(db)), ctx_(*db_, std::move(agent_name)), options_(options) {
+  options_.max_queued = std::max<std::size_t>(1, options_.max_queued);
   thread_ = std::thread([this] { run(); });
+  std::lock_guard lock(mutex_);
+  thread_id_ = thread_.get_id();
 }
 
 writer::~writer() { stop(); }
 
 std::uint64_t writer::push(write_op op, write_done done, bool checked) {
   std::unique_lock lock(mutex_);
+  if (queue_.size() >= options_.max_queued && !stopping_ &&
+      std::this_thread::get_id() != thread_id_) {
+    // The writer is that far behind: wait until it takes the queue (it commits at once).
+    if (stats_.queue_waits++ == 0)
+      PARLEY_LOG(warn, "db: " << queue_.size() << " rows wait for the writer (db.max_queued); "
+                              "sessions wait for the disk. A slow or locked database file, "
+                              "or more load than the machine can record");
+    urgent_ = true;
+    wake_.notify_one();
+    ++room_waiters_;
+    room_.wait(lock, [&] { return queue_.size() < options_.max_queued || stopping_; });
+    --room_waiters_;
+  }
   if (stopping_) {
     lock.unlock();
     if (done) done(std::make_exception_ptr(db_error("the database is closed")));
@@ -216,12 +236,15 @@ std::uint64_t writer::push(write_op op, write_done done, bool checked) {
   urgent_ = urgent_ || done != nullptr;
   queue_.push_back({std::move(op), std::move(done), checked, nullptr});
   ++stats_.rows_queued;
+  stats_.queue_high = std::max<std::uint64_t>(stats_.queue_high, queue_.size());
   const auto seq = ++queued_seq_;
-  const bool wake = queue_.size() == 1 || urgent || queue_.size() == max_gathered;
+  const bool wake = queue_.size() == 1 || urgent || queue_.size() == gather_limit();
   lock.unlock();
   if (wake) wake_.notify_one();
   return seq;
 }
+
+std::size_t writer::gather_limit() const { return std::min(max_gathered, options_.max_queued); }
 
 std::uint64_t writer::last_queued() const {
   std::lock_guard lock(mutex_);
@@ -262,11 +285,22 @@ void writer::stop() {
     stopping_ = true;
   }
   wake_.notify_one();
+  room_.notify_all();
   if (thread_.joinable() && thread_.get_id() != std::this_thread::get_id()) thread_.join();
 }
 
 void writer::run() {
   name_this_thread("parley-db");
+  if (options_.writer_nice > 0) {
+    // Linux: with a thread id, setpriority sets that thread's nice value alone. Only ever
+    // lowered: a process already nicer than writer_nice keeps its own value.
+    const auto tid = static_cast<id_t>(::gettid());
+    errno = 0;
+    const int now = ::getpriority(PRIO_PROCESS, tid);
+    const int want = std::min(options_.writer_nice, 19);
+    if (errno == 0 && want > now && ::setpriority(PRIO_PROCESS, tid, want) != 0)
+      PARLEY_LOG(debug, "db: could not lower the writer's priority; it runs at the process's");
+  }
   std::vector<entry> batch;
   for (;;) {
     std::uint64_t last = 0;
@@ -278,10 +312,11 @@ void writer::run() {
       if (options_.commit_interval.count() > 0)
         // Gather more rows into this commit, unless somebody waits for it.
         wake_.wait_for(lock, options_.commit_interval, [&] {
-          return stopping_ || urgent_ || queue_.size() >= max_gathered;
+          return stopping_ || urgent_ || queue_.size() >= gather_limit();
         });
       urgent_ = false;
       batch.swap(queue_);
+      if (room_waiters_ > 0) room_.notify_all();
       last = queued_seq_;
       exact = stopping_;
     }

@@ -135,6 +135,8 @@ class writer {
     bool exact = false;        // sync(): the batch ends with exact session rows
   };
   void run();
+  /// Gathering stops at this many queued ops.
+  std::size_t gather_limit() const;
   void process(std::vector<entry>& batch, bool exact);
   bool try_commit(std::vector<entry>& batch, std::size_t from, std::size_t to, bool exact,
                   bool& transient);
@@ -148,6 +150,9 @@ class writer {
   mutable std::mutex mutex_;
   std::condition_variable wake_;       // the writer: work or stop
   std::condition_variable processed_;  // waiters: processed_seq_ moved
+  std::condition_variable room_;       // pushers: the queue was taken (max_queued)
+  std::size_t room_waiters_ = 0;
+  std::thread::id thread_id_;          // the writer's own thread never waits for room
   std::vector<entry> queue_;
   std::uint64_t queued_seq_ = 0;
   std::uint64_t processed_seq_ = 0;

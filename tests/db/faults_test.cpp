@@ -2,7 +2,11 @@
 // the run (retried, logged, counted, never stopping the agent).
 #include <doctest/doctest.h>
 
+#include <sys/resource.h>
+
+#include <filesystem>
 #include <fstream>
+#include <sstream>
 
 #include <SQLiteCpp/Database.h>
 #include <SQLiteCpp/Exception.h>
@@ -173,4 +177,65 @@ TEST_CASE("a write that keeps failing is given up on, counted, and later writes 
   CHECK(st.rows_dropped >= 1);
   CHECK(test::query_count(path, "SELECT count(*) FROM chat WHERE content = 'bad'") == 1);
   CHECK(test::query_text(path, "PRAGMA integrity_check") == "ok");
+}
+
+TEST_CASE("a writer that falls behind holds sessions at max_queued rows and loses none") {
+  test::temp_dir dir;
+  const auto path = dir.file("q.db");
+  parley::db::sqlite_options o;
+  o.max_queued = 8;
+  o.busy_timeout = 20s;  // the writer waits out the lock below instead of failing
+  test::harness h(path, greetings::define, o);
+  h.session("q");
+  REQUIRE(h.got.wait("q", 1));
+  h.db->flush();
+
+  // Another connection holds the write lock: the writer cannot commit, rows queue up.
+  SQLite::Database locker(path, SQLite::OPEN_READWRITE);
+  locker.exec("BEGIN IMMEDIATE");
+  for (int i = 0; i < 10; ++i) {
+    h.say("q", "hello");
+    h.say("q", "good");
+  }
+  // Twenty messages make about a hundred rows: the session waits for room instead.
+  REQUIRE(test::eventually([&] { return h.db->stats().queue_waits >= 1; }));
+  CHECK(h.got.of("q").size() < 31);
+  locker.exec("ROLLBACK");
+
+  REQUIRE(h.got.wait("q", 31));  // then it goes on
+  CHECK(h.db->stats().queue_high <= 8);
+  h.db->flush();
+  CHECK(h.db->stats().rows_dropped == 0);
+  CHECK(test::query_count(path, "SELECT count(*) FROM chat WHERE is_user = 1") == 20);
+  CHECK(test::query_count(path, "SELECT count(*) FROM chat") == 51);
+}
+
+TEST_CASE("the writer thread runs at db.writer_nice") {
+  auto writer_nice = [] {
+    for (const auto& t : std::filesystem::directory_iterator("/proc/self/task")) {
+      std::ifstream comm(t.path() / "comm");
+      std::string name;
+      std::getline(comm, name);
+      if (name != "parley-db") continue;
+      std::ifstream stat(t.path() / "stat");
+      std::string all((std::istreambuf_iterator<char>(stat)), {});
+      // Fields after the command's closing parenthesis: state is field 3, nice field 19.
+      std::istringstream rest(all.substr(all.rfind(')') + 2));
+      std::string field;
+      for (int i = 3; i <= 19; ++i) rest >> field;
+      return std::stoi(field);
+    }
+    return -100;  // no writer thread
+  };
+  test::temp_dir dir;
+  {
+    test::harness h(dir.file("n.db"), greetings::define);
+    h.db->flush();  // the writer has started (named, and its priority set)
+    CHECK(writer_nice() == 19);
+  }
+  parley::db::sqlite_options o;
+  o.writer_nice = 0;  // the process's own
+  test::harness h(dir.file("n0.db"), greetings::define, o);
+  h.db->flush();
+  CHECK(writer_nice() == ::getpriority(PRIO_PROCESS, 0));
 }

@@ -28,6 +28,14 @@ void configure(agent& a) {
       throw config_error("db.commit_interval_ms must be between 0 and 10000, got " +
                          std::to_string(interval));
     o.commit_interval = std::chrono::milliseconds(interval);
+    const auto nice = cfg.get_int("db.writer_nice");
+    if (nice < 0 || nice > 19)
+      throw config_error("db.writer_nice must be between 0 and 19, got " + std::to_string(nice));
+    o.writer_nice = static_cast<int>(nice);
+    const auto queued = cfg.get_int("db.max_queued");
+    if (queued < 1)
+      throw config_error("db.max_queued must be at least 1, got " + std::to_string(queued));
+    o.max_queued = static_cast<std::size_t>(queued);
     a.use_db(std::make_shared<db::sqlite_db_handler>(std::move(o)));
   }
 }

@@ -35,6 +35,8 @@ struct writer_stats {
   std::uint64_t batches = 0;         ///< transactions committed
   std::uint64_t write_failures = 0;  ///< failed attempts to commit a batch (each is retried)
   std::uint64_t rows_dropped = 0;    ///< rows given up on after the retries (logged as errors)
+  std::uint64_t queue_waits = 0;     ///< recording calls that waited for room (max_queued)
+  std::uint64_t queue_high = 0;      ///< the most rows ever queued at once
 };
 
 struct sqlite_options {
@@ -59,6 +61,16 @@ struct sqlite_options {
   /// The writer connection's page cache (a batch's pages should fit, so that they are not
   /// spilled to the WAL before the commit).
   std::size_t cache_mib = 32;
+  /// The writer thread's nice value (db.writer_nice, 0-19). It records in the background:
+  /// where cores are scarce, the threads that answer users go first, and the writer takes
+  /// what they leave (in bigger batches, which cost less per row). max_queued bounds how far
+  /// behind that lets it fall. 0: the same priority as the rest of the process.
+  int writer_nice = 19;
+  /// The most rows queued for the writer (db.max_queued). A recording call that finds the
+  /// queue full waits until the writer takes it: under sustained overload, or while the
+  /// file stays locked, sessions slow down to the disk's pace instead of growing memory
+  /// without bound or dropping rows. (Each queued row is a few hundred bytes.)
+  std::size_t max_queued = 100000;
 };
 
 class sqlite_db_handler final : public db_handler {
