@@ -197,6 +197,105 @@ void sqlite_db_handler::session_closed(const session& s, std::string_view reason
   });
 }
 
+namespace {
+// The rows of every message are queued as bytes (detail::row_writer), read back here in the
+// order they were written.
+
+void write_chat(detail::write_context& c, detail::row_reader& r) {
+  const auto id = r.str();
+  const auto type = r.str();
+  const auto content = r.str();
+  const bool is_user = r.flag();
+  const bool closes = r.flag();
+  const auto& ts = c.timestamp(r.time());
+  const auto slot = c.slot(id, ts);
+  auto& q = c.stmt(
+      "INSERT INTO chat (session_id, type, content, is_user, timestamp, id) "
+      "VALUES (?, ?, ?, ?, ?, ?)");
+  const auto chat_id = c.next_id();
+  q.bind(1, slot.row);
+  detail::bind_text(q, 2, type);
+  detail::bind_text(q, 3, content);
+  q.bind(4, is_user ? 1 : 0);
+  q.bindNoCopy(5, ts);
+  q.bind(6, chat_id);
+  q.exec();
+  if (is_user) {
+    // A human message opens a new turn: later reasoning belongs to the next reply.
+    if (slot.turn_from) c.set_slot(id, {slot.row, 0});
+  } else if (closes && slot.turn_from) {
+    // Link this turn's reasoning to this reply. A later reply of the same turn links them
+    // again, so they end on the reply that closes the turn. Done here, by the one writer, in
+    // write order: no other update can race it.
+    auto& u = c.stmt("UPDATE reasoning_step SET chat_id = ? WHERE session_id = ? AND id >= ?");
+    u.bind(1, chat_id);
+    u.bind(2, slot.row);
+    u.bind(3, slot.turn_from);
+    u.exec();
+  }
+  c.touch(slot.row, ts);
+}
+
+void write_transition(detail::write_context& c, detail::row_reader& r) {
+  const auto id = r.str();
+  const auto from = r.str();
+  const auto to = r.str();
+  const auto ev = r.str();
+  const auto cond = r.str();
+  const auto& ts = c.timestamp(r.time());
+  const auto slot = c.slot(id, ts);
+  auto& q = c.stmt(
+      "INSERT INTO transition (session_id, source_state, dest_state, event, condition, "
+      "timestamp, id) VALUES (?, ?, ?, ?, ?, ?, ?)");
+  q.bind(7, c.next_id());
+  q.bind(1, slot.row);
+  detail::bind_text(q, 2, from);
+  detail::bind_text(q, 3, to);
+  detail::bind_text(q, 4, ev);
+  detail::bind_text(q, 5, cond);
+  q.bindNoCopy(6, ts);
+  q.exec();
+  c.set_state(slot.row, std::string(to));
+  c.touch(slot.row, ts);
+}
+
+void write_prediction(detail::write_context& c, detail::row_reader& r) {
+  const auto id = r.str();
+  const auto msg = r.str();
+  const auto classifier = r.str();
+  const bool matched = r.flag();
+  const auto intent = r.str();
+  const double score = r.f64();
+  const auto& ts = c.timestamp(r.time());
+  const auto params = r.u32();
+  const auto slot = c.slot(id, ts);
+  auto& q = c.stmt(
+      "INSERT INTO intent_prediction (session_id, message, timestamp, intent_classifier, "
+      "intent, score, id) VALUES (?, ?, ?, ?, ?, ?, ?)");
+  const auto pid = c.next_id();
+  q.bind(7, pid);
+  q.bind(1, slot.row);
+  detail::bind_text(q, 2, msg);
+  q.bindNoCopy(3, ts);
+  detail::bind_text(q, 4, classifier);
+  if (matched)
+    detail::bind_text(q, 5, intent);
+  else
+    q.bind(5);
+  q.bind(6, score);
+  q.exec();
+  for (std::uint32_t i = 0; i < params; ++i) {
+    auto& pq = c.stmt(
+        "INSERT INTO parameter (intent_prediction_id, name, value, info) VALUES (?, ?, ?, ?)");
+    pq.bind(1, pid);
+    detail::bind_text(pq, 2, r.str());
+    detail::bind_text(pq, 3, r.str());
+    detail::bind_text(pq, 4, r.str());
+    pq.exec();
+  }
+}
+}  // namespace
+
 void sqlite_db_handler::save_message(const session& s, const reply& message, bool is_user,
                                      std::function<void()> committed) {
   if (!writer_) {
@@ -207,99 +306,44 @@ void sqlite_db_handler::save_message(const session& s, const reply& message, boo
   if (committed)
     // Run even when the row could not be written: the client still gets its reply.
     done = [committed = std::move(committed)](std::exception_ptr) { committed(); };
-  writer_->push(
-      [id = s.id(), type = std::string(to_string(message.kind)), content = message.content(),
-       is_user, closes = !is_user && closes_turn(message.kind),
-       ts = format_timestamp(message.timestamp)](detail::write_context& c) {
-        const auto slot = c.slot(id, ts);
-        auto& q = c.stmt(
-            "INSERT INTO chat (session_id, type, content, is_user, timestamp, id) "
-            "VALUES (?, ?, ?, ?, ?, ?)");
-        const auto chat_id = c.next_id();
-        q.bind(1, slot.row);
-        q.bindNoCopy(2, type);
-        q.bindNoCopy(3, content);
-        q.bind(4, is_user ? 1 : 0);
-        q.bindNoCopy(5, ts);
-        q.bind(6, chat_id);
-        q.exec();
-        if (is_user) {
-          // A human message opens a new turn: later reasoning belongs to the next reply.
-          if (slot.turn_from) c.set_slot(id, {slot.row, 0});
-        } else if (closes && slot.turn_from) {
-          // Link this turn's reasoning to this reply. A later reply of the same turn links
-          // them again, so they end on the reply that closes the turn. Done here, by the one
-          // writer, in write order: no other update can race it.
-          auto& u = c.stmt("UPDATE reasoning_step SET chat_id = ? WHERE session_id = ? AND id >= ?");
-          u.bind(1, chat_id);
-          u.bind(2, slot.row);
-          u.bind(3, slot.turn_from);
-          u.exec();
-        }
-        c.touch(slot.row, ts);
+  writer_->push_row(
+      &write_chat,
+      [&](detail::row_writer& w) {
+        w.str(s.id())
+            .str(to_string(message.kind))
+            .str(message.content())
+            .flag(is_user)
+            .flag(!is_user && closes_turn(message.kind))
+            .time(message.timestamp);
       },
       std::move(done));
 }
 
 void sqlite_db_handler::save_transition(const session& s, const transition& t, const event* e) {
   if (!writer_) return;
-  writer_->push([id = s.id(), from = s.current_state().name(), to = t.dest().name(),
-                 ev = e ? std::string(e->name()) : std::string(), cond = describe(t),
-                 ts = format_timestamp(wall_clock::now())](detail::write_context& c) {
-    const auto slot = c.slot(id, ts);
-    auto& q = c.stmt(
-        "INSERT INTO transition (session_id, source_state, dest_state, event, condition, "
-        "timestamp, id) VALUES (?, ?, ?, ?, ?, ?, ?)");
-    q.bind(7, c.next_id());
-    q.bind(1, slot.row);
-    q.bindNoCopy(2, from);
-    q.bindNoCopy(3, to);
-    q.bindNoCopy(4, ev);
-    q.bindNoCopy(5, cond);
-    q.bindNoCopy(6, ts);
-    q.exec();
-    c.set_state(slot.row, to);
-    c.touch(slot.row, ts);
+  writer_->push_row(&write_transition, [&](detail::row_writer& w) {
+    w.str(s.id())
+        .str(s.current_state().name())
+        .str(t.dest().name())
+        .str(e ? e->name() : std::string_view())
+        .str(describe(t))
+        .time(wall_clock::now());
   });
 }
 
 void sqlite_db_handler::save_prediction(const session& s, std::string_view message,
                                         const intent_prediction& p) {
   if (!writer_) return;
-  std::vector<std::array<std::string, 3>> params;
-  params.reserve(p.parameters.size());
-  for (const auto& x : p.parameters) params.push_back({x.name, x.value, x.info.dump()});
-  writer_->push([id = s.id(), msg = std::string(message), classifier = p.classifier,
-                 intent = p.matched() ? std::optional<std::string>(p.intent_name) : std::nullopt,
-                 score = p.score, params = std::move(params),
-                 ts = format_timestamp(wall_clock::now())](detail::write_context& c) {
-    const auto slot = c.slot(id, ts);
-    auto& q = c.stmt(
-        "INSERT INTO intent_prediction (session_id, message, timestamp, intent_classifier, "
-        "intent, score, id) VALUES (?, ?, ?, ?, ?, ?, ?)");
-    const auto pid = c.next_id();
-    q.bind(7, pid);
-    q.bind(1, slot.row);
-    q.bindNoCopy(2, msg);
-    q.bindNoCopy(3, ts);
-    q.bindNoCopy(4, classifier);
-    if (intent)
-      q.bindNoCopy(5, *intent);
-    else
-      q.bind(5);
-    q.bind(6, score);
-    q.exec();
-    if (!params.empty()) {
-      for (const auto& x : params) {
-        auto& pq = c.stmt(
-            "INSERT INTO parameter (intent_prediction_id, name, value, info) VALUES (?, ?, ?, ?)");
-        pq.bind(1, pid);
-        pq.bindNoCopy(2, x[0]);
-        pq.bindNoCopy(3, x[1]);
-        pq.bindNoCopy(4, x[2]);
-        pq.exec();
-      }
-    }
+  writer_->push_row(&write_prediction, [&](detail::row_writer& w) {
+    w.str(s.id())
+        .str(message)
+        .str(p.classifier)
+        .flag(p.matched())
+        .str(p.matched() ? std::string_view(p.intent_name) : std::string_view())
+        .f64(p.score)
+        .time(wall_clock::now())
+        .u32(static_cast<std::uint32_t>(p.parameters.size()));
+    for (const auto& x : p.parameters) w.str(x.name).str(x.value).str(x.info.dump());
   });
 }
 

@@ -10,6 +10,7 @@
 
 #include <SQLiteCpp/Exception.h>
 
+#include <parley/db/timestamp.hpp>
 #include <parley/errors.hpp>
 #include <parley/log.hpp>
 
@@ -28,6 +29,13 @@ SQLite::Statement& statement_cache::get(const char* sql) {
   return *s;
 }
 
+void bind_text(SQLite::Statement& q, int index, std::string_view text) {
+  if (std::strlen(text.data()) == text.size())
+    q.bindNoCopy(index, text.data());  // the usual case: text up to its terminator
+  else
+    q.bind(index, std::string(text));  // a NUL inside: bound by size, copied
+}
+
 // ---- context ---------------------------------------------------------------------------------
 
 write_context::write_context(SQLite::Database& db, std::string agent_name)
@@ -41,19 +49,29 @@ write_context::write_context(SQLite::Database& db, std::string agent_name)
   if (q.executeStep()) next_id_ = q.getColumn(0).getInt64();
 }
 
-const session_slot* write_context::find_slot(const std::string& session_id) {
+session_slot& write_context::put_slot(std::string_view session_id, const session_slot& s) {
+  auto [it, fresh] = slots_.try_emplace(std::string(session_id), s);
+  if (!fresh) it->second = s;
+  return it->second;
+}
+
+const session_slot* write_context::find_slot(std::string_view session_id) {
   if (auto it = slots_.find(session_id); it != slots_.end()) return &it->second;
   auto& q = stmt("SELECT id FROM session WHERE agent_name = ? AND session_id = ?");
   q.bindNoCopy(1, agent_name_);
-  q.bindNoCopy(2, session_id);
+  bind_text(q, 2, session_id);
   if (!q.executeStep()) return nullptr;
   const auto row = q.getColumn(0).getInt64();
   q.tryReset();  // an active statement would hold a read lock (and block the checkpoint)
   journal(session_id);
-  return &(slots_[session_id] = session_slot{row, 0});
+  return &put_slot(session_id, {row, 0});
 }
 
-const session_slot& write_context::slot(const std::string& session_id,
+const std::string& write_context::timestamp(wall_clock::time_point t) {
+  return timestamp_ = format_timestamp(t);
+}
+
+const session_slot& write_context::slot(std::string_view session_id,
                                         const std::string& timestamp) {
   if (const auto* s = find_slot(session_id)) return *s;
   // A session recorded without session_started (rows deleted while it ran, or a handler
@@ -62,31 +80,32 @@ const session_slot& write_context::slot(const std::string& session_id,
       "INSERT INTO session (agent_name, session_id, timestamp, last_activity) "
       "VALUES (?, ?, ?, ?) RETURNING id");
   ins.bindNoCopy(1, agent_name_);
-  ins.bindNoCopy(2, session_id);
+  bind_text(ins, 2, session_id);
   ins.bindNoCopy(3, timestamp);
   ins.bindNoCopy(4, timestamp);
   ins.executeStep();
   const auto row = ins.getColumn(0).getInt64();
   ins.tryReset();
   journal(session_id);
-  return slots_[session_id] = session_slot{row, 0};
+  return put_slot(session_id, {row, 0});
 }
 
-void write_context::set_slot(const std::string& session_id, const session_slot& s) {
+void write_context::set_slot(std::string_view session_id, const session_slot& s) {
   journal(session_id);
-  slots_[session_id] = s;
+  put_slot(session_id, s);
 }
 
-void write_context::erase_slot(const std::string& session_id) {
-  if (auto it = slots_.find(session_id); it != slots_.end()) rows_.erase(it->second.row);
-  journal(session_id);
-  slots_.erase(session_id);
-}
-
-void write_context::journal(const std::string& session_id) {
+void write_context::erase_slot(std::string_view session_id) {
   auto it = slots_.find(session_id);
-  journal_.emplace_back(session_id, it == slots_.end() ? std::nullopt
-                                                       : std::optional<session_slot>(it->second));
+  if (it != slots_.end()) rows_.erase(it->second.row);
+  journal(session_id);
+  if (it != slots_.end()) slots_.erase(it);
+}
+
+void write_context::journal(std::string_view session_id) {
+  auto it = slots_.find(session_id);
+  journal_.emplace_back(std::string(session_id),
+                        it == slots_.end() ? std::nullopt : std::optional<session_slot>(it->second));
 }
 
 write_context::row_note& write_context::note(std::int64_t row) {
@@ -211,8 +230,7 @@ writer::writer(std::unique_ptr<SQLite::Database> db, std::string agent_name,
 
 writer::~writer() { stop(); }
 
-std::uint64_t writer::push(write_op op, write_done done, bool checked) {
-  std::unique_lock lock(mutex_);
+bool writer::admit(std::unique_lock<std::mutex>& lock, write_done& done) {
   if (queue_.size() >= options_.max_queued && !stopping_ &&
       std::this_thread::get_id() != thread_id_) {
     // The writer is that far behind: wait until it takes the queue (it commits at once).
@@ -226,15 +244,17 @@ std::uint64_t writer::push(write_op op, write_done done, bool checked) {
     room_.wait(lock, [&] { return queue_.size() < options_.max_queued || stopping_; });
     --room_waiters_;
   }
-  if (stopping_) {
-    lock.unlock();
-    if (done) done(std::make_exception_ptr(db_error("the database is closed")));
-    return 0;
-  }
+  if (!stopping_) return true;
+  lock.unlock();
+  if (done) done(std::make_exception_ptr(db_error("the database is closed")));
+  return false;
+}
+
+std::uint64_t writer::enqueue(std::unique_lock<std::mutex>& lock, entry e) {
   // Somebody waits for an op with a callback (a sync_commit reply, an import): no gathering.
-  const bool urgent = done != nullptr && !urgent_;
-  urgent_ = urgent_ || done != nullptr;
-  queue_.push_back({std::move(op), std::move(done), checked, nullptr});
+  const bool urgent = e.done != nullptr && !urgent_;
+  urgent_ = urgent_ || e.done != nullptr;
+  queue_.push_back(std::move(e));
   ++stats_.rows_queued;
   stats_.queue_high = std::max<std::uint64_t>(stats_.queue_high, queue_.size());
   const auto seq = ++queued_seq_;
@@ -242,6 +262,16 @@ std::uint64_t writer::push(write_op op, write_done done, bool checked) {
   lock.unlock();
   if (wake) wake_.notify_one();
   return seq;
+}
+
+std::uint64_t writer::push(write_op op, write_done done, bool checked) {
+  std::unique_lock lock(mutex_);
+  if (!admit(lock, done)) return 0;
+  entry e;
+  e.op = std::move(op);
+  e.done = std::move(done);
+  e.checked = checked;
+  return enqueue(lock, std::move(e));
 }
 
 std::size_t writer::gather_limit() const { return std::min(max_gathered, options_.max_queued); }
@@ -260,7 +290,9 @@ void writer::sync() {
       processed_.wait(lock, [&] { return stopped_ || processed_seq_ >= queued_seq_; });
       return;
     }
-    queue_.push_back({{}, {}, false, nullptr, true});
+    entry marker;
+    marker.exact = true;
+    queue_.push_back(std::move(marker));
     seq = ++queued_seq_;
     urgent_ = true;
   }
@@ -316,12 +348,15 @@ void writer::run() {
         });
       urgent_ = false;
       batch.swap(queue_);
+      batch_arena_.swap(arena_);
       if (room_waiters_ > 0) room_.notify_all();
       last = queued_seq_;
       exact = stopping_;
     }
     process(batch, exact);
     batch.clear();
+    batch_arena_.clear();
+    if (batch_arena_.capacity() > (std::size_t{16} << 20)) std::string().swap(batch_arena_);
     {
       std::lock_guard lock(mutex_);
       processed_seq_ = last;
@@ -359,6 +394,11 @@ void writer::write_session_rows() {
 }
 
 void writer::apply(entry& e) {
+  if (e.row) {
+    row_reader r(batch_arena_.data() + e.at);
+    e.row(ctx_, r);
+    return;
+  }
   if (!e.checked) {
     if (e.op) e.op(ctx_);
     return;
@@ -448,7 +488,7 @@ void writer::process(std::vector<entry>& batch, bool exact) {
     std::lock_guard lock(mutex_);
     stats_.rows_dropped += dropped;
     const auto markers = static_cast<std::size_t>(
-        std::count_if(batch.begin(), batch.end(), [](const entry& e) { return !e.op; }));
+        std::count_if(batch.begin(), batch.end(), [](const entry& e) { return !e.op && !e.row; }));
     stats_.rows_written += batch.size() - dropped - markers;
     stats_.batches += 1;
   }

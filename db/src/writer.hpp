@@ -3,12 +3,14 @@
 // batches, one transaction per batch (group commit). Private to parley_db.
 #include <condition_variable>
 #include <cstdint>
+#include <cstring>
 #include <exception>
 #include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <unordered_map>
 #include <vector>
@@ -17,6 +19,7 @@
 #include <SQLiteCpp/Statement.h>
 
 #include <parley/db/sqlite_db_handler.hpp>
+#include <parley/net.hpp>
 
 namespace parley::db::detail {
 
@@ -31,6 +34,65 @@ class statement_cache {
   SQLite::Database& db_;
   std::unordered_map<const char*, std::unique_ptr<SQLite::Statement>> cache_;
 };
+
+/// The bytes of one queued row: written by the recording call into the writer's queue, read
+/// back by the writer. No allocation per row, and nothing allocated on one thread is freed
+/// on the other (which made both threads' malloc slow). Fields are read in written order.
+class row_writer {
+ public:
+  explicit row_writer(std::string& out) : out_(out) {}
+  row_writer& str(std::string_view s) {  // read back NUL-terminated (see bind_text)
+    u32(static_cast<std::uint32_t>(s.size()));
+    out_.append(s);
+    out_.push_back('\0');
+    return *this;
+  }
+  row_writer& i64(std::int64_t v) { return raw(v); }
+  row_writer& f64(double v) { return raw(v); }
+  row_writer& u32(std::uint32_t v) { return raw(v); }
+  row_writer& flag(bool v) { return raw(static_cast<char>(v)); }
+  row_writer& time(wall_clock::time_point t) { return i64(t.time_since_epoch().count()); }
+
+ private:
+  template <class T>
+  row_writer& raw(T v) {
+    out_.append(reinterpret_cast<const char*>(&v), sizeof v);
+    return *this;
+  }
+  std::string& out_;
+};
+
+class row_reader {
+ public:
+  explicit row_reader(const char* p) : p_(p) {}
+  std::string_view str() {
+    const auto n = u32();
+    const std::string_view s(p_, n);
+    p_ += n + 1;
+    return s;
+  }
+  std::int64_t i64() { return raw<std::int64_t>(); }
+  double f64() { return raw<double>(); }
+  std::uint32_t u32() { return raw<std::uint32_t>(); }
+  bool flag() { return raw<char>() != 0; }
+  wall_clock::time_point time() {
+    return wall_clock::time_point(wall_clock::duration(i64()));
+  }
+
+ private:
+  template <class T>
+  T raw() {
+    T v;
+    std::memcpy(&v, p_, sizeof v);
+    p_ += sizeof v;
+    return v;
+  }
+  const char* p_;
+};
+
+/// Binds `text` as TEXT, not copied (it must outlive the statement's step). `text` must be
+/// followed by a NUL, as a std::string's and row_reader::str()'s are.
+void bind_text(SQLite::Statement& q, int index, std::string_view text);
 
 /// What the writer remembers about a session between operations.
 struct session_slot {
@@ -48,13 +110,15 @@ class write_context {
   SQLite::Statement& stmt(const char* sql) { return statements_.get(sql); }
 
   /// The session's slot, inserting a minimal session row when there is none.
-  const session_slot& slot(const std::string& session_id, const std::string& timestamp);
+  const session_slot& slot(std::string_view session_id, const std::string& timestamp);
   /// The session's slot if the session has a row, else nullptr.
-  const session_slot* find_slot(const std::string& session_id);
+  const session_slot* find_slot(std::string_view session_id);
   /// Sets a slot (journaled).
-  void set_slot(const std::string& session_id, const session_slot& s);
+  void set_slot(std::string_view session_id, const session_slot& s);
   /// Forgets a slot (journaled).
-  void erase_slot(const std::string& session_id);
+  void erase_slot(std::string_view session_id);
+  /// `t` as stored, in a buffer reused by the next call.
+  const std::string& timestamp(wall_clock::time_point t);
   /// The id of the next chat, transition, intent_prediction, event or reasoning_step row. One
   /// sequence for all of them, so ids across tables are in write order (the timeline merges on
   /// it; timestamps tie within a millisecond).
@@ -80,7 +144,13 @@ class write_context {
   void rollback_journal();
 
  private:
-  void journal(const std::string& session_id);
+  void journal(std::string_view session_id);
+  session_slot& put_slot(std::string_view session_id, const session_slot& s);
+
+  struct text_hash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
 
   struct row_note {
     std::string activity;  ///< the latest activity noted
@@ -93,7 +163,8 @@ class write_context {
   SQLite::Database& db_;
   std::string agent_name_;
   statement_cache statements_;
-  std::unordered_map<std::string, session_slot> slots_;
+  std::unordered_map<std::string, session_slot, text_hash, std::equal_to<>> slots_;
+  std::string timestamp_;
   std::vector<std::pair<std::string, std::optional<session_slot>>> journal_;
   std::unordered_map<std::int64_t, row_note> rows_;
   std::vector<std::int64_t> dirty_rows_;  // rows_ entries with something to write
@@ -115,6 +186,21 @@ class writer {
   /// savepoint: if they throw anything but an SQLite error, only they are undone and `done`
   /// gets the error. After stop(), ops are refused: `done` runs at once with an error.
   std::uint64_t push(write_op op, write_done done = {}, bool checked = false);
+  /// A row op applies the bytes `encode` writes (a row_writer&) with `fn`, which must read
+  /// them back in the same order. For the rows written on every message.
+  using row_fn = void (*)(write_context&, row_reader&);
+  template <class Encode>
+  std::uint64_t push_row(row_fn fn, Encode&& encode, write_done done = {}) {
+    std::unique_lock lock(mutex_);
+    if (!admit(lock, done)) return 0;
+    entry e;
+    e.row = fn;
+    e.at = arena_.size();
+    e.done = std::move(done);
+    row_writer w(arena_);
+    encode(w);
+    return enqueue(lock, std::move(e));
+  }
   /// Any thread. The sequence number of the last op queued.
   std::uint64_t last_queued() const;
   /// Any thread. Blocks until every op up to `seq` is committed or given up on.
@@ -129,11 +215,18 @@ class writer {
  private:
   struct entry {
     write_op op;
+    row_fn row = nullptr;  // or a row op: its bytes start at arena offset `at`
+    std::size_t at = 0;
     write_done done;
     bool checked = false;
     std::exception_ptr error;  // a checked op's own failure (not retried)
     bool exact = false;        // sync(): the batch ends with exact session rows
   };
+  /// Under the lock: waits for room (max_queued). False, with `done` called and the lock
+  /// released, once stopped.
+  bool admit(std::unique_lock<std::mutex>& lock, write_done& done);
+  /// Under the lock: queues `e`, releases the lock, wakes the writer if it should.
+  std::uint64_t enqueue(std::unique_lock<std::mutex>& lock, entry e);
   void run();
   /// Gathering stops at this many queued ops.
   std::size_t gather_limit() const;
@@ -154,6 +247,8 @@ class writer {
   std::size_t room_waiters_ = 0;
   std::thread::id thread_id_;          // the writer's own thread never waits for room
   std::vector<entry> queue_;
+  std::string arena_;        // the queued row ops' bytes
+  std::string batch_arena_;  // the writer's: the bytes of the batch it writes
   std::uint64_t queued_seq_ = 0;
   std::uint64_t processed_seq_ = 0;
   bool stopping_ = false;

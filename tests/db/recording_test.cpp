@@ -274,3 +274,49 @@ TEST_CASE("the writer gathers rows for commit_interval, but never keeps a reader
     CHECK(test::query_count(path, user_rows) == 3);
   }
 }
+
+TEST_CASE("a message's text and a prediction's parameters are stored byte for byte") {
+  test::temp_dir dir;
+  const auto path = dir.file("b.db");
+  test::harness h(path, greetings::define);
+  auto s = h.session("b1");
+  REQUIRE(h.got.wait("b1", 1));
+  const std::string text("caf\xc3\xa9 \0 after a NUL", 20);
+  parley::intent_prediction p;
+  p.score = 0.25;
+  p.classifier = "test-classifier";
+  p.parameters = {{"city", "Gen\xc3\xa8ve", {{"entity", "city"}}}, {"n", "", nullptr}};
+  test::on_strand(*s, [&] {
+    parley::reply r;
+    r.text = text;
+    h.db->save_message(*s, r, true, {});
+    h.db->save_prediction(*s, text, p);
+  });
+  h.db->flush();
+  SQLite::Database db(path, SQLite::OPEN_READONLY);
+  SQLite::Statement chat(db, "SELECT CAST(content AS BLOB), type, is_user FROM chat ORDER BY id DESC LIMIT 1");
+  REQUIRE(chat.executeStep());
+  const auto content = chat.getColumn(0);
+  CHECK(std::string(static_cast<const char*>(content.getBlob()), content.getBytes()) == text);
+  CHECK(chat.getColumn(1).getString() == "str");
+  CHECK(chat.getColumn(2).getInt() == 1);
+  SQLite::Statement pred(db,
+                         "SELECT id, CAST(message AS BLOB), intent IS NULL, score, intent_classifier "
+                         "FROM intent_prediction ORDER BY id DESC LIMIT 1");
+  REQUIRE(pred.executeStep());
+  const auto message = pred.getColumn(1);
+  CHECK(std::string(static_cast<const char*>(message.getBlob()), message.getBytes()) == text);
+  CHECK(pred.getColumn(2).getInt() == 1);
+  CHECK(pred.getColumn(3).getDouble() == 0.25);
+  CHECK(pred.getColumn(4).getString() == "test-classifier");
+  SQLite::Statement params(db, "SELECT name, value, info FROM parameter WHERE intent_prediction_id = ? ORDER BY id");
+  params.bind(1, pred.getColumn(0).getInt64());
+  REQUIRE(params.executeStep());
+  CHECK(params.getColumn(0).getString() == "city");
+  CHECK(params.getColumn(1).getString() == "Gen\xc3\xa8ve");
+  CHECK(parley::json::parse(params.getColumn(2).getString()) == parley::json({{"entity", "city"}}));
+  REQUIRE(params.executeStep());
+  CHECK(params.getColumn(0).getString() == "n");
+  CHECK(params.getColumn(1).getString() == "");
+  CHECK_FALSE(params.executeStep());
+}
