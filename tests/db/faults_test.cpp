@@ -231,7 +231,7 @@ TEST_CASE("the writer thread runs at db.writer_nice") {
   {
     test::harness h(dir.file("n.db"), greetings::define);
     h.db->flush();  // the writer has started (named, and its priority set)
-    CHECK(writer_nice() == 19);
+    CHECK(writer_nice() == 10);
   }
   parley::db::sqlite_options o;
   o.writer_nice = 0;  // the process's own

@@ -62,10 +62,12 @@ struct sqlite_options {
   /// spilled to the WAL before the commit).
   std::size_t cache_mib = 32;
   /// The writer thread's nice value (db.writer_nice, 0-19). It records in the background:
-  /// where cores are scarce, the threads that answer users go first, and the writer takes
-  /// what they leave (in bigger batches, which cost less per row). max_queued bounds how far
-  /// behind that lets it fall. 0: the same priority as the rest of the process.
-  int writer_nice = 19;
+  /// where cores are scarce, a thread that answers users and wakes up preempts it at once
+  /// instead of waiting out its time slice, and the writer takes more of what they leave (in
+  /// bigger batches, which cost less per row). Under sustained overload it falls behind until
+  /// max_queued holds the sessions back: the higher the value, the longer those waits (see
+  /// bench/README.md). An unprivileged thread cannot undo it. 0: the process's priority.
+  int writer_nice = 10;
   /// The most rows queued for the writer (db.max_queued). A recording call that finds the
   /// queue full waits until the writer takes it: under sustained overload, or while the
   /// file stays locked, sessions slow down to the disk's pace instead of growing memory
