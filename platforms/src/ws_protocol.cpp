@@ -61,6 +61,61 @@ client_input parse_file(const json& message, std::size_t max_file_size) {
   return input_event{event::file(std::move(fd), true)};
 }
 
+// The common frame, {"action":"user_message","message":"text",...}, read without building a
+// JSON tree (SAX). Anything else, and anything in doubt, is left to the general path.
+class common_frame {
+ public:
+  using number_integer_t = json::number_integer_t;
+  using number_unsigned_t = json::number_unsigned_t;
+  using number_float_t = json::number_float_t;
+  using string_t = json::string_t;
+  using binary_t = json::binary_t;
+
+  std::string action, message;
+  bool got_action = false, got_message = false;
+
+  bool null() { return scalar(); }
+  bool boolean(bool) { return scalar(); }
+  bool number_integer(number_integer_t) { return scalar(); }
+  bool number_unsigned(number_unsigned_t) { return scalar(); }
+  bool number_float(number_float_t, const string_t&) { return scalar(); }
+  bool binary(binary_t&) { return false; }
+  bool string(string_t& v) {
+    if (depth_ == 1 && field_ == field::action) {
+      action = std::move(v);
+      got_action = true;
+    } else if (depth_ == 1 && field_ == field::message) {
+      message = std::move(v);
+      got_message = true;
+    }
+    return true;
+  }
+  bool start_object(std::size_t) { return open(); }
+  bool start_array(std::size_t) { return depth_ > 0 && open(); }
+  bool end_object() { return --depth_, true; }
+  bool end_array() { return --depth_, true; }
+  bool key(string_t& k) {
+    if (depth_ == 1)
+      field_ = k == "action" ? field::action : k == "message" ? field::message : field::other;
+    return true;
+  }
+  bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception&) {
+    return false;
+  }
+
+ private:
+  enum class field { none, action, message, other };
+  bool ours() const { return depth_ == 1 && (field_ == field::action || field_ == field::message); }
+  bool scalar() const { return !ours(); }  // a non-string action or message: general path
+  bool open() {
+    if (ours()) return false;  // an object message (a JSON event) and the like: general path
+    ++depth_;
+    return true;
+  }
+  int depth_ = 0;
+  field field_ = field::none;
+};
+
 }  // namespace
 
 std::size_t base64_decoded_size(std::string_view b64) {
@@ -83,6 +138,14 @@ std::size_t base64_decoded_size(std::string_view b64) {
 }
 
 client_input parse_client_frame(std::string_view text, std::size_t max_file_size) {
+  {
+    common_frame c;
+    if (json::sax_parse(text, &c) && c.got_action && c.got_message) {
+      if (c.action == "user_message") return input_event{event::text(std::move(c.message), true)};
+      if (c.action == "agent_reply_str")
+        return input_event{event::text(std::move(c.message), false)};
+    }
+  }
   json f = json::parse(text, nullptr, false);
   if (f.is_discarded())
     return input_error{"the frame is not JSON; send {\"action\": ..., \"message\": ...}"};
@@ -93,7 +156,9 @@ client_input parse_client_frame(std::string_view text, std::size_t max_file_size
   if (a == f.end()) return input_error{"the frame has no 'action'; e.g. \"user_message\""};
   if (!a->is_string()) return input_error{"'action' must be a string, got " + type_name(*a)};
   const auto& action = a->get_ref<const std::string&>();
-  const json message = f.contains("message") ? f["message"] : json(nullptr);
+  static const json none;
+  const auto m = f.find("message");
+  const json& message = m != f.end() ? *m : none;
 
   if (action == "user_message") {
     if (message.is_string()) return input_event{event::text(message.get<std::string>(), true)};
@@ -146,15 +211,21 @@ std::string format_timestamp(wall_clock::time_point t) {
 
 namespace {
 
-// Options as BAF sends them: a JSON string of {"0":"A","1":"B"}.
+// Options as BAF sends them: a JSON string of {"0":"A","1":"B"}, keys in order (as Python's
+// json.dumps of an enumerate()).
 std::string options_message(const json& data) {
-  json o = json::object();
+  if (!data.is_array()) return dump(data.is_object() ? data : json::object());
+  std::string o = "{";
   std::size_t i = 0;
-  if (data.is_array())
-    for (const auto& x : data) o[std::to_string(i++)] = x.is_string() ? x : json(x.dump());
-  else if (data.is_object())
-    o = data;
-  return dump(o);
+  for (const auto& x : data) {
+    if (i) o += ',';
+    o += '"';
+    o += std::to_string(i++);
+    o += "\":";
+    o += dump(x.is_string() ? x : json(x.dump()));
+  }
+  o += '}';
+  return o;
 }
 
 json reply_frame(reply_kind kind, const std::string& text, const json& data, bool history,
@@ -186,25 +257,45 @@ json reply_frame(reply_kind kind, const std::string& text, const json& data, boo
 }  // namespace
 
 std::string encode_reply(const reply& r, bool history) {
-  if (r.kind == reply_kind::text || r.kind == reply_kind::markdown || r.kind == reply_kind::html) {
-    // The common case, written directly: no JSON object is built (same bytes as dump()).
-    const char* action = r.kind == reply_kind::text       ? "agent_reply_str"
-                         : r.kind == reply_kind::markdown ? "agent_reply_markdown"
-                                                          : "agent_reply_html";
-    std::string out;
-    out.reserve(r.text.size() + 96);
-    out += R"({"action":")";
-    out += action;
-    out += R"(","history":)";
-    out += history ? "true" : "false";
-    out += R"(,"message":)";
-    out += dump(json(r.text));
-    out += R"(,"timestamp":")";
-    out += format_timestamp(r.timestamp);
-    out += "\"}";
-    return out;
+  // Written directly, no JSON object built: the same bytes as dump() of reply_frame() (keys in
+  // order: action, history, message, timestamp). The image frame has two more keys.
+  if (r.kind == reply_kind::image) return dump(reply_frame(r.kind, r.text, r.data, history, r.timestamp));
+  const char* action = "agent_reply_str";
+  std::string message;
+  switch (r.kind) {
+    case reply_kind::text: message = dump(json(r.text)); break;
+    case reply_kind::markdown:
+      action = "agent_reply_markdown";
+      message = dump(json(r.text));
+      break;
+    case reply_kind::html:
+      action = "agent_reply_html";
+      message = dump(json(r.text));
+      break;
+    case reply_kind::options:
+      action = "agent_reply_options";
+      message = dump(json(options_message(r.data)));
+      break;
+    case reply_kind::json: action = "agent_reply_json"; break;
+    case reply_kind::file: action = "agent_reply_file"; break;
+    case reply_kind::location: action = "agent_reply_location"; break;
+    case reply_kind::reasoning_step: action = "agent_reply_reasoning_step"; break;
+    case reply_kind::task_list_update: action = "agent_reply_task_list_update"; break;
+    case reply_kind::image: break;
   }
-  return dump(reply_frame(r.kind, r.text, r.data, history, r.timestamp));
+  if (message.empty()) message = dump(r.data);
+  std::string out;
+  out.reserve(message.size() + 112);
+  out += R"({"action":")";
+  out += action;
+  out += R"(","history":)";
+  out += history ? "true" : "false";
+  out += R"(,"message":)";
+  out += message;
+  out += R"(,"timestamp":")";
+  out += format_timestamp(r.timestamp);
+  out += "\"}";
+  return out;
 }
 
 std::string encode_history(const chat_message& m) {

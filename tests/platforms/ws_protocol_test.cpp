@@ -22,6 +22,35 @@ TEST_CASE("user_message text and object") {
   CHECK(e->ev.payload()["a"] == 1);
 }
 
+TEST_CASE("text frames read without a JSON tree mean what the general path makes of them") {
+  auto text_of = [](std::string_view frame, bool human) -> std::string {
+    auto in = parse_client_frame(frame, 100);
+    auto* e = std::get_if<input_event>(&in);
+    if (!e) return "<not an event>";
+    if (e->ev.kind() != event_kind::text || e->ev.human() != human) return "<other event>";
+    return e->ev.text();
+  };
+  auto error_of = [](std::string_view frame) -> std::string {
+    auto in = parse_client_frame(frame, 100);
+    auto* e = std::get_if<input_error>(&in);
+    return e ? e->message : "<no error>";
+  };
+  CHECK(text_of(R"({"message":"first","action":"user_message"})", true) == "first");
+  CHECK(text_of(R"( {"action" : "user_message", "message" : "h\u00e9 \"q\"\n"} )", true) == "h\xc3\xa9 \"q\"\n");
+  CHECK(text_of(R"({"action":"user_message","message":"x","history":[1,{"a":"message"}],"timestamp":{"action":"reset"}})", true) == "x");
+  CHECK(text_of(R"({"action":"user_message","message":"old","message":"new"})", true) == "new");
+  CHECK(text_of(R"({"action":"user_message","message":{"x":1},"message":"last"})", true) == "last");
+  CHECK(text_of(R"({"action":"agent_reply_str","message":"from an agent"})", false) == "from an agent");
+  CHECK(text_of(R"({"action":"user_message","message":{"message":"inside"}})", true) == "<other event>");
+  CHECK(error_of(R"({"action":"user_message","message":"x"} trailing)").find("not JSON") != std::string::npos);
+  CHECK(error_of(R"({"action":"user_message","message":"x")").find("not JSON") != std::string::npos);
+  CHECK(error_of(R"({"action":"user_message","message":7})").find("must be a string or an object") != std::string::npos);
+  CHECK(error_of(R"({"action":"user_message"})").find("must be a string or an object") != std::string::npos);
+  CHECK(error_of(R"({"action":7,"message":"x"})").find("'action' must be a string") != std::string::npos);
+  CHECK(error_of(R"(["user_message","x"])").find("not an object") != std::string::npos);
+  CHECK(error_of(R"({"action":"user_mesage","message":"x"})").find("unknown action 'user_mesage'") != std::string::npos);
+}
+
 TEST_CASE("actions map to their inputs") {
   CHECK(std::holds_alternative<input_reset>(parse_client_frame(R"({"action":"reset","message":null})", 1)));
   CHECK(std::holds_alternative<input_fetch_history>(parse_client_frame(R"({"action":"fetch_user_messages"})", 1)));
@@ -62,6 +91,32 @@ TEST_CASE("replies encode as BAF frames") {
   }
   r = {reply_kind::text, std::string("bad \xff byte"), {}};
   CHECK_NOTHROW(json::parse(encode_reply(r)));  // invalid UTF-8 is replaced, never thrown
+  // Structured kinds too: the message is the data.
+  const std::pair<reply_kind, const char*> structured[] = {
+      {reply_kind::json, "agent_reply_json"},
+      {reply_kind::file, "agent_reply_file"},
+      {reply_kind::location, "agent_reply_location"},
+      {reply_kind::reasoning_step, "agent_reply_reasoning_step"},
+      {reply_kind::task_list_update, "agent_reply_task_list_update"}};
+  for (const auto& [kind, action] : structured) {
+    reply d{kind, {}, {{"k", "v \"q\""}, {"n", 1.5}, {"list", {1, 2}}}};
+    json expect = {{"action", action}, {"message", d.data}, {"history", true},
+                   {"timestamp", format_timestamp(d.timestamp)}};
+    CHECK(encode_reply(d, true) == expect.dump());
+  }
+}
+
+TEST_CASE("options keep their order past ten, as BAF's enumerate() gives them") {
+  json options = json::array();
+  for (int i = 0; i < 12; ++i) options.push_back("o" + std::to_string(i));
+  options.push_back(json({{"not", "a string"}}));
+  auto f = json::parse(encode_reply({reply_kind::options, {}, options}));
+  CHECK(f["action"] == "agent_reply_options");
+  std::string expect = "{";
+  for (int i = 0; i < 12; ++i)
+    expect += "\"" + std::to_string(i) + "\":\"o" + std::to_string(i) + "\",";
+  expect += R"("12":"{\"not\":\"a string\"}"})";
+  CHECK(f["message"] == expect);
 }
 
 TEST_CASE("stored chat rows replay with history: true") {
