@@ -446,11 +446,31 @@ void sqlite_db_handler::delete_session(std::string_view agent_name, std::string_
   if (!writer_) return;
   writer_->push([agent = std::string(agent_name), id = std::string(session_id)](
                     detail::write_context& c) {
-    auto& q = c.stmt("DELETE FROM session WHERE agent_name = ? AND session_id = ?");
+    if (agent == c.agent_name()) c.erase_slot(id);
+    auto& q = c.stmt("SELECT id FROM session WHERE agent_name = ? AND session_id = ?");
     q.bindNoCopy(1, agent);
     q.bindNoCopy(2, id);
-    q.exec();
-    if (agent == c.agent_name()) c.erase_slot(id);
+    if (!q.executeStep()) return;
+    const auto row = q.getColumn(0).getInt64();
+    q.tryReset();
+    // The writer's connection does not enforce foreign keys (see open_for_writing): the
+    // cascade the schema declares is done here, children first.
+    static constexpr const char* cascade[] = {
+        "DELETE FROM parameter WHERE intent_prediction_id IN "
+        "(SELECT id FROM intent_prediction WHERE session_id = ?)",
+        "DELETE FROM intent_prediction WHERE session_id = ?",
+        "DELETE FROM reasoning_step WHERE session_id = ?",
+        "DELETE FROM chat WHERE session_id = ?",
+        "DELETE FROM transition WHERE session_id = ?",
+        "DELETE FROM event WHERE session_id = ?",
+        "DELETE FROM timer WHERE session_id = ?",
+        "DELETE FROM session WHERE id = ?",
+    };
+    for (const char* sql : cascade) {
+      auto& d = c.stmt(sql);
+      d.bind(1, row);
+      d.exec();
+    }
   });
 }
 

@@ -219,19 +219,32 @@ TEST_CASE("deleting a session removes all its rows, after its earlier writes") {
   const auto path = dir.file("del.db");
   test::harness h(path, greetings::define);
   h.session("keep");
-  h.session("gone");
+  auto gone = h.session("gone");
   h.say("gone", "hello");
   h.say("gone", "good");
   REQUIRE(h.got.wait("gone", 4));
   REQUIRE(h.got.wait("keep", 1));
+  // Rows of every kind, parameters and reasoning included.
+  parley::intent_prediction p;
+  p.parameters = {{"n", "1", nullptr}};
+  test::on_strand(*gone, [&] {
+    h.db->save_prediction(*gone, "with a parameter", p);
+    h.db->save_reasoning_event(*gone, "step", {{"summary", "s"}});
+    h.db->save_timer(*gone, {"t", parley::wall_clock::now() + 1h, {{"name", "later"}}});
+    h.db->save_event(gone.get(), "custom", "info");
+  });
+  h.db->flush();
+  for (const char* t : {"parameter", "reasoning_step", "timer", "event"})
+    REQUIRE(test::query_count(path, std::string("SELECT count(*) FROM ") + t) >= 1);
   std::promise<void> done;
   h.agent.delete_session("gone", [&] { done.set_value(); });
   REQUIRE(done.get_future().wait_for(10s) == std::future_status::ready);
   h.db->flush();
   CHECK(test::query_count(path, "SELECT count(*) FROM session WHERE session_id = 'gone'") == 0);
-  for (const char* t : {"chat", "transition", "intent_prediction", "event", "timer"})
+  for (const char* t : {"chat", "transition", "intent_prediction", "event", "timer", "reasoning_step"})
     CHECK(test::query_count(path, std::string("SELECT count(*) FROM ") + t +
                                       " WHERE session_id NOT IN (SELECT id FROM session)") == 0);
+  CHECK(test::query_count(path, "SELECT count(*) FROM parameter") == 0);
   CHECK(test::query_count(path, "SELECT count(*) FROM chat") == 1);  // keep's greeting
   CHECK_FALSE(h.db->load_session("testbot", "gone").has_value());
 }
