@@ -62,8 +62,8 @@ config::config() {
   declare("db.sync_commit", t::boolean, false, "deliver replies only once committed");
   declare("db.commit_interval_ms", t::integer, 20,
           "how long the writer gathers rows before committing (0: at once)");
-  declare("db.writer_nice", t::integer, 10,
-          "the writer thread's nice value, 0-19 (it records in the background)");
+  declare("db.writer_nice", t::integer, 0,
+          "the writer thread's nice value, 0-19 (0: the process's)");
   declare("db.max_queued", t::integer, 100000,
           "most rows queued for the writer; beyond it, sessions wait for the disk");
   declare("log.level", t::string, "info", "trace, debug, info, warn, error or off");

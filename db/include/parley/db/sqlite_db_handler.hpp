@@ -61,13 +61,12 @@ struct sqlite_options {
   /// The writer connection's page cache (a batch's pages should fit, so that they are not
   /// spilled to the WAL before the commit).
   std::size_t cache_mib = 32;
-  /// The writer thread's nice value (db.writer_nice, 0-19). It records in the background:
-  /// where cores are scarce, a thread that answers users and wakes up preempts it at once
-  /// instead of waiting out its time slice, and the writer takes more of what they leave (in
-  /// bigger batches, which cost less per row). Under sustained overload it falls behind until
-  /// max_queued holds the sessions back: the higher the value, the longer those waits (see
-  /// bench/README.md). An unprivileged thread cannot undo it. 0: the process's priority.
-  int writer_nice = 10;
+  /// The writer thread's nice value (db.writer_nice, 0-19); 0 keeps the process's. The
+  /// writer already hands its core to a waking io thread every few dozen rows; a nice value
+  /// also gives it a smaller share when the cores are contended, which under sustained
+  /// overload makes it fall behind until max_queued holds the sessions back (longer waits,
+  /// see bench/README.md). An unprivileged thread cannot undo it.
+  int writer_nice = 0;
   /// The most rows queued for the writer (db.max_queued). A recording call that finds the
   /// queue full waits until the writer takes it: under sustained overload, or while the
   /// file stays locked, sessions slow down to the disk's pace instead of growing memory
