@@ -306,12 +306,14 @@ void sqlite_db_handler::save_message(const session& s, const reply& message, boo
   if (committed)
     // Run even when the row could not be written: the client still gets its reply.
     done = [committed = std::move(committed)](std::exception_ptr) { committed(); };
+  // Serialised before the writer's lock is taken (encoding runs under it: copies only).
+  const std::string content = message.content();
   writer_->push_row(
       &write_chat,
       [&](detail::row_writer& w) {
         w.str(s.id())
             .str(to_string(message.kind))
-            .str(message.content())
+            .str(content)
             .flag(is_user)
             .flag(!is_user && closes_turn(message.kind))
             .time(message.timestamp);
@@ -321,12 +323,13 @@ void sqlite_db_handler::save_message(const session& s, const reply& message, boo
 
 void sqlite_db_handler::save_transition(const session& s, const transition& t, const event* e) {
   if (!writer_) return;
+  const std::string condition = describe(t);
   writer_->push_row(&write_transition, [&](detail::row_writer& w) {
     w.str(s.id())
         .str(s.current_state().name())
         .str(t.dest().name())
         .str(e ? e->name() : std::string_view())
-        .str(describe(t))
+        .str(condition)
         .time(wall_clock::now());
   });
 }
@@ -334,6 +337,9 @@ void sqlite_db_handler::save_transition(const session& s, const transition& t, c
 void sqlite_db_handler::save_prediction(const session& s, std::string_view message,
                                         const intent_prediction& p) {
   if (!writer_) return;
+  std::vector<std::string> infos;
+  infos.reserve(p.parameters.size());
+  for (const auto& x : p.parameters) infos.push_back(x.info.dump());
   writer_->push_row(&write_prediction, [&](detail::row_writer& w) {
     w.str(s.id())
         .str(message)
@@ -343,7 +349,8 @@ void sqlite_db_handler::save_prediction(const session& s, std::string_view messa
         .f64(p.score)
         .time(wall_clock::now())
         .u32(static_cast<std::uint32_t>(p.parameters.size()));
-    for (const auto& x : p.parameters) w.str(x.name).str(x.value).str(x.info.dump());
+    for (std::size_t i = 0; i < infos.size(); ++i)
+      w.str(p.parameters[i].name).str(p.parameters[i].value).str(infos[i]);
   });
 }
 

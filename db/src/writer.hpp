@@ -187,7 +187,8 @@ class writer {
   /// gets the error. After stop(), ops are refused: `done` runs at once with an error.
   std::uint64_t push(write_op op, write_done done = {}, bool checked = false);
   /// A row op applies the bytes `encode` writes (a row_writer&) with `fn`, which must read
-  /// them back in the same order. For the rows written on every message.
+  /// them back in the same order. For the rows written on every message. `encode` runs
+  /// under the queue's lock: it should only copy (serialise before calling).
   using row_fn = void (*)(write_context&, row_reader&);
   template <class Encode>
   std::uint64_t push_row(row_fn fn, Encode&& encode, write_done done = {}) {
