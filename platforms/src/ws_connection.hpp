@@ -62,7 +62,7 @@ class ws_connection final : public ws_connection_base,
   double tokens_ = 0;
   std::uint64_t id_ = 0;
   bool created_ = false;  // the session was not live when this connection came
-  bool writing_ = false;
+  bool writing_ = false;  // a write is in flight, or posted (do_write)
   bool corked_ = false;  // TCP_CORK is on while more than one frame waits to be written
   bool closing_ = false;
   bool close_pending_ = false;
