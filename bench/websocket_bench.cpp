@@ -4,7 +4,8 @@
 //   bench_websocket                      the whole suite: starts the echo server and the
 //                                        greetings bot itself, 1/100/1000 connections each,
 //                                        then 10,000 idle connections; prints a table
-//   bench_websocket --port P --mode echo|bot|fallback --connections N [--seconds S]
+//   bench_websocket --port P --mode echo|bot|fallback --connections N [--seconds S] [--pid PID]
+//                                        (with the server's PID: its threads' CPU per message)
 //   bench_websocket --port P --mode echo|bot --idle N --pid PID
 //   bench_websocket [--seconds S] [--threads N] [--idle N]   the suite with other settings
 //
@@ -19,7 +20,9 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
+#include <map>
 #include <memory>
 #include <sstream>
 #include <string>
@@ -182,13 +185,59 @@ std::vector<std::shared_ptr<client>> open_all(net::io_context& io, run_state& st
   return all;
 }
 
+// CPU time (user + system, in clock ticks) of each thread of `pid`, summed by thread name.
+std::map<std::string, long> thread_ticks(pid_t pid) {
+  std::map<std::string, long> out;
+  std::error_code ec;
+  for (const auto& t : std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/task", ec)) {
+    std::ifstream comm(t.path() / "comm"), stat(t.path() / "stat");
+    std::string name, all;
+    std::getline(comm, name);
+    std::getline(stat, all);
+    const auto close = all.rfind(')');
+    if (name.empty() || close == std::string::npos) continue;
+    std::istringstream rest(all.substr(close + 2));  // field 3 (state) onwards
+    std::string field;
+    long utime = 0, stime = 0;
+    for (int i = 3; i <= 15 && rest >> field; ++i) {
+      if (i == 14) utime = std::stol(field);
+      if (i == 15) stime = std::stol(field);
+    }
+    out[name] += utime + stime;
+  }
+  return out;
+}
+
+// Idle and iowait ticks of all cores (/proc/stat), and the number of cores they cover.
+long idle_ticks() {
+  std::ifstream f("/proc/stat");
+  std::string cpu;
+  long user, nice, system, idle = 0, iowait = 0;
+  f >> cpu >> user >> nice >> system >> idle >> iowait;
+  return idle + iowait;
+}
+
+// Where the CPU went during a measured run: per message, for each server thread (by name)
+// and the load generator; and how idle the machine's cores were.
+struct cpu_report {
+  std::vector<std::pair<std::string, double>> server_us;  // per message
+  double generator_us = 0;
+  double idle_pct = 0;  // of all cores
+  void print(const char* label) const {
+    std::printf("  %-13s", label);
+    for (const auto& [name, us] : server_us) std::printf(" %s %.1f,", name.c_str(), us);
+    std::printf(" load generator %.1f us per message; cores idle %.0f %%\n", generator_us, idle_pct);
+  }
+};
+
 struct result {
   double msgs_per_s = 0, p50_ms = 0, p99_ms = 0;
   std::size_t failed = 0;
+  cpu_report cpu;  // when the server's pid was given
 };
 
 result closed_loop(unsigned short port, bool bot, std::size_t n, double seconds,
-                   bool fallback = false) {
+                   bool fallback = false, pid_t server = 0) {
   net::io_context io(1);
   run_state st;
   st.fallback = fallback;
@@ -199,16 +248,39 @@ result closed_loop(unsigned short port, bool bot, std::size_t n, double seconds,
   run_until(io, [] { return false; }, std::chrono::milliseconds(500));  // warm-up
   st.measuring = true;
   st.latency_us.reserve(1 << 20);
+  const auto server0 = server ? thread_ticks(server) : std::map<std::string, long>{};
+  const auto self0 = thread_ticks(::getpid());
+  const long idle0 = idle_ticks();
   const auto t0 = steady::now();
   run_until(io, [] { return false; }, std::chrono::duration_cast<steady::duration>(std::chrono::duration<double>(seconds)));
   st.measuring = false;
   const double elapsed = std::chrono::duration<double>(steady::now() - t0).count();
+  const long idle1 = idle_ticks();
+  const auto self1 = thread_ticks(::getpid());
+  const auto server1 = server ? thread_ticks(server) : std::map<std::string, long>{};
   st.stopping = true;
   for (auto& c : all) c->close();
   run_until(io, [] { return false; }, std::chrono::milliseconds(300));
   result r;
   r.failed = st.failed;
   r.msgs_per_s = static_cast<double>(st.done) / elapsed;
+  const double tick_us = 1e6 / static_cast<double>(::sysconf(_SC_CLK_TCK));
+  const double msgs = std::max<double>(1.0, static_cast<double>(st.done));
+  auto used = [](const std::map<std::string, long>& a, const std::map<std::string, long>& b) {
+    std::vector<std::pair<std::string, long>> out;
+    for (const auto& [name, t] : b) {
+      const auto it = a.find(name);
+      const long d = t - (it == a.end() ? 0 : it->second);
+      if (d > 0) out.emplace_back(name, d);
+    }
+    return out;
+  };
+  for (const auto& [name, d] : used(server0, server1))
+    r.cpu.server_us.emplace_back(name, static_cast<double>(d) * tick_us / msgs);
+  for (const auto& [name, d] : used(self0, self1))
+    r.cpu.generator_us += static_cast<double>(d) * tick_us / msgs;
+  const double cores = std::max(1u, std::thread::hardware_concurrency());
+  r.cpu.idle_pct = static_cast<double>(idle1 - idle0) * tick_us / 1e6 / (elapsed * cores) * 100.0;
   auto& v = st.latency_us;
   if (!v.empty()) {
     std::sort(v.begin(), v.end());
@@ -308,9 +380,9 @@ int suite(double seconds, std::size_t idle_n, int server_threads) {
               "message the bot answers with its fallback (1 frame, as echo)\n\n");
   std::printf("%-14s %8s %12s %9s %9s %12s\n", "server", "conns", "msgs/s", "p50 ms", "p99 ms", "x echo");
   for (std::size_t n : {std::size_t{1}, std::size_t{100}, std::size_t{1000}}) {
-    const result e = closed_loop(echo_port, false, n, seconds);
-    const result b = closed_loop(bot_port, true, n, seconds);
-    const result f = closed_loop(bot_port, true, n, seconds, true);
+    const result e = closed_loop(echo_port, false, n, seconds, false, echo);
+    const result b = closed_loop(bot_port, true, n, seconds, false, bot);
+    const result f = closed_loop(bot_port, true, n, seconds, true, bot);
     const double base = e.msgs_per_s > 0 ? e.msgs_per_s : 1.0;
     std::printf("%-14s %8zu %12.0f %9.3f %9.3f %12s\n", "echo", n, e.msgs_per_s, e.p50_ms, e.p99_ms, "");
     std::printf("%-14s %8zu %12.0f %9.3f %9.3f %12.2f\n", "greetings", n, b.msgs_per_s, b.p50_ms,
@@ -319,6 +391,13 @@ int suite(double seconds, std::size_t idle_n, int server_threads) {
                 f.p99_ms, f.msgs_per_s / base);
     if (e.failed || b.failed || f.failed)
       std::printf("  (failed connections: echo %zu, bot %zu, fallback %zu)\n", e.failed, b.failed, f.failed);
+    if (n == 100) {
+      // Where the time goes: the ratio is what the CPU per message allows on these cores.
+      std::printf("  thread CPU per message (/proc), us:\n");
+      e.cpu.print("echo");
+      b.cpu.print("greetings");
+      f.cpu.print("greetings-fb");
+    }
     std::fflush(stdout);
   }
   if (idle_n) {
@@ -371,8 +450,9 @@ int main(int argc, char** argv) {
     std::printf("%zu idle connections open, %.1f KiB each\n", opened, kb);
     return 0;
   }
-  const result r = closed_loop(port, bot, conns ? conns : 1, seconds, fallback);
+  const result r = closed_loop(port, bot, conns ? conns : 1, seconds, fallback, pid);
   std::printf("%zu connections: %.0f msgs/s, p50 %.3f ms, p99 %.3f ms (%zu failed)\n", conns,
               r.msgs_per_s, r.p50_ms, r.p99_ms, r.failed);
+  if (pid) r.cpu.print("server");
   return 0;
 }
