@@ -27,6 +27,8 @@
 
 #include <greetings_bot.hpp>
 
+#include "thread_cpu.hpp"
+
 namespace {
 using steady = std::chrono::steady_clock;
 using parley::session;
@@ -169,30 +171,6 @@ double plain_rate(const std::string& path, const std::vector<chat_row>& rows) {
   return static_cast<double>(rows.size()) / secs;
 }
 
-// CPU seconds used so far by this process's threads whose name starts with `prefix`.
-double thread_cpu(const std::string& prefix) {
-  double total = 0;
-  const double tick = static_cast<double>(::sysconf(_SC_CLK_TCK));
-  for (const auto& t : std::filesystem::directory_iterator("/proc/self/task")) {
-    std::ifstream comm(t.path() / "comm");
-    std::string name;
-    std::getline(comm, name);
-    if (name.rfind(prefix, 0) != 0) continue;
-    std::ifstream stat(t.path() / "stat");
-    std::string line;
-    std::getline(stat, line);
-    std::istringstream in(line.substr(line.rfind(')') + 2));
-    std::string field;
-    double utime = 0, stime = 0;
-    for (int i = 3; i <= 15 && in >> field; ++i) {
-      if (i == 14) utime = std::stod(field);
-      if (i == 15) stime = std::stod(field);
-    }
-    total += (utime + stime) / tick;
-  }
-  return total;
-}
-
 // (3) the greetings conversation recorded: N sessions each get M messages, alternately
 // "hello" and "good" (as bench_websocket's greetings run, without the sockets), the agent on
 // one thread. What one message costs the worker thread and the SQLite writer, in CPU time.
@@ -201,7 +179,7 @@ void turns(const std::string& path, int sessions, int messages) {
   auto& a = ra.a;
   auto& db = ra.db;
   auto& ss = ra.sessions;
-  const double io0 = thread_cpu("parley-io"), db0 = thread_cpu("parley-db");
+  const double io0 = bench::thread_cpu("parley-io"), db0 = bench::thread_cpu("parley-db");
   const auto rows0 = db->stats().rows_written;
   const auto batches0 = db->stats().batches;
   const auto t0 = steady::now();
@@ -217,7 +195,7 @@ void turns(const std::string& path, int sessions, int messages) {
   done.wait();
   db->flush();
   const double secs = seconds_since(t0);
-  const double io = thread_cpu("parley-io") - io0, w = thread_cpu("parley-db") - db0;
+  const double io = bench::thread_cpu("parley-io") - io0, w = bench::thread_cpu("parley-db") - db0;
   const auto st = db->stats();
   const double n = static_cast<double>(sessions) * messages;
   a.stop();

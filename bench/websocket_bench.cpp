@@ -20,7 +20,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <filesystem>
 #include <fstream>
 #include <map>
 #include <memory>
@@ -38,6 +37,8 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/websocket.hpp>
+
+#include "thread_cpu.hpp"
 
 extern char** environ;
 
@@ -185,29 +186,6 @@ std::vector<std::shared_ptr<client>> open_all(net::io_context& io, run_state& st
   return all;
 }
 
-// CPU time (user + system, in clock ticks) of each thread of `pid`, summed by thread name.
-std::map<std::string, long> thread_ticks(pid_t pid) {
-  std::map<std::string, long> out;
-  std::error_code ec;
-  for (const auto& t : std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/task", ec)) {
-    std::ifstream comm(t.path() / "comm"), stat(t.path() / "stat");
-    std::string name, all;
-    std::getline(comm, name);
-    std::getline(stat, all);
-    const auto close = all.rfind(')');
-    if (name.empty() || close == std::string::npos) continue;
-    std::istringstream rest(all.substr(close + 2));  // field 3 (state) onwards
-    std::string field;
-    long utime = 0, stime = 0;
-    for (int i = 3; i <= 15 && rest >> field; ++i) {
-      if (i == 14) utime = std::stol(field);
-      if (i == 15) stime = std::stol(field);
-    }
-    out[name] += utime + stime;
-  }
-  return out;
-}
-
 // Idle and iowait ticks of all cores (/proc/stat), and the number of cores they cover.
 long idle_ticks() {
   std::ifstream f("/proc/stat");
@@ -248,39 +226,37 @@ result closed_loop(unsigned short port, bool bot, std::size_t n, double seconds,
   run_until(io, [] { return false; }, std::chrono::milliseconds(500));  // warm-up
   st.measuring = true;
   st.latency_us.reserve(1 << 20);
-  const auto server0 = server ? thread_ticks(server) : std::map<std::string, long>{};
-  const auto self0 = thread_ticks(::getpid());
+  const auto server0 = server ? bench::thread_cpu_by_name(server) : std::map<std::string, double>{};
+  const auto self0 = bench::thread_cpu_by_name(::getpid());
   const long idle0 = idle_ticks();
   const auto t0 = steady::now();
   run_until(io, [] { return false; }, std::chrono::duration_cast<steady::duration>(std::chrono::duration<double>(seconds)));
   st.measuring = false;
   const double elapsed = std::chrono::duration<double>(steady::now() - t0).count();
   const long idle1 = idle_ticks();
-  const auto self1 = thread_ticks(::getpid());
-  const auto server1 = server ? thread_ticks(server) : std::map<std::string, long>{};
+  const auto self1 = bench::thread_cpu_by_name(::getpid());
+  const auto server1 = server ? bench::thread_cpu_by_name(server) : std::map<std::string, double>{};
   st.stopping = true;
   for (auto& c : all) c->close();
   run_until(io, [] { return false; }, std::chrono::milliseconds(300));
   result r;
   r.failed = st.failed;
   r.msgs_per_s = static_cast<double>(st.done) / elapsed;
-  const double tick_us = 1e6 / static_cast<double>(::sysconf(_SC_CLK_TCK));
   const double msgs = std::max<double>(1.0, static_cast<double>(st.done));
-  auto used = [](const std::map<std::string, long>& a, const std::map<std::string, long>& b) {
-    std::vector<std::pair<std::string, long>> out;
+  auto used = [](const std::map<std::string, double>& a, const std::map<std::string, double>& b) {
+    std::vector<std::pair<std::string, double>> out;  // CPU seconds per thread name
     for (const auto& [name, t] : b) {
       const auto it = a.find(name);
-      const long d = t - (it == a.end() ? 0 : it->second);
+      const double d = t - (it == a.end() ? 0 : it->second);
       if (d > 0) out.emplace_back(name, d);
     }
     return out;
   };
-  for (const auto& [name, d] : used(server0, server1))
-    r.cpu.server_us.emplace_back(name, static_cast<double>(d) * tick_us / msgs);
-  for (const auto& [name, d] : used(self0, self1))
-    r.cpu.generator_us += static_cast<double>(d) * tick_us / msgs;
+  for (const auto& [name, d] : used(server0, server1)) r.cpu.server_us.emplace_back(name, d * 1e6 / msgs);
+  for (const auto& [name, d] : used(self0, self1)) r.cpu.generator_us += d * 1e6 / msgs;
   const double cores = std::max(1u, std::thread::hardware_concurrency());
-  r.cpu.idle_pct = static_cast<double>(idle1 - idle0) * tick_us / 1e6 / (elapsed * cores) * 100.0;
+  r.cpu.idle_pct = static_cast<double>(idle1 - idle0) / static_cast<double>(::sysconf(_SC_CLK_TCK)) /
+                   (elapsed * cores) * 100.0;
   auto& v = st.latency_us;
   if (!v.empty()) {
     std::sort(v.begin(), v.end());
