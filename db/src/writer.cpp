@@ -244,9 +244,7 @@ bool writer::admit(std::unique_lock<std::mutex>& lock, write_done& done) {
                               "or more load than the machine can record");
     urgent_ = true;
     wake_.notify_one();
-    ++room_waiters_;
     room_.wait(lock, [&] { return queue_.size() < options_.max_queued || stopping_; });
-    --room_waiters_;
   }
   if (!stopping_) return true;
   lock.unlock();
@@ -353,7 +351,7 @@ void writer::run() {
       urgent_ = false;
       batch.swap(queue_);
       batch_arena_.swap(arena_);
-      if (room_waiters_ > 0) room_.notify_all();
+      room_.notify_all();  // no system call when nobody waits
       last = queued_seq_;
       exact = stopping_;
     }

@@ -245,7 +245,6 @@ class writer {
   std::condition_variable wake_;       // the writer: work or stop
   std::condition_variable processed_;  // waiters: processed_seq_ moved
   std::condition_variable room_;       // pushers: the queue was taken (max_queued)
-  std::size_t room_waiters_ = 0;
   std::thread::id thread_id_;          // the writer's own thread never waits for room
   std::vector<entry> queue_;
   std::string arena_;        // the queued row ops' bytes
