@@ -9,6 +9,19 @@
 
 namespace parley {
 
+namespace {
+// The integer `key`, which must lie in [lo, hi] (no upper bound when hi is 0).
+std::int64_t int_in(const config& cfg, const std::string& key, std::int64_t lo, std::int64_t hi = 0) {
+  const auto v = cfg.get_int(key);
+  if (v < lo || (hi && v > hi))
+    throw config_error(key + " must be " +
+                       (hi ? "between " + std::to_string(lo) + " and " + std::to_string(hi)
+                           : "at least " + std::to_string(lo)) +
+                       ", got " + std::to_string(v));
+  return v;
+}
+}  // namespace
+
 void configure(agent& a) {
   auto& cfg = a.config();
   set_log_level(parse_log_level(cfg.get_string("log.level")));
@@ -23,19 +36,9 @@ void configure(agent& a) {
     db::sqlite_options o;
     o.path = cfg.get_string("db.path");
     o.sync_commit = cfg.get_bool("db.sync_commit");
-    const auto interval = cfg.get_int("db.commit_interval_ms");
-    if (interval < 0 || interval > 10000)
-      throw config_error("db.commit_interval_ms must be between 0 and 10000, got " +
-                         std::to_string(interval));
-    o.commit_interval = std::chrono::milliseconds(interval);
-    const auto nice = cfg.get_int("db.writer_nice");
-    if (nice < 0 || nice > 19)
-      throw config_error("db.writer_nice must be between 0 and 19, got " + std::to_string(nice));
-    o.writer_nice = static_cast<int>(nice);
-    const auto queued = cfg.get_int("db.max_queued");
-    if (queued < 1)
-      throw config_error("db.max_queued must be at least 1, got " + std::to_string(queued));
-    o.max_queued = static_cast<std::size_t>(queued);
+    o.commit_interval = std::chrono::milliseconds(int_in(cfg, "db.commit_interval_ms", 0, 10000));
+    o.writer_nice = static_cast<int>(int_in(cfg, "db.writer_nice", 0, 19));
+    o.max_queued = static_cast<std::size_t>(int_in(cfg, "db.max_queued", 1));
     a.use_db(std::make_shared<db::sqlite_db_handler>(std::move(o)));
   }
 }
