@@ -1,9 +1,5 @@
 #include "ws_connection.hpp"
 
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <sys/socket.h>
-
 #include <parley/agent.hpp>
 #include <parley/log.hpp>
 
@@ -228,29 +224,17 @@ void ws_connection<Stream>::enqueue(std::shared_ptr<const std::string> frame) {
 }
 
 template <class Stream>
-void ws_connection<Stream>::cork(bool on) {
-#ifdef TCP_CORK
-  // Several frames ready: hold them in the socket until the last is written, so they leave in
-  // one segment (one send and one wake-up for the client instead of one per frame).
-  if (corked_ == on) return;
-  corked_ = on;
-  const int v = on ? 1 : 0;
-  auto& s = beast::get_lowest_layer(ws_).socket();
-  if (s.is_open()) ::setsockopt(s.native_handle(), IPPROTO_TCP, TCP_CORK, &v, sizeof v);
-#else
-  (void)on;
-#endif
-}
-
-template <class Stream>
 void ws_connection<Stream>::do_write() {
   if (dead_ || queue_.empty()) {
     writing_ = false;
+    ws_.next_layer().hold(false);  // a close frame sends whatever is held
     if (!dead_ && close_pending_) do_close();
     return;
   }
   writing_ = true;
-  if (queue_.size() > 1) cork(true);
+  // More frames behind this one: hold it, so they all leave with the last in one send (one
+  // system call, one segment, one wake-up of the client).
+  ws_.next_layer().hold(queue_.size() > 1);
   ws_.text(true);
   ws_.async_write(net::buffer(*queue_.front()),
                   beast::bind_front_handler(&ws_connection::on_write, this->shared_from_this()));
@@ -268,7 +252,7 @@ void ws_connection<Stream>::on_write(beast::error_code ec, std::size_t) {
   ++hub_->frames_out;
   queue_.pop_front();
   if (!queue_.empty()) return do_write();
-  cork(false);
+  ws_.next_layer().hold(false);
   if (close_pending_) do_close();
 }
 

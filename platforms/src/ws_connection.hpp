@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "beast.hpp"
+#include "held_writes.hpp"
 #include "ws_http.hpp"
 #include "ws_protocol.hpp"
 
@@ -39,20 +40,19 @@ class ws_connection final : public ws_connection_base,
   void take_outbox();
   void enqueue(std::shared_ptr<const std::string> frame);
   void do_write();
-  void cork(bool on);
   void on_write(beast::error_code ec, std::size_t n);
   void begin_close(websocket::close_code code, std::string reason, bool drop_queued);
   void do_close();
   std::shared_ptr<parley::session> session();
 
-  websocket::stream<Stream> ws_;
+  websocket::stream<held_writes<Stream>> ws_;
   std::shared_ptr<ws_hub> hub_;
   client_identity who_;
   std::weak_ptr<parley::session> session_;  // the last session looked up (strand)
   beast::flat_buffer buffer_;
   std::deque<std::shared_ptr<const std::string>> queue_;
   // Frames sent from other strands (a session's turn), taken by one handler on ours: the
-  // replies of one turn are queued together, and written in one segment (cork_).
+  // replies of one turn are queued together, and sent in one write (held_writes).
   std::mutex outbox_mutex_;
   std::vector<std::shared_ptr<const std::string>> outbox_;
   net::steady_timer close_timer_;
@@ -63,7 +63,6 @@ class ws_connection final : public ws_connection_base,
   std::uint64_t id_ = 0;
   bool created_ = false;  // the session was not live when this connection came
   bool writing_ = false;  // a write is in flight, or posted (do_write)
-  bool corked_ = false;  // TCP_CORK is on while more than one frame waits to be written
   bool closing_ = false;
   bool close_pending_ = false;
   bool dead_ = false;  // a read or write failed: the socket is gone

@@ -18,6 +18,17 @@ json echoed(client& c) { return c.read_action("agent_reply_json")["message"]; }
 
 std::string target(const std::string& session_id) { return "/?session_id=" + session_id; }
 
+// Checks that `c` reads the frames of "numbered n size", whole and in order.
+template <class Client>
+void numbered(Client& c, int n, std::size_t size) {
+  for (int i = 0; i < n; ++i) {
+    const std::string text = c.read_action("agent_reply_str")["message"];
+    CHECK(text.size() == size);
+    CHECK(text.rfind(std::to_string(i) + ':', 0) == 0);
+  }
+  CHECK(c.read_action("agent_reply_str")["message"] == "numbered done");
+}
+
 }  // namespace
 
 TEST_SUITE("websocket protocol") {
@@ -213,6 +224,23 @@ TEST_CASE("the replies of one turn reach a connection in one TCP segment") {
   CHECK(c.read_action("agent_reply_str")["message"] == "flood done");
   // Written one by one, they would leave as six segments (and wake the client six times).
   CHECK(data_segments_in(fd) - before == 1);
+}
+
+TEST_CASE("a turn's frames beyond what one send holds arrive whole and in order") {
+  server srv(test_options(), nullptr, false, 1);
+  net::io_context io;
+  client c(io);
+  REQUIRE(!c.connect(srv.port(), target("t-big-turn")));
+  c.read();
+  c.say("x");
+  echoed(c);
+  c.say("numbered 9 20000");  // 180 kB: sent in several writes of a few frames each
+  numbered(c, 9, 20000);
+  c.say("numbered 3 300000");  // frames larger than a send holds, behind small ones
+  numbered(c, 3, 300000);
+  c.say("flood 40 10");  // and small ones again after them
+  for (int i = 0; i < 40; ++i) CHECK(c.read_action("agent_reply_str")["message"] == "xxxxxxxxxx");
+  CHECK(c.read_action("agent_reply_str")["message"] == "flood done");
 }
 
 TEST_CASE("two connections on one session both get every reply, a closing one steals none") {
@@ -562,6 +590,8 @@ TEST_CASE("with a certificate and key the server speaks wss://") {
     CHECK(c.read()["message"] == "welcome");
     c.say("over tls");
     CHECK(c.read()["message"]["text"] == "over tls");
+    c.say("numbered 6 30000");  // a turn of several frames, sent together through TLS
+    numbered(c, 6, 30000);
     // A plain client cannot talk to it.
     client plain(io);
     CHECK(plain.connect(srv.port(), "/"));

@@ -47,6 +47,17 @@ inline void define_bot(parley::agent& a) {
       s.reply("flood done");
       return;
     }
+    if (t.rfind("numbered ", 0) == 0) {  // N frames of SIZE bytes, each starting with its index
+      int n = 0, size = 0;
+      std::sscanf(t.c_str(), "numbered %d %d", &n, &size);
+      for (int i = 0; i < n; ++i) {
+        auto text = std::to_string(i) + ':';
+        text.resize(static_cast<std::size_t>(size), 'x');
+        s.reply(text);
+      }
+      s.reply("numbered done");
+      return;
+    }
     if (t.rfind("get ", 0) == 0) {
       s.reply_json({{"var", t.substr(4)}, {"value", s.get(t.substr(4))}});
       return;
