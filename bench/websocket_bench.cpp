@@ -7,7 +7,10 @@
 //   bench_websocket --port P --mode echo|bot|fallback --connections N [--seconds S] [--pid PID]
 //                                        (with the server's PID: its threads' CPU per message)
 //   bench_websocket --port P --mode echo|bot --idle N --pid PID
-//   bench_websocket [--seconds S] [--threads N] [--idle N]   the suite with other settings
+//   bench_websocket [--seconds S] [--threads N] [--idle N] [--rounds R]
+//                                        the suite with other settings (R: rounds of echo and
+//                                        greetings back to back at 100 connections, for the
+//                                        ratio's median and spread; default 5, 0 for none)
 //
 // Against the bot a "message" is one turn of the greetings conversation: "hello" (answered
 // by two frames: the question and the options) and "good" (one frame), alternately. Against
@@ -336,7 +339,7 @@ void stop(pid_t pid) {
 }
 
 #if defined(PARLEY_ECHO_BIN) && defined(PARLEY_GREETINGS_BIN)
-int suite(double seconds, std::size_t idle_n, int server_threads) {
+int suite(double seconds, std::size_t idle_n, int server_threads, int rounds) {
   const std::string tmp = "/tmp/parley-bench-" + std::to_string(::getpid());
   std::system(("mkdir -p " + tmp).c_str());
   const unsigned short echo_port = free_port(), bot_port = free_port();
@@ -376,6 +379,21 @@ int suite(double seconds, std::size_t idle_n, int server_threads) {
     }
     std::fflush(stdout);
   }
+  if (rounds > 0) {
+    // This VM's speed drifts by 10-40 % within minutes: one pair of runs can land on either
+    // side of a drift. Rounds of back-to-back pairs give the ratio's spread, and its median.
+    std::vector<double> ratios;
+    for (int i = 0; i < rounds; ++i) {
+      const result e = closed_loop(echo_port, false, 100, seconds, false);
+      const result b = closed_loop(bot_port, true, 100, seconds, false);
+      if (e.msgs_per_s > 0) ratios.push_back(b.msgs_per_s / e.msgs_per_s);
+    }
+    std::sort(ratios.begin(), ratios.end());
+    if (!ratios.empty())
+      std::printf("\ngreetings / echo at 100 connections, %zu rounds of back-to-back runs: median "
+                  "%.2f (%.2f to %.2f)\n", ratios.size(), ratios[ratios.size() / 2], ratios.front(),
+                  ratios.back());
+  }
   if (idle_n) {
     std::size_t opened_b = 0, opened_e = 0;
     const double kb_bot = idle_memory(bot_port, true, idle_n, bot, &opened_b);
@@ -389,7 +407,7 @@ int suite(double seconds, std::size_t idle_n, int server_threads) {
   return 0;
 }
 #else
-int suite(double, std::size_t, int) {
+int suite(double, std::size_t, int, int) {
   std::fprintf(stderr, "built without the examples: give --port (see websocket_bench.cpp)\n");
   return 2;
 }
@@ -403,7 +421,7 @@ int main(int argc, char** argv) {
   bool bot = false, fallback = false;
   std::size_t conns = 0, idle = 0, suite_idle = 10000;
   double seconds = 3;
-  int threads = 1;
+  int threads = 1, rounds = 5;
   pid_t pid = 0;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string k = argv[i], v = argv[i + 1];
@@ -414,12 +432,13 @@ int main(int argc, char** argv) {
     else if (k == "--idle") idle = suite_idle = std::stoul(v);
     else if (k == "--pid") pid = std::stoi(v);
     else if (k == "--threads") threads = std::stoi(v);
+    else if (k == "--rounds") rounds = std::stoi(v);
     else {
       std::fprintf(stderr, "unknown flag %s (see the comment at the top of websocket_bench.cpp)\n", k.c_str());
       return 2;
     }
   }
-  if (!port) return suite(seconds, suite_idle, threads);
+  if (!port) return suite(seconds, suite_idle, threads, rounds);
   if (idle) {
     std::size_t opened = 0;
     const double kb = idle_memory(port, bot, idle, pid, &opened);
