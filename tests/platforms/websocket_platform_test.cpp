@@ -236,7 +236,7 @@ TEST_CASE("a turn's frames beyond what one send holds arrive whole and in order"
   echoed(c);
   c.say("numbered 9 20000");  // 180 kB: sent in several writes of a few frames each
   numbered(c, 9, 20000);
-  c.say("numbered 3 300000");  // frames larger than a send holds, behind small ones
+  c.say("numbered 3 300000");  // frames larger than a send holds go on their own
   numbered(c, 3, 300000);
   c.say("flood 40 10");  // and small ones again after them
   for (int i = 0; i < 40; ++i) CHECK(c.read_action("agent_reply_str")["message"] == "xxxxxxxxxx");
