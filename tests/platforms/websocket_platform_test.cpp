@@ -29,6 +29,13 @@ void numbered(Client& c, int n, std::size_t size) {
   CHECK(c.read_action("agent_reply_str")["message"] == "numbered done");
 }
 
+// Checks that `c` reads the frames of "flood n size", whole, and the one that ends them.
+void flooded(client& c, int n, std::size_t size) {
+  for (int i = 0; i < n; ++i)
+    CHECK(c.read_action("agent_reply_str")["message"] == std::string(size, 'x'));
+  CHECK(c.read_action("agent_reply_str")["message"] == "flood done");
+}
+
 }  // namespace
 
 TEST_SUITE("websocket protocol") {
@@ -220,8 +227,7 @@ TEST_CASE("the replies of one turn reach a connection in one TCP segment") {
   const auto before = data_segments_in(fd);
   REQUIRE(before > 0);
   c.say("flood 5 10");  // six frames from one turn
-  for (int i = 0; i < 5; ++i) CHECK(c.read_action("agent_reply_str")["message"] == "xxxxxxxxxx");
-  CHECK(c.read_action("agent_reply_str")["message"] == "flood done");
+  flooded(c, 5, 10);
   // Written one by one, they would leave as six segments (and wake the client six times).
   CHECK(data_segments_in(fd) - before == 1);
 }
@@ -239,8 +245,7 @@ TEST_CASE("a turn's frames beyond what one send holds arrive whole and in order"
   c.say("numbered 3 300000");  // frames larger than a send holds go on their own
   numbered(c, 3, 300000);
   c.say("flood 40 10");  // and small ones again after them
-  for (int i = 0; i < 40; ++i) CHECK(c.read_action("agent_reply_str")["message"] == "xxxxxxxxxx");
-  CHECK(c.read_action("agent_reply_str")["message"] == "flood done");
+  flooded(c, 40, 10);
 }
 
 TEST_CASE("two connections on one session both get every reply, a closing one steals none") {
