@@ -6,6 +6,7 @@
 /// rows and write them elsewhere. A session must read its own writes: a read after a record
 /// call sees it. Reading methods may block briefly.
 #include <cstdint>
+#include <exception>
 #include <functional>
 #include <optional>
 #include <string>
@@ -115,6 +116,32 @@ class db_handler {
   /// The persisted session `session_id` of `agent_name`, if any.
   virtual std::optional<session_snapshot> load_session(std::string_view agent_name,
                                                        std::string_view session_id) = 0;
+  // ---- reading off the caller's thread (issue 12 §4) ----
+  // Session strands and I/O threads call these instead of the blocking reads above. The
+  // handler does the read elsewhere (SQLite: a pool of reader threads with their own
+  // connections) and calls `done` exactly once, with the result or the exception, on a thread
+  // of its own or inside the call: post to your strand from `done`. Each sees every row the
+  // caller recorded for that session before the call (read-your-writes). The defaults run the
+  // blocking read inside the call.
+  template <class T>
+  using read_callback = std::function<void(T result, std::exception_ptr error)>;
+  /// load_session, off the caller's thread.
+  virtual void async_load_session(std::string agent_name, std::string session_id,
+                                  read_callback<std::optional<session_snapshot>> done);
+  /// chat_history, off the caller's thread.
+  virtual void async_chat_history(const session& s, std::optional<std::size_t> n,
+                                  std::optional<wall_clock::time_point> until,
+                                  read_callback<std::vector<chat_message>> done);
+  /// One page of the chat log, for replay: chronological messages with id > `after_id`, at most
+  /// `limit` of them, at or before `until` when given. An empty page means the end.
+  virtual void async_chat_page(const session& s, std::int64_t after_id, std::size_t limit,
+                               std::optional<wall_clock::time_point> until,
+                               read_callback<std::vector<chat_message>> done);
+  /// reasoning_events, off the caller's thread.
+  virtual void async_reasoning_events(const session& s,
+                                      std::optional<wall_clock::time_point> until,
+                                      read_callback<std::vector<reasoning_event>> done);
+
   /// Deletes every row of the session.
   virtual void delete_session(std::string_view agent_name, std::string_view session_id) = 0;
 

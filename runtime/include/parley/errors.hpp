@@ -21,4 +21,10 @@ struct db_error : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+/// A limit was reached: agent::get_or_create_session throws it for a new session once
+/// agent.max_sessions sessions are live (the message names the key).
+struct capacity_error : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
 }  // namespace parley
