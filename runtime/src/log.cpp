@@ -38,8 +38,8 @@ void log_write(log_level level, const std::string& line) {
 log_level parse_log_level(std::string_view text) {
   for (int i = 0; i <= static_cast<int>(log_level::off); ++i)
     if (to_string(static_cast<log_level>(i)) == text) return static_cast<log_level>(i);
-  throw std::invalid_argument("unknown log level '" + std::string(text) +
-                              "': use trace, debug, info, warn, error or off");
+  throw config_error("unknown log level '" + std::string(text) +
+                     "' (log.level, --log-level): use trace, debug, info, warn, error or off");
 }
 
 std::string_view to_string(log_level level) {

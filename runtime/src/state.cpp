@@ -62,13 +62,13 @@ transition_builder state::when_no_intent_matched() {
 }
 transition_builder state::when_condition(condition_fn fn, std::string description) {
   transition_builder b(*this);
-  b.when_condition(std::move(fn), std::move(description));
+  (void)b.when_condition(std::move(fn), std::move(description));
   return b;
 }
 transition_builder state::when_variable_matches_operation(std::string var, compare op,
                                                           json value) {
   transition_builder b(*this);
-  b.when_variable_matches_operation(std::move(var), op, std::move(value));
+  (void)b.when_variable_matches_operation(std::move(var), op, std::move(value));
   return b;
 }
 transition_builder state::when_file_received(std::vector<std::string> types) {

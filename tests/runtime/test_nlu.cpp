@@ -117,8 +117,8 @@ TEST_CASE("custom entities match values and synonyms, ignoring case, accents and
   CHECK_FALSE(city.find("I am at home"));   // "home" is not "rome": short words must be exact
   CHECK_FALSE(city.find("nothing here"));
   CHECK_FALSE(entity("strict", {{"paris", {}}}, false).find("pariss"));
-  CHECK_THROWS_AS(entity("", {{"x", {}}}), std::invalid_argument);
-  CHECK_THROWS_AS(entity("e", {{"!!", {}}}), std::invalid_argument);
+  CHECK_THROWS_AS(entity("", {{"x", {}}}), parley::definition_error);
+  CHECK_THROWS_AS(entity("e", {{"!!", {}}}), parley::definition_error);
 }
 
 TEST_CASE("the number entity reads digits and number words") {

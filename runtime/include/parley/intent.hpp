@@ -73,7 +73,8 @@ class intent_classifier {
  public:
   virtual ~intent_classifier() = default;
   virtual std::string_view name() const = 0;
-  /// @throws std::runtime_error when the training data cannot be used (names the intent).
+  /// @throws definition_error (or any std::exception, which agent::start reports as a
+  /// definition_error) when the training data cannot be used; the message names the intent.
   virtual std::unique_ptr<intent_model> train(std::span<const intent* const> intents,
                                               const agent& owner) const = 0;
 };

@@ -6,11 +6,13 @@
 #include <string>
 #include <string_view>
 
+#include <parley/errors.hpp>
+
 namespace parley {
 
 enum class log_level : int { trace = 0, debug, info, warn, error, off };
 
-/// Parses "trace|debug|info|warn|error|off". @throws std::invalid_argument naming the value.
+/// Parses "trace|debug|info|warn|error|off". @throws config_error naming the value.
 log_level parse_log_level(std::string_view text);
 std::string_view to_string(log_level level);
 

@@ -74,18 +74,23 @@ class transition {
   std::vector<condition> conditions_;
 };
 
-/// Accumulates a trigger and conditions; `go_to` adds the transition to the state.
+/// Accumulates a trigger and conditions; `go_to` adds the transition to the state. Nothing is
+/// defined until `go_to`: a builder left unfinished (`s.when_intent_matched(hi);`) is a
+/// compile-time warning ([[nodiscard]], -Wunused-result; an error with -Werror).
 /// @throws definition_error from go_to (auto-transition conflicts, foreign states).
-class transition_builder {
+class [[nodiscard("a transition is defined only by .go_to(state)")]] transition_builder {
  public:
   explicit transition_builder(state& source) : source_(&source) { t_.source_ = &source; }
 
   /// AND-ed with the trigger and other conditions.
-  transition_builder& when_condition(condition_fn fn, std::string description = "condition");
-  transition_builder& with_condition(condition_fn fn, std::string description = "condition") {
+  [[nodiscard("a transition is defined only by .go_to(state)")]] transition_builder&
+  when_condition(condition_fn fn, std::string description = "condition");
+  [[nodiscard("a transition is defined only by .go_to(state)")]] transition_builder&
+  with_condition(condition_fn fn, std::string description = "condition") {
     return when_condition(std::move(fn), std::move(description));
   }
-  transition_builder& when_variable_matches_operation(std::string var, compare op, json value);
+  [[nodiscard("a transition is defined only by .go_to(state)")]] transition_builder&
+  when_variable_matches_operation(std::string var, compare op, json value);
   /// Adds the transition; returns the source state so more can be chained.
   state& go_to(state& dest);
 

@@ -185,7 +185,7 @@ class default_classifier final : public intent_classifier {
     std::vector<const intent*> intents;
     for (const intent* i : competing)
       if (i && std::find(intents.begin(), intents.end(), i) == intents.end()) intents.push_back(i);
-    if (intents.empty()) throw std::runtime_error("intent classifier: no intents to train on");
+    if (intents.empty()) throw definition_error("intent classifier: no intents to train on");
 
     std::string language = options_.language;
     if (language.empty() && owner.config().declared().count("nlp.language"))
@@ -200,7 +200,7 @@ class default_classifier final : public intent_classifier {
     for (std::size_t k = 0; k < intents.size(); ++k) {
       const intent& in = *intents[k];
       if (in.training_sentences().empty())
-        throw std::runtime_error("intent '" + in.name() +
+        throw definition_error("intent '" + in.name() +
                                  "' has no training sentence; give it at least one");
       const auto label = static_cast<std::uint32_t>(k);
       for (const auto& s : in.training_sentences()) {
@@ -220,7 +220,7 @@ class default_classifier final : public intent_classifier {
           else r.ent = agent_entity(owner, spec.entity);
         }
         if (!r.ent)
-          throw std::runtime_error("intent '" + in.name() + "', parameter '" + spec.name +
+          throw definition_error("intent '" + in.name() + "', parameter '" + spec.name +
                                    "': no entity named '" + spec.entity +
                                    "'; make it with agent.new_entity or pass the entity object");
         auto fragment = plain_words(plain, spec.fragment);

@@ -5,6 +5,7 @@
 #include <cctype>
 #include <stdexcept>
 
+#include <parley/errors.hpp>
 #include <parley/nlu/text.hpp>
 
 namespace parley {
@@ -45,12 +46,12 @@ entity::entity(std::string name, entity_kind kind) : name_(std::move(name)), kin
 
 entity::entity(std::string name, std::vector<entity_value> values, bool fuzzy)
     : name_(std::move(name)), kind_(entity_kind::custom), values_(std::move(values)), fuzzy_(fuzzy) {
-  if (name_.empty()) throw std::invalid_argument("entity: the name is empty; give it a name");
+  if (name_.empty()) throw definition_error("entity: the name is empty; give it a name");
   const auto& norm = plain_normalizer();
   for (std::size_t v = 0; v < values_.size(); ++v) {
     if (plain_normalizer().fold(values_[v].value).empty())
-      throw std::invalid_argument("entity '" + name_ + "': value " + std::to_string(v) +
-                                  " has no letters or digits; remove it");
+      throw definition_error("entity '" + name_ + "': value " + std::to_string(v) +
+                             " has no letters or digits; remove it");
     auto add = [&](const std::string& text) {
       form f{v, {}, 0};
       for (auto& t : norm.tokenize(text)) {

@@ -34,7 +34,7 @@ struct entity_match {
 /// An entity. Immutable once made; `find` is const and thread-safe.
 class entity {
  public:
-  /// A custom entity. @throws std::invalid_argument when the name is empty or a value is.
+  /// A custom entity. @throws definition_error when the name is empty or a value is.
   entity(std::string name, std::vector<entity_value> values, bool fuzzy = true);
 
   /// The built-in number entity (named "number").

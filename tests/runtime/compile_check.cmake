@@ -1,0 +1,23 @@
+# Compiles GOOD (must succeed) and BAD (must fail, the compiler naming EXPECT) with the C++20
+# flags FLAGS ("|"-separated), syntax only. -DCXX=... -DGOOD=... -DBAD=... -DINCLUDES=a|b
+# -DFLAGS=... -DEXPECT=regex
+string(REPLACE "|" ";" includes "${INCLUDES}")
+string(REPLACE "|" ";" flags "${FLAGS}")
+set(args -std=c++20 -fsyntax-only ${flags})
+foreach(dir IN LISTS includes)
+  if(dir)
+    list(APPEND args -I${dir})
+  endif()
+endforeach()
+execute_process(COMMAND ${CXX} ${args} ${GOOD} RESULT_VARIABLE rc ERROR_VARIABLE err)
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "the control ${GOOD} does not compile, so the check proves nothing:\n${err}")
+endif()
+execute_process(COMMAND ${CXX} ${args} ${BAD} RESULT_VARIABLE rc ERROR_VARIABLE err)
+if(rc EQUAL 0)
+  message(FATAL_ERROR "${BAD} compiled, but it must not")
+endif()
+if(NOT err MATCHES "${EXPECT}")
+  message(FATAL_ERROR "${BAD} failed to compile, but not for the expected reason (${EXPECT}):\n${err}")
+endif()
+message(STATUS "${BAD} is refused as expected")
