@@ -15,7 +15,7 @@ install(TARGETS parley_asio parley_runtime parley_platforms parley_db parley_par
   ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
   LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
   INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
-install(DIRECTORY runtime/include/ platforms/include/ db/include/ runtime/launch/include/
+install(DIRECTORY runtime/include/ platforms/include/ db/include/ launch/include/
   DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
 install(EXPORT parleyTargets NAMESPACE parley:: DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/parley)
 configure_package_config_file(${PROJECT_SOURCE_DIR}/cmake/parleyConfig.cmake.in
