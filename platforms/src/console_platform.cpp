@@ -23,7 +23,8 @@ console_platform::~console_platform() {
 void console_platform::start(agent& owner) {
   agent_ = &owner;
   const char* user = std::getenv("USER");
-  owner.get_or_create_session(session_id_, this, user ? user : "console", "console");
+  attachment_ =
+      owner.get_or_create_session(session_id_, this, user ? user : "console", "console")->attach();
   reader_ = std::thread([this] {
     name_this_thread("parley-console");
     read_loop();

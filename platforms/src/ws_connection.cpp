@@ -74,6 +74,8 @@ std::shared_ptr<parley::session> ws_connection<Stream>::session() {
   if (auto s = session_.lock(); s && !s->is_terminal()) return s;
   auto s = hub_->owner->get_or_create_session(who_.session_id, hub_->plat, who_.user,
                                               who_.session_name);
+  attachment_ = s->attach();  // not evicted while this connection is open
+  s = attachment_.session();  // a successor, if it was evicted meanwhile
   session_ = s;
   return s;
 }

@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include <parley/session.hpp>
+
 #include "beast.hpp"
 #include "held_writes.hpp"
 #include "ws_http.hpp"
@@ -49,6 +51,7 @@ class ws_connection final : public ws_connection_base,
   std::shared_ptr<ws_hub> hub_;
   client_identity who_;
   std::weak_ptr<parley::session> session_;  // the last session looked up (strand)
+  parley::session_attachment attachment_;   // holds session_ from eviction while connected
   beast::flat_buffer buffer_;
   std::deque<std::shared_ptr<const std::string>> queue_;
   // Frames sent from other strands (a session's turn), taken by one handler on ours: the

@@ -105,7 +105,16 @@ void agent::train() {
       try {
         for (std::size_t i; (i = next.fetch_add(1)) < todo.size();) {
           state& s = *todo[i];
-          s.set_model(classifier_->train(std::span<const intent* const>(s.intents()), *this));
+          try {
+            s.set_model(classifier_->train(std::span<const intent* const>(s.intents()), *this));
+          } catch (const definition_error&) {
+            throw;
+          } catch (const std::exception& ex) {
+            // A classifier that cannot use the training data is told a definition mistake.
+            throw definition_error("agent '" + name_ + "', state '" + s.name() + "': the " +
+                                   std::string(classifier_->name()) +
+                                   " intent classifier cannot train: " + ex.what());
+          }
         }
       } catch (...) {
         errors[w] = std::current_exception();
@@ -135,6 +144,14 @@ void agent::start() {
   max_auto_moves_ = static_cast<std::uint32_t>(std::max<std::int64_t>(1, config_.get_int("agent.max_auto_moves")));
   check_delay_ = std::chrono::duration_cast<clock::duration>(
       std::chrono::duration<double>(config_.get_double("agent.check_transitions_delay")));
+  const double ttl = config_.get_double("agent.session_idle_ttl");
+  if (ttl < 0)
+    throw config_error("agent.session_idle_ttl must be 0 (never evict) or a number of seconds, "
+                       "got " + std::to_string(ttl));
+  idle_ttl_ = std::chrono::duration_cast<clock::duration>(std::chrono::duration<double>(ttl));
+  const auto max = config_.get_int("agent.max_sessions");
+  if (max < 1) throw config_error("agent.max_sessions must be at least 1, got " + std::to_string(max));
+  max_sessions_ = static_cast<std::size_t>(max);
   if (config_.get_bool("agent.persist_sessions")) persist_ = true;
   if (!error_reply_set_) error_reply_ = config_.get_string("agent.error_reply");
 
@@ -153,6 +170,10 @@ void agent::start() {
   stopping_ = false;
   io_.restart();
   work_.emplace(io_.get_executor());
+  upkeep_.emplace(net::make_strand(io_));
+  sweep_timer_ = std::make_unique<net::steady_timer>(*upkeep_);
+  wake_timer_ = std::make_unique<net::steady_timer>(*upkeep_);
+  if (idle_ttl_ > clock::duration::zero()) net::post(*upkeep_, [this] { arm_sweep(); });
   auto n = config_.get_int("agent.threads");
   if (n <= 0) n = std::max(1u, std::thread::hardware_concurrency());
   for (std::int64_t i = 0; i < n; ++i)
@@ -230,6 +251,10 @@ void agent::stop() {
       boost::system::error_code ignored;
       signals_->cancel(ignored);
     }
+    net::post(*upkeep_, [this] {
+      sweep_timer_->cancel();
+      wake_timer_->cancel();
+    });
     if (db_) {
       try {
         db_->close();
@@ -272,20 +297,42 @@ std::shared_ptr<session> agent::get_or_create_session(const std::string& id, pla
     std::lock_guard lock(sessions_mutex_);
     auto it = sessions_.find(id);
     if (it != sessions_.end()) return it->second;
+    if (sessions_.size() >= max_sessions_)
+      throw capacity_error("agent '" + name_ + "' already runs " +
+                           std::to_string(sessions_.size()) +
+                           " sessions (agent.max_sessions); session '" + id +
+                           "' was refused: retry later, or raise agent.max_sessions");
     s = std::make_shared<session>(*this, id, p, std::move(username), std::move(session_name));
     sessions_.emplace(id, s);
   }
-  std::optional<session_snapshot> snap;
-  if (persist_ && db_) {
-    try {
-      snap = db_->load_session(name_, id);
-    } catch (const std::exception& ex) {
-      PARLEY_LOG(error, "agent " << name_ << ": cannot restore session " << id << " ("
-                                 << ex.what() << "); starting it afresh");
-    }
-  }
-  net::post(s->strand(), [s, snap = std::move(snap)] { s->start(snap ? &*snap : nullptr); });
+  start_restore(s);
   return s;
+}
+
+// Starts `s` on its strand: at once when it is new, else once its snapshot is read off this
+// thread. Until then its queue holds what is posted to it (drain waits for start()).
+void agent::start_restore(const std::shared_ptr<session>& s) {
+  if (!persist_ || !db_) {
+    net::post(s->strand(), [s] { s->start(nullptr); });
+    return;
+  }
+  db_->async_load_session(
+      name_, s->id(),
+      [this, s](std::optional<session_snapshot> snap, std::exception_ptr error) {
+        if (error) {
+          try {
+            std::rethrow_exception(error);
+          } catch (const std::exception& ex) {
+            PARLEY_LOG(error, "agent " << name_ << ": cannot restore session " << s->id() << " ("
+                                       << ex.what() << "); starting it afresh");
+          } catch (...) {
+            PARLEY_LOG(error, "agent " << name_ << ": cannot restore session " << s->id()
+                                       << "; starting it afresh");
+          }
+          snap.reset();
+        }
+        net::post(s->strand(), [s, snap = std::move(snap)] { s->start(snap ? &*snap : nullptr); });
+      });
 }
 
 std::shared_ptr<session> agent::find_session(std::string_view id) const {
@@ -295,11 +342,20 @@ std::shared_ptr<session> agent::find_session(std::string_view id) const {
 }
 
 post_result agent::receive_event(std::string_view session_id, event e) {
-  if (session_id.empty()) {
-    broadcast(e);
-    return {};
-  }
+  if (session_id.empty())
+    return post_result::refused("agent '" + name_ +
+                                "': receive_event needs a session id; to send an event to every "
+                                "session, call broadcast_event");
   auto s = find_session(session_id);
+  if (!s && persist_ && db_) {
+    // Evicted (or from an earlier run): resumed from the database, as a platform would.
+    try {
+      s = get_or_create_session(std::string(session_id),
+                                platforms_.empty() ? nullptr : platforms_.front().get());
+    } catch (const capacity_error& ex) {
+      return post_result::refused(ex.what());
+    }
+  }
   if (!s)
     return post_result::refused("agent '" + name_ + "' has no session '" +
                                 std::string(session_id) +
@@ -307,7 +363,7 @@ post_result agent::receive_event(std::string_view session_id, event e) {
   return s->post(std::move(e));
 }
 
-std::size_t agent::broadcast(const event& e) {
+std::size_t agent::broadcast_event(const event& e) {
   std::vector<std::shared_ptr<session>> all;
   {
     std::lock_guard lock(sessions_mutex_);
@@ -404,8 +460,14 @@ std::shared_ptr<session> agent::fork_session(std::string_view id, const std::str
   std::shared_ptr<session> s;
   {
     std::lock_guard lock(sessions_mutex_);
+    if (auto it = sessions_.find(new_id); it != sessions_.end())
+      return it->second;  // a client came back on that id meanwhile
+    if (sessions_.size() >= max_sessions_)
+      throw capacity_error("fork_session: agent '" + name_ + "' already runs " +
+                           std::to_string(sessions_.size()) +
+                           " sessions (agent.max_sessions); the fork '" + new_id +
+                           "' is stored and resumes when its id comes back");
     auto [it, fresh] = sessions_.try_emplace(new_id);
-    if (!fresh) return it->second;  // a client came back on that id meanwhile
     s = it->second = std::make_shared<session>(*this, new_id, p, snap->username,
                                                snap->session_name);
   }

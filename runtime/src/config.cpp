@@ -28,6 +28,10 @@ config::config() {
   declare("agent.queue_capacity", t::integer, 1024, "events a session may have queued");
   declare("agent.max_auto_moves", t::integer, 64, "moves without an event before a loop error");
   declare("agent.persist_sessions", t::boolean, false, "resume known sessions after a restart");
+  declare("agent.session_idle_ttl", t::number, 1800.0,
+          "seconds a session with no connection and nothing to do stays in memory; 0 = forever");
+  declare("agent.max_sessions", t::integer, 1000000,
+          "live sessions; beyond it new ones are refused (WebSocket: 503)");
   declare("agent.error_reply", t::string, "Sorry, something went wrong.",
           "reply sent when a body throws");
   declare("nlp.intent_threshold", t::number, 0.4, "minimum score for an intent to match");

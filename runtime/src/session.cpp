@@ -49,10 +49,19 @@ void session::reset() {
   {
     std::lock_guard lock(mutex_);
     if (closed_.load(std::memory_order_relaxed)) return;
-    // Not counted against the capacity: a reset must never be refused for a full queue.
-    schedule = push_locked(std::move(marker));
+    if (!evicted_.load(std::memory_order_relaxed)) {
+      // Not counted against the capacity: a reset must never be refused for a full queue.
+      schedule = push_locked(std::move(marker));
+      if (schedule) post_drain();
+      return;
+    }
   }
-  if (schedule) post_drain();
+  // Evicted: reset the successor (made or resumed for this id), outside our lock.
+  try {
+    successor()->reset();
+  } catch (const std::exception& ex) {
+    PARLEY_LOG(warn, "session " << id_ << ": reset after eviction failed: " << ex.what());
+  }
 }
 
 void session::do_reset() {
@@ -69,6 +78,62 @@ void session::do_reset() {
   PARLEY_LOG(debug, "session " << id_ << " reset");
   enter_state(agent_->initial_state());
   if (run_body(state_->body(), "body")) follow_eventless();
+}
+
+// ---- attachment and eviction ----------------------------------------------------------------
+
+void session_attachment::reset() {
+  if (auto s = s_.lock()) s->detach();
+  s_.reset();
+}
+
+session_attachment session::attach() {
+  {
+    std::lock_guard lock(mutex_);
+    if (!evicted_.load(std::memory_order_relaxed)) {
+      attached_.fetch_add(1, std::memory_order_relaxed);
+      return session_attachment(shared_from_this());
+    }
+  }
+  // Evicted before the caller could attach: attach to the successor under the same id.
+  return successor()->attach();
+}
+
+void session::detach() {
+  std::lock_guard lock(mutex_);
+  attached_.fetch_sub(1, std::memory_order_relaxed);
+  touch();  // the idle time counts from the moment the last connection left
+}
+
+std::shared_ptr<session> session::successor() {
+  return agent_->get_or_create_session(id_, platform_, username_, session_name_);
+}
+
+bool session::idle_until(clock::time_point horizon) const {
+  return started_ && !busy_ && !is_terminal() && next_timer_due() >= horizon;
+}
+
+bool session::mark_evicted_if_idle(wall_clock::time_point quiet_since) {
+  std::lock_guard lock(mutex_);
+  // Everything a racing post, attach or when_idle would change is checked under the lock it
+  // takes: once evicted_ is set, they go to a successor instead.
+  if (evicted_.load(std::memory_order_relaxed) || closed_.load(std::memory_order_relaxed) ||
+      attached_.load(std::memory_order_relaxed) != 0 || head_ != queue_.size() ||
+      drain_scheduled_ || busy_ || !idle_waiters_.empty() || last_activity() > quiet_since)
+    return false;
+  evicted_.store(true, std::memory_order_release);
+  release_queue_locked();
+  return true;
+}
+
+std::optional<clock::time_point> session::release_timers() {
+  std::optional<clock::time_point> due;
+  if (const auto next = next_timer_due(); next != clock::time_point::max()) due = next;
+  timer_.cancel();
+  after_due_.reset();
+  if (poll_) poll_->cancel();
+  for (auto& sc : scheduled_) sc->timer.cancel();
+  return due;
 }
 
 // ---- life --------------------------------------------------------------------------------------
@@ -130,8 +195,7 @@ void session::close(std::string reason) {
     closed_reason_ = reason;
     closed_.store(true, std::memory_order_release);
     pending_.fetch_sub(queue_.size() - head_, std::memory_order_relaxed);
-    queue_.clear();
-    head_ = 0;
+    release_queue_locked();
   }
   net::post(strand_, [self = shared_from_this(), reason = std::move(reason)] {
     self->timer_.cancel();

@@ -4,11 +4,13 @@
 #include <boost/asio/post.hpp>
 
 #include <parley/agent.hpp>
+#include <parley/log.hpp>
 
 namespace parley {
 
 namespace {
 constexpr int drain_budget = 64;  // events per strand turn before yielding to other sessions
+constexpr std::size_t compact_after = 32;  // taken events before the mailbox is compacted
 }  // namespace
 
 // ---- the mailbox -----------------------------------------------------------------------------
@@ -31,7 +33,24 @@ bool session::push_locked(parley::event&& e) {
 // Called with mutex_ held, the queue not empty: takes its front event.
 parley::event session::pop_locked() {
   pending_.fetch_sub(1, std::memory_order_relaxed);
-  return std::move(queue_[head_++]);
+  parley::event e = std::move(queue_[head_++]);
+  if (head_ == queue_.size()) {
+    queue_.clear();
+    head_ = 0;
+  } else if (head_ >= compact_after && head_ * 2 >= queue_.size()) {
+    // A session that is never empty would otherwise grow its vector forever. Moving the
+    // live half down costs at most what was popped since the last move: O(1) per event.
+    queue_.erase(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(head_));
+    head_ = 0;
+  }
+  return e;
+}
+
+// Called with mutex_ held, the queue empty: an idle session keeps no large buffer.
+void session::release_queue_locked() {
+  queue_.clear();
+  head_ = 0;
+  if (queue_.capacity() > compact_after) std::vector<parley::event>().swap(queue_);
 }
 
 void session::post_drain() {
@@ -42,20 +61,30 @@ post_result session::post(parley::event e) {
   bool schedule = false;
   {
     std::lock_guard lock(mutex_);
-    if (closed_.load(std::memory_order_relaxed))
-      return post_result::refused("session '" + id_ + "' is closed (" + closed_reason_ +
-                                  "); open a new session to talk to the agent again");
-    const std::size_t queued = queue_.size() - head_;
-    if (queued >= agent_->queue_capacity())
-      return post_result::refused(
-          "session '" + id_ + "' already has " + std::to_string(queued) +
-          " events waiting (agent.queue_capacity): the agent is behind on this conversation; "
-          "retry later, or raise agent.queue_capacity");
-    schedule = push_locked(std::move(e));
+    if (!evicted_.load(std::memory_order_relaxed)) {
+      if (closed_.load(std::memory_order_relaxed))
+        return post_result::refused("session '" + id_ + "' is closed (" + closed_reason_ +
+                                    "); open a new session to talk to the agent again");
+      const std::size_t queued = queue_.size() - head_;
+      if (queued >= agent_->queue_capacity())
+        return post_result::refused(
+            "session '" + id_ + "' already has " + std::to_string(queued) +
+            " events waiting (agent.queue_capacity): the agent is behind on this "
+            "conversation; retry later, or raise agent.queue_capacity");
+      schedule = push_locked(std::move(e));
+      touch();
+      if (schedule) post_drain();
+      return {};
+    }
   }
-  touch();
-  if (schedule) post_drain();
-  return {};
+  // Raced with the eviction: the conversation goes on in a successor (resumed from the
+  // database when sessions are persisted), never in this object. Outside our lock: the
+  // successor is made under the agent's.
+  try {
+    return successor()->post(std::move(e));
+  } catch (const std::exception& ex) {
+    return post_result::refused(ex.what());
+  }
 }
 
 // Timeouts and scheduled events come from the session itself, on its strand: they skip the
@@ -64,16 +93,27 @@ post_result session::post(parley::event e) {
 void session::enqueue_internal(parley::event e) {
   bool schedule = false;
   bool now = false;
+  bool gone = false;
   {
     std::lock_guard lock(mutex_);
     if (closed_.load(std::memory_order_relaxed)) return;
-    now = !busy_ && started_ && !drain_scheduled_ && head_ == queue_.size();
-    if (!now) schedule = push_locked(std::move(e));
+    // Evicted: a timer that fired as the session went (eviction waits for timers due within
+    // the TTL, so this is a safety net); its successor handles the event.
+    gone = evicted_.load(std::memory_order_relaxed);
+    now = !gone && !busy_ && started_ && !drain_scheduled_ && head_ == queue_.size();
+    if (!gone && !now) schedule = push_locked(std::move(e));
   }
-  if (now)
+  if (gone) {
+    try {
+      successor()->post(std::move(e));
+    } catch (const std::exception& ex) {
+      PARLEY_LOG(warn, "session " << id_ << ": " << e.describe() << " lost: " << ex.what());
+    }
+  } else if (now) {
     handle(std::move(e));
-  else if (schedule)
+  } else if (schedule) {
     post_drain();
+  }
 }
 
 void session::when_idle(std::function<void()> fn) {
@@ -99,8 +139,7 @@ void session::drain() {
         return;
       }
       if (head_ == queue_.size()) {
-        queue_.clear();
-        head_ = 0;
+        release_queue_locked();
         drain_scheduled_ = false;
         idle = true;
         waiters.swap(idle_waiters_);

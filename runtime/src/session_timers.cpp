@@ -21,13 +21,21 @@ void session::arm_timeouts(std::size_t from, bool save) {
                                                      due - clock::now()),
                              event_to_json(event::timeout(0, ts[from]))});
   timer_.expires_at(due);
+  after_due_ = due;
   timer_.async_wait([self = shared_from_this(), gen = generation_, d = ts[from]](
                         const boost::system::error_code& ec) {
     if (ec || gen != self->generation_) return;
+    self->after_due_.reset();
     if (self->agent_->persists_sessions())
       if (auto* db = self->agent_->db()) db->delete_timer(*self, "after");
     self->enqueue_internal(event::timeout(gen, d));
   });
+}
+
+clock::time_point session::next_timer_due() const {
+  clock::time_point next = after_due_.value_or(clock::time_point::max());
+  for (const auto& sc : scheduled_) next = std::min(next, sc->timer.expiry());
+  return next;
 }
 
 void session::schedule(clock::duration delay, parley::event e) {

@@ -175,6 +175,7 @@ void session::enter_state(const parley::state& s) {
   ++generation_;
   entered_at_ = clock::now();
   timer_.cancel();
+  after_due_.reset();
   if (agent_->persists_sessions())
     if (auto* db = agent_->db()) db->delete_timer(*this, "after");
   arm_timeouts(0);

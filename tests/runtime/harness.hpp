@@ -51,6 +51,10 @@ class recorder {
     return wait([&] { return of(session).size() >= n; }, limit);
   }
   void notify() { cv_.notify_all(); }
+  void clear() {
+    std::lock_guard l(m_);
+    replies_.clear();
+  }
 
  private:
   mutable std::mutex m_;

@@ -482,7 +482,7 @@ TEST_CASE("rich replies reach the platform with their kind and data") {
   CHECK(got[3].plain_text() == "[image: cat.png]");
 }
 
-TEST_CASE("broadcast reaches every live session") {
+TEST_CASE("broadcast_event reaches every live session; receive_event needs an id") {
   harness h;
   auto& a = h.agent.new_state("a", true);
   auto& b = h.agent.new_state("b");
@@ -490,6 +490,9 @@ TEST_CASE("broadcast reaches every live session") {
   b.set_body([](session& s) { s.reply("news!"); });
   h.agent.start();
   for (int i = 0; i < 10; ++i) h.session("b" + std::to_string(i));
-  CHECK(h.agent.receive_event("", event::custom("news")).ok);
+  auto refused = h.agent.receive_event("", event::custom("news"));
+  CHECK_FALSE(refused.ok);
+  CHECK(refused.error.find("broadcast_event") != std::string::npos);
+  CHECK(h.agent.broadcast_event(event::custom("news")) == 10);
   for (int i = 0; i < 10; ++i) CHECK(h.replies.wait_count("b" + std::to_string(i), 1));
 }

@@ -7,6 +7,7 @@
 #include <condition_variable>
 #include <deque>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -96,15 +97,24 @@ class agent {
 
   // ---- sessions (any thread) -------------------------------------------------------------
   /// The session `id`, made (and started) if new: restored from the DB when sessions are
-  /// persisted and it is known there, else started in the initial state.
+  /// persisted and it is known there, else started in the initial state. Never blocks on the
+  /// DB: the restore is read off this thread (db_handler::async_load_session) and events
+  /// posted meanwhile wait in the session's queue, in order, until it has started. A platform
+  /// that keeps talking to the session should hold `s->attach()` while connected (see
+  /// session_attachment), or the session may be evicted when idle (agent.session_idle_ttl).
+  /// @throws capacity_error for a new session when agent.max_sessions are live.
   std::shared_ptr<session> get_or_create_session(const std::string& id, platform* p,
                                                   std::string username = {},
                                                   std::string session_name = {});
+  /// The live session `id` (null if there is none, e.g. it was evicted).
   std::shared_ptr<session> find_session(std::string_view id) const;
-  /// Queues `e` for session `id`; refused if there is no such session.
+  /// Queues `e` for session `session_id`. A session that is not live is resumed from the DB
+  /// (on the agent's first platform) when sessions are persisted; otherwise, and for an empty
+  /// id (to reach every session, call broadcast_event), the event is refused.
   post_result receive_event(std::string_view session_id, event e);
-  /// Queues `e` for every live session; returns how many accepted it.
-  std::size_t broadcast(const event& e);
+  /// Queues `e` for every live session (evicted ones are not woken); returns how many
+  /// accepted it.
+  std::size_t broadcast_event(const event& e);
   /// Closes the session (terminal) and forgets it.
   void close_session(std::string_view id, std::string reason);
   /// Closes the session and deletes all its rows (once its current event is handled).
@@ -114,6 +124,7 @@ class agent {
   /// reset and the events before it are handled.
   void reset_session(std::string_view id,
                      std::function<void(std::shared_ptr<session>)> done = {});
+  /// Live sessions (in memory; evicted ones are not counted).
   std::size_t session_count() const;
   std::vector<session_info> sessions() const;
 
@@ -140,6 +151,9 @@ class agent {
   std::size_t queue_capacity() const { return queue_capacity_; }
   std::uint32_t max_auto_moves() const { return max_auto_moves_; }
   clock::duration check_transitions_delay() const { return check_delay_; }
+  /// agent.session_idle_ttl (zero: sessions are never evicted).
+  clock::duration session_idle_ttl() const { return idle_ttl_; }
+  std::size_t max_sessions() const { return max_sessions_; }
 
  private:
   void validate() const;
@@ -147,6 +161,22 @@ class agent {
   std::shared_ptr<session> make_session(const std::string& id, platform* p, std::string username,
                                         std::string session_name);
   db_handler& require_db(const char* what) const;
+  void start_restore(const std::shared_ptr<session>& s);
+  // Eviction (agent.session_idle_ttl): a sweep finds sessions quiet for the TTL and asks each,
+  // on its strand, whether it may go; a wake list brings back evicted persisted sessions
+  // whose timers fall due.
+  struct wake_entry {
+    std::string id;
+    platform* p = nullptr;
+    std::string username;
+    std::string session_name;
+  };
+  void arm_sweep();
+  void sweep();
+  void try_evict(const std::shared_ptr<session>& s);
+  void add_wake(clock::time_point due, wake_entry w);
+  void arm_wake();
+  void wake_due();
 
   std::string name_;
   parley::config config_;
@@ -165,6 +195,8 @@ class agent {
   std::size_t queue_capacity_ = 1024;
   std::uint32_t max_auto_moves_ = 64;
   clock::duration check_delay_{};
+  clock::duration idle_ttl_{};
+  std::size_t max_sessions_ = 1'000'000;
 
   net::io_context io_;
   std::optional<net::executor_work_guard<net::io_context::executor_type>> work_;
@@ -179,6 +211,13 @@ class agent {
 
   mutable std::mutex sessions_mutex_;
   std::unordered_map<std::string, std::shared_ptr<session>> sessions_;
+
+  // The sweep and wake timers share one strand.
+  std::optional<net::strand<net::io_context::executor_type>> upkeep_;
+  std::unique_ptr<net::steady_timer> sweep_timer_;
+  std::unique_ptr<net::steady_timer> wake_timer_;
+  std::mutex wake_mutex_;
+  std::multimap<clock::time_point, wake_entry> wake_;  // guarded by wake_mutex_
 };
 
 }  // namespace parley

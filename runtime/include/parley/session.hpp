@@ -2,6 +2,14 @@
 /// A session: one conversation. It owns a strand, a bounded FIFO event queue and a timer.
 /// Everything about a session's state is touched only on its strand: bodies, conditions and
 /// the methods marked "strand" run there. Methods marked "any thread" post to the strand.
+///
+/// Life: a session is made by agent::get_or_create_session and lives until it is closed, or
+/// until it has been idle for agent.session_idle_ttl: no attachment (see attach()), nothing
+/// queued, no body running and no timer due within the TTL. Then the agent evicts it from
+/// memory. With persist_sessions it resumes from the database (state, dictionary, timers) on
+/// its next event, and a durable timer falling due while it is evicted brings it back; without
+/// persistence its next event starts a fresh conversation under the same id (its timers are
+/// dropped). An event posted to an evicted session object goes to its successor.
 #include <array>
 #include <atomic>
 #include <cstdint>
@@ -31,7 +39,42 @@ struct post_result {
   static post_result refused(std::string why) { return {false, std::move(why)}; }
 };
 
+class session;
+
+/// A platform's hold on a session (one per connection, or the console): while any is held the
+/// session is never evicted for idleness. Movable; detaches when destroyed or reset. The
+/// session to talk to is `session()`, which may be a successor of the one attach() was called
+/// on (same id) if that one was evicted just before. It does not own the session (the agent
+/// does; a closed session may go while attached). Not thread-safe itself; any thread.
+class session_attachment {
+ public:
+  session_attachment() = default;
+  session_attachment(session_attachment&& o) noexcept = default;
+  session_attachment& operator=(session_attachment&& o) noexcept {
+    if (this != &o) {
+      reset();
+      s_ = std::move(o.s_);
+    }
+    return *this;
+  }
+  session_attachment(const session_attachment&) = delete;
+  session_attachment& operator=(const session_attachment&) = delete;
+  ~session_attachment() { reset(); }
+
+  /// The attached session (null when empty, or when the session is gone).
+  std::shared_ptr<parley::session> session() const { return s_.lock(); }
+  explicit operator bool() const { return !s_.expired(); }
+  /// Detaches now (the session's idle time starts counting).
+  void reset();
+
+ private:
+  friend class parley::session;
+  explicit session_attachment(const std::shared_ptr<parley::session>& s) : s_(s) {}
+  std::weak_ptr<parley::session> s_;
+};
+
 class session : public std::enable_shared_from_this<session> {
+  friend class session_attachment;
  public:
   /// Made by agent::get_or_create_session; not directly.
   session(parley::agent& owner, std::string id, parley::platform* platform, std::string username,
@@ -85,10 +128,22 @@ class session : public std::enable_shared_from_this<session> {
   /// Records a message in the chat log without sending it anywhere.
   void save_message(const parley::reply& message, bool is_user);
   /// Chronological; the last `n` (all when n is empty), at or before `until` when given.
+  /// Blocks the calling thread (an I/O thread, in a body) until the database answers: in a
+  /// coroutine body prefer `co_await s.chat_history(n)`.
   std::vector<chat_message> get_chat_history(std::optional<std::size_t> n = std::nullopt,
                                              std::optional<wall_clock::time_point> until = {});
+  /// The same, without blocking: read off the I/O threads (db_handler::async_chat_history),
+  /// continuing on this session's strand. For coroutine bodies:
+  ///   auto last = co_await s.chat_history(10);
+  /// Sees every message this session recorded before the call. @throws what the DB read threw.
+  net::awaitable<std::vector<chat_message>> chat_history(
+      std::optional<std::size_t> n = std::nullopt,
+      std::optional<wall_clock::time_point> until = {});
   void save_reasoning_event(std::string kind, json payload);
+  /// Blocks like get_chat_history; `co_await reasoning_events()` does not.
   std::vector<reasoning_event> get_reasoning_events(
+      std::optional<wall_clock::time_point> until = {});
+  net::awaitable<std::vector<reasoning_event>> reasoning_events(
       std::optional<wall_clock::time_point> until = {});
 
   // ---- events and transitions -------------------------------------------------------------
@@ -122,8 +177,29 @@ class session : public std::enable_shared_from_this<session> {
   void when_idle(std::function<void()> fn);
   /// Strand. The time this session's current state was entered.
   clock::time_point entered_at() const { return entered_at_; }
-  /// Any thread. Last time an event was queued or a reply was sent.
+  /// Any thread. Last time an event was queued, a reply was sent or an attachment ended.
   wall_clock::time_point last_activity() const;
+
+  // ---- attachment and eviction (any thread) ---------------------------------------------------
+  /// Any thread. Attaches the caller (a platform's connection) to this session, which is then
+  /// never evicted for idleness until the handle is released. Call it when a connection joins,
+  /// drop the handle when it leaves. If this session was evicted meanwhile, the handle holds
+  /// its successor (same id, made or resumed). @throws capacity_error when a successor is
+  /// needed beyond agent.max_sessions.
+  [[nodiscard]] session_attachment attach();
+  /// Any thread. Attachments held now.
+  std::size_t attachment_count() const { return attached_.load(std::memory_order_relaxed); }
+  /// Any thread. Whether the agent evicted this session (its successor, if any, has its id).
+  bool is_evicted() const { return evicted_.load(std::memory_order_acquire); }
+
+  // Used by the agent to evict: strand. Whether nothing is running or due before `horizon`.
+  bool idle_until(clock::time_point horizon) const;
+  // Any thread, with the agent's sessions lock held: marks the session evicted if it is still
+  // idle (nothing queued, nothing attached, nothing active since `quiet_since`).
+  bool mark_evicted_if_idle(wall_clock::time_point quiet_since);
+  // Strand, after mark_evicted_if_idle: cancels the timers; returns when the earliest of them
+  // was due (none: no timer).
+  std::optional<clock::time_point> release_timers();
 
  private:
   struct scheduled;
@@ -132,6 +208,7 @@ class session : public std::enable_shared_from_this<session> {
   bool claim_drain();
   bool push_locked(parley::event&& e);
   parley::event pop_locked();
+  void release_queue_locked();
   void post_drain();
   void do_reset();
   void drain();
@@ -149,6 +226,9 @@ class session : public std::enable_shared_from_this<session> {
   void report_unhandled(const parley::event& e);
   void body_failed(const char* what, const std::string& error);
   void touch();
+  void detach();
+  std::shared_ptr<session> successor();
+  clock::time_point next_timer_due() const;
 
   parley::agent* agent_;
   parley::platform* platform_;
@@ -158,7 +238,8 @@ class session : public std::enable_shared_from_this<session> {
   strand_type strand_;
   timer_type timer_;
 
-  // Mailbox: guarded by mutex_; drained on the strand.
+  // Mailbox: guarded by mutex_; drained on the strand. Events [head_, size) are queued; the
+  // taken prefix is dropped once it is half the vector (see pop_locked).
   mutable std::mutex mutex_;
   std::vector<parley::event> queue_;
   std::size_t head_ = 0;
@@ -167,6 +248,8 @@ class session : public std::enable_shared_from_this<session> {
   std::atomic<std::size_t> pending_{0};
   std::atomic<bool> closed_{false};
   std::atomic<std::int64_t> last_activity_ms_{0};
+  std::atomic<std::size_t> attached_{0};  // written under mutex_
+  std::atomic<bool> evicted_{false};      // written under mutex_ (and the agent's map lock)
 
   std::string closed_reason_;  // guarded by mutex_
 
@@ -182,6 +265,7 @@ class session : public std::enable_shared_from_this<session> {
   std::array<const parley::state*, 8> recent_{};  // states left by the last moves
   std::atomic<const parley::state*> visible_state_{nullptr};  // for listings off the strand
   std::unique_ptr<timer_type> poll_;
+  std::optional<clock::time_point> after_due_;  // the armed after(d) timeout, if any
   std::uint64_t timer_seq_ = 0;
   std::vector<std::shared_ptr<scheduled>> scheduled_;
 };

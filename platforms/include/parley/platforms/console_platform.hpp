@@ -12,6 +12,7 @@
 #include <vector>
 
 #include <parley/platform.hpp>
+#include <parley/session.hpp>
 
 namespace parley::platforms {
 
@@ -38,6 +39,7 @@ class console_platform final : public platform {
   std::FILE* out_;
   std::string session_id_;
   agent* agent_ = nullptr;
+  session_attachment attachment_;  // the console's session is never evicted
   std::thread reader_;
   std::atomic<bool> stop_{false};
   std::mutex out_mutex_;
