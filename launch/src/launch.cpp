@@ -3,7 +3,9 @@
 #include <cstdio>
 #include <iostream>
 
+#include <parley/db/config_keys.hpp>
 #include <parley/db/sqlite_db_handler.hpp>
+#include <parley/platforms/config_keys.hpp>
 #include <parley/platforms/console_platform.hpp>
 #include <parley/platforms/websocket_platform.hpp>
 
@@ -22,8 +24,14 @@ std::int64_t int_in(const config& cfg, const std::string& key, std::int64_t lo, 
 }
 }  // namespace
 
+void declare_config(config& cfg) {
+  platforms::declare_config(cfg);
+  db::declare_config(cfg);
+}
+
 void configure(agent& a) {
   auto& cfg = a.config();
+  declare_config(cfg);
   set_log_level(parse_log_level(cfg.get_string("log.level")));
   if (cfg.get_bool("platforms.console.enabled")) {
     a.use_platform(std::make_shared<platforms::console_platform>());
@@ -66,6 +74,7 @@ int guarded(F&& f) {
 
 int run(agent& a, int argc, const char* const* argv) {
   return guarded([&] {
+    declare_config(a.config());  // before the flags and the file are read, so --set knows them
     const command_line cl = parse_command_line(argc, argv, a.config());
     if (cl.help) {
       std::cout << cl.usage;
@@ -80,6 +89,7 @@ int run(std::string name, int argc, const char* const* argv,
         const std::function<void(agent&)>& define) {
   return guarded([&] {
     agent a(std::move(name));
+    declare_config(a.config());
     const command_line cl = parse_command_line(argc, argv, a.config());
     if (cl.help) {
       std::cout << cl.usage;

@@ -21,7 +21,8 @@ std::string_view to_string(config_type t) {
 
 config::config() {
   using t = config_type;
-  // BAF's dotted keys where BAF has them, then Parley's own.
+  // The runtime's own keys (BAF's dotted names where BAF has them). Platforms and DB handlers
+  // declare theirs (platforms::declare_config, db::declare_config; parley::run calls both).
   declare("agent.check_transitions_delay", t::number, 0.0,
           "seconds between polls of condition transitions; 0 = no polling");
   declare("agent.threads", t::integer, 0, "worker threads; 0 = one per core");
@@ -36,40 +37,6 @@ config::config() {
           "reply sent when a body throws");
   declare("nlp.intent_threshold", t::number, 0.4, "minimum score for an intent to match");
   declare("nlp.language", t::string, "en", "language of the training sentences");
-  declare("platforms.console.enabled", t::boolean, false, "talk to the agent on stdin/stdout");
-  declare("platforms.websocket.enabled", t::boolean, true, "serve the WebSocket platform");
-  declare("platforms.websocket.host", t::string, "127.0.0.1", "address to listen on");
-  declare("platforms.websocket.port", t::integer, 8765, "port to listen on (0 = any)");
-  declare("platforms.websocket.max_size", t::integer, 1 << 20, "largest frame in bytes");
-  declare("platforms.websocket.origins", t::string_list, json::array(),
-          "allowed Origin headers; empty = any");
-  declare("platforms.websocket.token", t::string, "", "bearer token clients must send");
-  declare("platforms.websocket.max_file_size", t::integer, 1 << 20,
-          "largest user_file in bytes (decoded)");
-  declare("platforms.websocket.max_connections", t::integer, 10000,
-          "open WebSocket connections; over it the handshake gets 503");
-  declare("platforms.websocket.rate_limit", t::number, 20.0,
-          "messages per second a connection may send; 0 = no limit");
-  declare("platforms.websocket.rate_burst", t::integer, 40,
-          "messages a connection may send at once before the rate limit applies");
-  declare("platforms.websocket.send_queue", t::integer, 256,
-          "replies queued per connection; a client that does not read is closed (1008) past it");
-  declare("platforms.websocket.handshake_timeout", t::number, 10.0,
-          "seconds for the HTTP request, TLS and WebSocket handshakes and the close");
-  declare("platforms.websocket.idle_timeout", t::number, 60.0,
-          "seconds without data before a connection is closed (pinged at half)");
-  declare("platforms.websocket.tls_cert", t::string, "",
-          "PEM certificate chain; with tls_key the server speaks https/wss");
-  declare("platforms.websocket.tls_key", t::string, "", "PEM private key of tls_cert");
-  declare("db.enabled", t::boolean, true, "record to the database");
-  declare("db.path", t::string, "parley.db", "SQLite file");
-  declare("db.sync_commit", t::boolean, false, "deliver replies only once committed");
-  declare("db.commit_interval_ms", t::integer, 20,
-          "how long the writer gathers rows before committing (0: at once)");
-  declare("db.writer_nice", t::integer, 0,
-          "the writer thread's nice value, 0-19 (0: the process's)");
-  declare("db.max_queued", t::integer, 100000,
-          "most rows queued for the writer; beyond it, sessions wait for the disk");
   declare("log.level", t::string, "info", "trace, debug, info, warn, error or off");
 }
 

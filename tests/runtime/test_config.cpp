@@ -11,8 +11,23 @@
 using parley::config;
 using parley::config_error;
 
-TEST_CASE("nested and dotted YAML keys both land on dotted names") {
+namespace {
+// The runtime declares only its own keys; a library (here, as the WebSocket platform does)
+// declares the rest.
+config with_platform_keys() {
   config c;
+  using t = parley::config_type;
+  c.declare("platforms.console.enabled", t::boolean, false);
+  c.declare("platforms.websocket.host", t::string, "127.0.0.1");
+  c.declare("platforms.websocket.port", t::integer, 8765);
+  c.declare("platforms.websocket.origins", t::string_list, parley::json::array());
+  c.declare("db.path", t::string, "parley.db");
+  return c;
+}
+}  // namespace
+
+TEST_CASE("nested and dotted YAML keys both land on dotted names") {
+  config c = with_platform_keys();
   c.load_yaml(R"(
 agent:
   check_transitions_delay: 0.5
@@ -35,12 +50,16 @@ TEST_CASE("defaults hold when nothing is set") {
   config c;
   CHECK(c.get_double("nlp.intent_threshold") == doctest::Approx(0.4));
   CHECK(c.get_int("agent.queue_capacity") == 1024);
-  CHECK(c.get_int("platforms.websocket.port") == 8765);
+  CHECK(c.get_double("agent.session_idle_ttl") == 1800.0);
+  CHECK(c.get_int("agent.max_sessions") == 1000000);
+  // The runtime does not know its platforms' or database's keys: they declare their own.
+  CHECK_FALSE(c.declared().count("platforms.websocket.port"));
+  CHECK_FALSE(c.declared().count("db.path"));
   CHECK(c.get_double("agent.check_transitions_delay") == 0.0);
 }
 
 TEST_CASE("a wrong type is an error naming the key and the expected type") {
-  config c;
+  config c = with_platform_keys();
   try {
     c.load_yaml("platforms:\n  websocket:\n    port: eighty\n", "bot.yaml");
     FAIL("no error");
@@ -85,7 +104,7 @@ TEST_CASE("command-line flags override the file whatever their order") {
   auto file = dir / "bot.yaml";
   std::ofstream(file) << "platforms:\n  websocket:\n    port: 9000\n    host: 10.0.0.1\n"
                          "nlp:\n  intent_threshold: 0.7\n";
-  config c;
+  config c = with_platform_keys();
   const std::string f = file.string();
   const char* argv[] = {"bot", "--port", "9100", "--config", f.c_str(), "--set",
                         "nlp.intent_threshold=0.55", "--threads=3", "--db", "x.db",
@@ -103,7 +122,7 @@ TEST_CASE("command-line flags override the file whatever their order") {
 }
 
 TEST_CASE("bad flags are named") {
-  config c;
+  config c = with_platform_keys();
   const char* a1[] = {"bot", "--frobnicate"};
   CHECK_THROWS_WITH_AS(parley::parse_command_line(2, a1, c), doctest::Contains("--frobnicate"),
                        config_error);

@@ -30,4 +30,9 @@ int run(std::string name, int argc, const char* const* argv,
 /// call a.start() themselves). @throws config_error, db_error.
 void configure(agent& a);
 
+/// Declares the keys of every library run() and configure() use: `platforms.*` and `db.*`
+/// (the runtime's own are declared by config itself). Call it before reading flags or a file
+/// into a config you build yourself. Idempotent.
+void declare_config(config& cfg);
+
 }  // namespace parley

@@ -26,7 +26,9 @@ struct config_key {
 
 class config {
  public:
-  /// Declares Parley's own keys (see config.cpp for the list and defaults).
+  /// Declares the runtime's own keys, agent.*, nlp.* and log.* (see config.cpp). Each library
+  /// declares its own: platforms::declare_config (platforms.*), db::declare_config (db.*);
+  /// parley::run calls them (parley::declare_config) before it reads flags and the file.
   config();
 
   /// Declares a key of the bot's own. Redeclaring with the same type updates the default.

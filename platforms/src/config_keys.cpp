@@ -1,0 +1,35 @@
+#include <parley/platforms/config_keys.hpp>
+
+namespace parley::platforms {
+
+void declare_config(config& cfg) {
+  using t = config_type;
+  // The defaults match websocket_options' (websocket_platform.hpp).
+  cfg.declare("platforms.console.enabled", t::boolean, false, "talk to the agent on stdin/stdout");
+  cfg.declare("platforms.websocket.enabled", t::boolean, true, "serve the WebSocket platform");
+  cfg.declare("platforms.websocket.host", t::string, "127.0.0.1", "address to listen on");
+  cfg.declare("platforms.websocket.port", t::integer, 8765, "port to listen on (0 = any)");
+  cfg.declare("platforms.websocket.max_size", t::integer, 1 << 20, "largest frame in bytes");
+  cfg.declare("platforms.websocket.origins", t::string_list, json::array(),
+              "allowed Origin headers; empty = any");
+  cfg.declare("platforms.websocket.token", t::string, "", "bearer token clients must send");
+  cfg.declare("platforms.websocket.max_file_size", t::integer, 1 << 20,
+              "largest user_file in bytes (decoded)");
+  cfg.declare("platforms.websocket.max_connections", t::integer, 10000,
+              "open WebSocket connections; over it the handshake gets 503");
+  cfg.declare("platforms.websocket.rate_limit", t::number, 20.0,
+              "messages per second a connection may send; 0 = no limit");
+  cfg.declare("platforms.websocket.rate_burst", t::integer, 40,
+              "messages a connection may send at once before the rate limit applies");
+  cfg.declare("platforms.websocket.send_queue", t::integer, 256,
+              "replies queued per connection; a client that does not read is closed (1008) past it");
+  cfg.declare("platforms.websocket.handshake_timeout", t::number, 10.0,
+              "seconds for the HTTP request, TLS and WebSocket handshakes and the close");
+  cfg.declare("platforms.websocket.idle_timeout", t::number, 60.0,
+              "seconds without data before a connection is closed (pinged at half)");
+  cfg.declare("platforms.websocket.tls_cert", t::string, "",
+              "PEM certificate chain; with tls_key the server speaks https/wss");
+  cfg.declare("platforms.websocket.tls_key", t::string, "", "PEM private key of tls_cert");
+}
+
+}  // namespace parley::platforms
