@@ -109,15 +109,17 @@ std::shared_ptr<session> session::successor() {
   return agent_->get_or_create_session(id_, platform_, username_, session_name_);
 }
 
+// A closed session may go too (close() alone leaves it in the map): its object then refuses
+// events as closed, and its id starts a new conversation when it comes back.
 bool session::idle_until(clock::time_point horizon) const {
-  return started_ && !busy_ && !is_terminal() && next_timer_due() >= horizon;
+  return started_ && !busy_ && next_timer_due() >= horizon;
 }
 
 bool session::mark_evicted_if_idle(wall_clock::time_point quiet_since) {
   std::lock_guard lock(mutex_);
   // Everything a racing post, attach or when_idle would change is checked under the lock it
   // takes: once evicted_ is set, they go to a successor instead.
-  if (evicted_.load(std::memory_order_relaxed) || closed_.load(std::memory_order_relaxed) ||
+  if (evicted_.load(std::memory_order_relaxed) ||
       attached_.load(std::memory_order_relaxed) != 0 || head_ != queue_.size() ||
       drain_scheduled_ || busy_ || !idle_waiters_.empty() || last_activity() > quiet_since)
     return false;

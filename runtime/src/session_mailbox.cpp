@@ -61,10 +61,10 @@ post_result session::post(parley::event e) {
   bool schedule = false;
   {
     std::lock_guard lock(mutex_);
+    if (closed_.load(std::memory_order_relaxed))
+      return post_result::refused("session '" + id_ + "' is closed (" + closed_reason_ +
+                                  "); open a new session to talk to the agent again");
     if (!evicted_.load(std::memory_order_relaxed)) {
-      if (closed_.load(std::memory_order_relaxed))
-        return post_result::refused("session '" + id_ + "' is closed (" + closed_reason_ +
-                                    "); open a new session to talk to the agent again");
       const std::size_t queued = queue_.size() - head_;
       if (queued >= agent_->queue_capacity())
         return post_result::refused(
