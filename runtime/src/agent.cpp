@@ -300,8 +300,8 @@ std::shared_ptr<session> agent::get_or_create_session(const std::string& id, pla
     if (sessions_.size() >= max_sessions_)
       throw capacity_error("agent '" + name_ + "' already runs " +
                            std::to_string(sessions_.size()) +
-                           " sessions (agent.max_sessions); session '" + id +
-                           "' was refused: retry later, or raise agent.max_sessions");
+                           " sessions (agent.max_sessions); a new session was refused: retry later, "
+                           "or raise agent.max_sessions");
     s = std::make_shared<session>(*this, id, p, std::move(username), std::move(session_name));
     sessions_.emplace(id, s);
   }
@@ -465,8 +465,8 @@ std::shared_ptr<session> agent::fork_session(std::string_view id, const std::str
     if (sessions_.size() >= max_sessions_)
       throw capacity_error("fork_session: agent '" + name_ + "' already runs " +
                            std::to_string(sessions_.size()) +
-                           " sessions (agent.max_sessions); the fork '" + new_id +
-                           "' is stored and resumes when its id comes back");
+                           " sessions (agent.max_sessions); the fork is stored and resumes when its "
+                           "id comes back");
     auto [it, fresh] = sessions_.try_emplace(new_id);
     s = it->second = std::make_shared<session>(*this, new_id, p, snap->username,
                                                snap->session_name);
