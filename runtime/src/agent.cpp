@@ -280,7 +280,7 @@ std::shared_ptr<session> agent::get_or_create_session(const std::string& id, pla
     try {
       snap = db_->load_session(name_, id);
     } catch (const std::exception& ex) {
-      PARLEY_LOG(error, "agent " << name_ << ": cannot restore session " << id << " ("
+      PARLEY_LOG(error, "agent " << name_ << ": cannot restore session " << session_tag(id) << " ("
                                  << ex.what() << "); starting it afresh");
     }
   }

@@ -126,7 +126,8 @@ void session::save_message(const parley::reply& message, bool is_user) {
 std::vector<chat_message> session::get_chat_history(std::optional<std::size_t> n,
                                                     std::optional<wall_clock::time_point> until) {
   if (auto* db = agent_->db()) return db->chat_history(*this, n, until);
-  PARLEY_LOG(warn, "session " << id_ << ": get_chat_history needs a DB handler (--db PATH)");
+  PARLEY_LOG(warn, "session " << session_tag(id_)
+                              << ": get_chat_history needs a DB handler (--db PATH)");
   return {};
 }
 
@@ -379,13 +380,13 @@ bool session::conditions_hold(const transition& t) {
     try {
       if (!c.fn(*this)) return false;
     } catch (const std::exception& ex) {
-      PARLEY_LOG(warn, "session " << id_ << " [" << state_->name() << "]: condition '"
+      PARLEY_LOG(warn, "session " << session_tag(id_) << " [" << state_->name() << "]: condition '"
                                   << c.description << "' threw (counted as false): " << ex.what());
       if (auto* db = agent_->db())
         db->save_event(this, "condition_error", c.description + ": " + ex.what());
       return false;
     } catch (...) {
-      PARLEY_LOG(warn, "session " << id_ << ": condition '" << c.description
+      PARLEY_LOG(warn, "session " << session_tag(id_) << ": condition '" << c.description
                                   << "' threw a non-exception (counted as false)");
       return false;
     }
@@ -422,7 +423,8 @@ const transition* session::find_eventless_transition() {
 }
 
 void session::report_unhandled(const parley::event& e) {
-  PARLEY_LOG(info, "session " << id_ << " [" << state_->name() << "]: unhandled " << e.describe()
+  PARLEY_LOG(info, "session " << session_tag(id_) << " [" << state_->name() << "]: unhandled "
+                              << e.describe()
                               << " (no transition matches; dropped)");
   if (auto* db = agent_->db())
     db->save_event(this, "unhandled", e.describe() + " in state " + state_->name());
@@ -442,7 +444,7 @@ void session::move(const transition& t) {
         " moves without an event (..." + loop + state_->name() + " -> " + t.dest().name() +
         "): the eventless transitions of these states form a loop; make one wait for an event "
         "or give it a condition that becomes false";
-    PARLEY_LOG(error, "session " << id_ << ": " << msg);
+    PARLEY_LOG(error, "session " << session_tag(id_) << ": " << msg);
     if (auto* db = agent_->db()) db->save_event(this, "error", msg);
     return;
   }
@@ -454,7 +456,7 @@ void session::move(const transition& t) {
     try {
       exit(*this);
     } catch (const std::exception& ex) {
-      PARLEY_LOG(error, "session " << id_ << ": exit action of '" << state_->name()
+      PARLEY_LOG(error, "session " << session_tag(id_) << ": exit action of '" << state_->name()
                                    << "' threw: " << ex.what());
     }
   }
@@ -523,7 +525,7 @@ bool session::run_body(const parley::body& b, const char* what) {
 }
 
 void session::body_failed(const char* what, const std::string& error) {
-  PARLEY_LOG(error, "session " << id_ << ": " << what << " of state '" << state_->name()
+  PARLEY_LOG(error, "session " << session_tag(id_) << ": " << what << " of state '" << state_->name()
                                << "' threw: " << error);
   if (auto* db = agent_->db())
     db->save_event(this, "error", std::string(what) + " of state " + state_->name() + ": " + error);
@@ -602,7 +604,7 @@ void session::start(const session_snapshot* snapshot) {
   if (snapshot && snapshot->closed_reason.empty()) {
     const parley::state* s = agent_->find_state(snapshot->state);
     if (!s) {
-      PARLEY_LOG(warn, "session " << id_ << ": persisted state '" << snapshot->state
+      PARLEY_LOG(warn, "session " << session_tag(id_) << ": persisted state '" << snapshot->state
                                   << "' no longer exists; resuming in the initial state");
       s = &agent_->initial_state();
     }
