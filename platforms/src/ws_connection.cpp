@@ -99,7 +99,10 @@ void ws_connection<Stream>::run(request req) {
 template <class Stream>
 void ws_connection<Stream>::refuse(response res) {
   ++hub_->rejected;
-  PARLEY_LOG(info, "websocket handshake refused (" << res.result_int() << "): " << res.body());
+  // The body may quote the runtime's message, which may name the session: not above debug.
+  PARLEY_LOG(info, "websocket " << session_tag(who_.session_id) << ": handshake refused ("
+                                << res.result_int() << ")");
+  PARLEY_LOG(debug, "websocket " << who_.session_id << ": handshake refused: " << res.body());
   dead_ = true;
   // The HTTP stream's timeout (the handshake's) still bounds this write.
   auto sp = std::make_shared<response>(std::move(res));
