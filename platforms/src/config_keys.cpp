@@ -21,8 +21,12 @@ void declare_config(config& cfg) {
               "messages per second a connection may send; 0 = no limit");
   cfg.declare("platforms.websocket.rate_burst", t::integer, 40,
               "messages a connection may send at once before the rate limit applies");
-  cfg.declare("platforms.websocket.send_queue", t::integer, 256,
-              "replies queued per connection; a client that does not read is closed (1008) past it");
+  cfg.declare("platforms.websocket.send_buffer", t::integer, 4 << 20,
+              "bytes of replies queued per connection; a client that does not read is closed "
+              "(1008) past it");
+  cfg.declare("platforms.websocket.send_timeout", t::number, 30.0,
+              "seconds a connection with replies queued may go without the socket taking any "
+              "(1008 after)");
   cfg.declare("platforms.websocket.handshake_timeout", t::number, 10.0,
               "seconds for the HTTP request, TLS and WebSocket handshakes and the close");
   cfg.declare("platforms.websocket.idle_timeout", t::number, 60.0,

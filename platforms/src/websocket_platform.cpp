@@ -45,7 +45,8 @@ websocket_options websocket_options::from_config(const config& cfg) {
   o.rate_limit = cfg.get_double(k + "rate_limit");
   if (o.rate_limit < 0) throw config_error(k + "rate_limit must be 0 (off) or positive");
   o.rate_burst = positive(cfg, k + "rate_burst");
-  o.send_queue = positive(cfg, k + "send_queue");
+  o.send_buffer = positive(cfg, k + "send_buffer");
+  o.send_timeout = seconds_key(cfg, k + "send_timeout");
   o.handshake_timeout = seconds_key(cfg, k + "handshake_timeout");
   o.idle_timeout = seconds_key(cfg, k + "idle_timeout");
   return o;

@@ -1,21 +1,28 @@
 #include "ws_connection.hpp"
 
 #include <parley/agent.hpp>
+#include <parley/errors.hpp>
 #include <parley/log.hpp>
 
 namespace parley::platforms::detail {
 
 namespace {
 void fail(beast::error_code ec, const char* what, const std::string& sid) {
-  // Normal ends of a connection are not errors.
+  // Normal ends of a connection are not errors. Session ids are secrets: a tag above debug.
   if (ec == net::error::operation_aborted || ec == websocket::error::closed ||
       ec == net::error::eof || ec == net::ssl::error::stream_truncated ||
       ec == beast::error::timeout || ec == net::error::connection_reset ||
       ec == net::error::broken_pipe || ec == net::error::not_connected)
     PARLEY_LOG(debug, "websocket " << sid << ": " << what << ": " << ec.message());
   else
-    PARLEY_LOG(info, "websocket " << sid << ": " << what << ": " << ec.message());
+    PARLEY_LOG(info, "websocket " << session_tag(sid) << ": " << what << ": " << ec.message());
 }
+
+template <class Stream>
+constexpr bool is_tls = !std::is_same_v<Stream, beast::tcp_stream>;
+
+// Rows of the chat log read per page of a replay.
+constexpr std::size_t replay_page_rows = 200;
 }  // namespace
 
 template <class Stream>
@@ -25,17 +32,55 @@ ws_connection<Stream>::ws_connection(Stream&& stream, std::shared_ptr<ws_hub> hu
       hub_(std::move(hub)),
       who_(std::move(who)),
       close_timer_(ws_.get_executor()),
+      progress_timer_(ws_.get_executor()),
       last_refill_(clock::now()),
       tokens_(static_cast<double>(hub_->opts.rate_burst)) {}
 
 template <class Stream>
 ws_connection<Stream>::~ws_connection() {
-  if (id_) hub_->remove(id_, who_.session_id);
+  leave();
   hub_->release();
 }
 
+// ---- joining and leaving the session -------------------------------------------------------
+
+template <class Stream>
+std::optional<response> ws_connection<Stream>::join(const request& req) {
+  // Registered before the session is looked up (a new one greets at once) and before the 101
+  // is written: a client that has seen 101 receives every later reply of its session.
+  connected_at_ = wall_clock::now();
+  id_ = hub_->add(who_.session_id, this->weak_from_this());
+  if (hub_->stopping.load()) return std::nullopt;  // accepted, then closed with 1001
+  try {
+    created_ = !hub_->owner->find_session(who_.session_id);
+    session();  // make (or resume) the session now
+    return std::nullopt;
+  } catch (const capacity_error& e) {
+    leave();
+    std::string why = e.what();
+    if (why.find("agent.max_sessions") == std::string::npos)
+      why += " (agent.max_sessions)";
+    return text_response(http::status::service_unavailable, req.version(),
+                         why + "; try again later", false);
+  } catch (const std::exception& e) {
+    leave();
+    return text_response(http::status::internal_server_error, req.version(),
+                         std::string("cannot start the session: ") + e.what(), false);
+  }
+}
+
+template <class Stream>
+void ws_connection<Stream>::leave() {
+  if (!id_) return;
+  hub_->remove(id_, who_.session_id);
+  id_ = 0;
+}
+
+// ---- handshake ------------------------------------------------------------------------------
+
 template <class Stream>
 void ws_connection<Stream>::run(request req) {
+  if (auto refusal = join(req)) return refuse(std::move(*refusal));
   const auto& o = hub_->opts;
   // The WebSocket timeouts replace the TCP stream's own (Beast wants exactly one of them).
   beast::get_lowest_layer(ws_).expires_never();
@@ -52,18 +97,52 @@ void ws_connection<Stream>::run(request req) {
 }
 
 template <class Stream>
+void ws_connection<Stream>::refuse(response res) {
+  ++hub_->rejected;
+  // The body may quote the runtime's message, which may name the session: not above debug.
+  PARLEY_LOG(info, "websocket " << session_tag(who_.session_id) << ": handshake refused ("
+                                << res.result_int() << ")");
+  PARLEY_LOG(debug, "websocket " << who_.session_id << ": handshake refused: " << res.body());
+  dead_ = true;
+  // The HTTP stream's timeout (the handshake's) still bounds this write.
+  auto sp = std::make_shared<response>(std::move(res));
+  http::async_write(ws_.next_layer(), *sp,
+                    [self = this->shared_from_this(), sp](beast::error_code ec, std::size_t) {
+                      if (ec) return fail(ec, "write", self->who_.session_id);
+                      if constexpr (is_tls<Stream>) {
+                        beast::get_lowest_layer(self->ws_).expires_after(std::chrono::seconds(2));
+                        self->ws_.next_layer().next_layer().async_shutdown(
+                            [self](beast::error_code) {});
+                      } else {
+                        beast::error_code ignored;
+                        beast::get_lowest_layer(self->ws_).socket().shutdown(
+                            tcp::socket::shutdown_send, ignored);
+                      }
+                    });
+}
+
+template <class Stream>
 void ws_connection<Stream>::on_accept(beast::error_code ec) {
-  if (ec) return fail(ec, "accept", who_.session_id);
-  connected_at_ = wall_clock::now();
+  if (ec) {
+    dead_ = true;
+    queue_.clear();
+    queued_bytes_ = 0;
+    replay_.reset();
+    close_timer_.cancel();
+    return fail(ec, "accept", who_.session_id);
+  }
+  accepted_ = true;
   ++hub_->accepted;
-  // Register before the session exists, so its first replies (the greeting) reach us.
-  id_ = hub_->add(who_.session_id, this->weak_from_this());
   PARLEY_LOG(debug, "websocket " << who_.session_id << ": connected (user '" << who_.user << "')");
-  if (hub_->stopping.load()) {
-    begin_close(websocket::close_code::going_away, "server shutting down", false);
-  } else {
-    created_ = !hub_->owner->find_session(who_.session_id);
-    session();  // make (or resume) the session now: a new one greets at once
+  if (hub_->stopping.load()) begin_close(websocket::close_code::going_away, "server shutting down", false);
+  // Replies that came while the 101 was being written go now.
+  if (!queue_.empty() && !writing_ && !dead_) {
+    queue_since_ = clock::now();
+    writing_ = true;
+    watch_progress();
+    do_write();
+  } else if (close_pending_ && !writing_) {
+    do_close();
   }
   do_read();
 }
@@ -80,6 +159,8 @@ std::shared_ptr<parley::session> ws_connection<Stream>::session() {
   return s;
 }
 
+// ---- reading --------------------------------------------------------------------------------
+
 template <class Stream>
 void ws_connection<Stream>::do_read() {
   ws_.async_read(buffer_, beast::bind_front_handler(&ws_connection::on_read, this->shared_from_this()));
@@ -91,8 +172,13 @@ void ws_connection<Stream>::on_read(beast::error_code ec, std::size_t) {
     // Beast has already answered protocol errors with their close code (1009 too big,
     // 1007 invalid UTF-8, 1002 protocol) or timed the peer out.
     dead_ = true;
-    while (queue_.size() > (writing_ ? 1u : 0u)) queue_.pop_back();  // keep the in-flight one
+    while (queue_.size() > (writing_ ? 1u : 0u)) {  // keep the in-flight one
+      queued_bytes_ -= queue_.back()->size();
+      queue_.pop_back();
+    }
+    replay_.reset();
     close_timer_.cancel();
+    progress_timer_.cancel();
     return fail(ec, "read", who_.session_id);
   }
   ++hub_->frames_in;
@@ -133,39 +219,33 @@ void ws_connection<Stream>::handle(std::string_view text) {
     return;
   }
   client_input in = parse_client_frame(text, hub_->opts.max_file_size);
-  if (auto* e = std::get_if<input_event>(&in)) {
-    auto r = session()->post(std::move(e->ev));
-    if (!r) error(r.error);
-  } else if (std::holds_alternative<input_reset>(in)) {
-    auto& a = *hub_->owner;
-    if (a.find_session(who_.session_id))
-      a.reset_session(who_.session_id);
-    else
-      session();
-  } else if (auto* v = std::get_if<input_set_variables>(&in)) {
-    auto s = session();
-    // Dictionary writes happen on the session's strand, then transitions are re-evaluated.
-    net::post(s->strand(), [s, values = std::move(v->values)] {
-      for (const auto& [k, val] : values.items()) s->set(k, val);
-      s->call_manage_transition();
-    });
-  } else if (std::holds_alternative<input_fetch_history>(in)) {
-    auto s = session();
-    if (!s->agent().db()) return;  // nothing is stored without a DB handler
-    // Read on the session's strand (it reads its own writes); frames go to this connection
-    // only, up to the time it connected (later replies reached it live). The database keeps
-    // milliseconds: when this connection made the session, its greeting may share the
-    // connection's millisecond and reached it live, so that millisecond is left out; when
-    // the session was already there, it is kept (its last reply may be that recent).
-    const auto until = created_ ? connected_at_ - std::chrono::milliseconds(1) : connected_at_;
-    net::post(s->strand(), [s, self = this->shared_from_this(), until] {
-      for (const auto& m : s->get_chat_history(std::nullopt, until))
-        self->send(std::make_shared<const std::string>(encode_history(m)));
-    });
-  } else if (auto* i = std::get_if<input_ignored>(&in)) {
-    PARLEY_LOG(debug, "websocket " << who_.session_id << ": ignored action " << i->action);
-  } else if (auto* err = std::get_if<input_error>(&in)) {
-    error(std::move(err->message));
+  // session() may make the session again (after a reset or a close), which can be refused.
+  try {
+    if (auto* e = std::get_if<input_event>(&in)) {
+      auto r = session()->post(std::move(e->ev));
+      if (!r) error(r.error);
+    } else if (std::holds_alternative<input_reset>(in)) {
+      auto& a = *hub_->owner;
+      if (a.find_session(who_.session_id))
+        a.reset_session(who_.session_id);
+      else
+        session();
+    } else if (auto* v = std::get_if<input_set_variables>(&in)) {
+      auto s = session();
+      // Dictionary writes happen on the session's strand, then transitions are re-evaluated.
+      net::post(s->strand(), [s, values = std::move(v->values)] {
+        for (const auto& [k, val] : values.items()) s->set(k, val);
+        s->call_manage_transition();
+      });
+    } else if (std::holds_alternative<input_fetch_history>(in)) {
+      start_replay();
+    } else if (auto* i = std::get_if<input_ignored>(&in)) {
+      PARLEY_LOG(debug, "websocket " << who_.session_id << ": ignored action " << i->action);
+    } else if (auto* err = std::get_if<input_error>(&in)) {
+      error(std::move(err->message));
+    }
+  } catch (const std::exception& ex) {
+    error(ex.what());
   }
 }
 
@@ -174,6 +254,96 @@ void ws_connection<Stream>::error(std::string message) {
   PARLEY_LOG(debug, "websocket " << who_.session_id << ": error frame: " << message);
   enqueue(std::make_shared<const std::string>(encode_error(message)));
 }
+
+// ---- replay of the stored chat ----------------------------------------------------------------
+// A session's history may be long (thousands of turns): it is read a page at a time, and a
+// page is asked for only when what is queued has drained below a quarter of send_buffer, so a
+// replay never fills the queue and never counts against the client; a client that stops
+// reading during it is closed by send_timeout like any other.
+
+template <class Stream>
+void ws_connection<Stream>::start_replay() {
+  auto s = session();
+  if (!s->agent().db()) return;  // nothing is stored without a DB handler
+  if (replay_) {
+    PARLEY_LOG(debug, "websocket " << who_.session_id << ": a replay is running; ignored");
+    return;
+  }
+  // Frames go to this connection only, up to the time it joined (later replies reached it
+  // live). The database keeps milliseconds: when this connection made the session, its
+  // greeting may share the join's millisecond and reached it live, so that millisecond is
+  // left out; when the session was already there, it is kept (its last reply may be that
+  // recent).
+  replay_.emplace();
+  replay_->session = std::move(s);
+  replay_->until = created_ ? connected_at_ - std::chrono::milliseconds(1) : connected_at_;
+  fetch_page();
+}
+
+template <class Stream>
+void ws_connection<Stream>::fetch_page() {
+  auto& r = *replay_;
+  r.fetching = true;
+  // Asked on the session's strand, so the read sees every row the session recorded before
+  // (read-your-writes); the answer may come on any thread, so it is posted back to ours.
+  net::post(r.session->strand(), [s = r.session, self = this->shared_from_this(),
+                                   after = r.after_id, until = r.until] {
+    // Holds the session until the page is read (the handler reads from it).
+    auto answer = [self, s](std::vector<chat_message> rows, std::exception_ptr error) {
+      net::post(self->ws_.get_executor(), [self, rows = std::move(rows), error]() mutable {
+        self->on_page(std::move(rows), error);
+      });
+    };
+    if (auto* db = s->agent().db())
+      db->async_chat_page(*s, after, replay_page_rows, until, answer);
+    else
+      answer({}, nullptr);
+  });
+}
+
+template <class Stream>
+void ws_connection<Stream>::on_page(std::vector<chat_message> rows, std::exception_ptr error) {
+  if (!replay_ || closing_ || dead_) return replay_.reset();
+  auto& r = *replay_;
+  r.fetching = false;
+  if (error) {
+    std::string what = "unknown error";
+    try {
+      std::rethrow_exception(error);
+    } catch (const std::exception& ex) {
+      what = ex.what();
+    } catch (...) {
+    }
+    PARLEY_LOG(info, "websocket " << session_tag(who_.session_id)
+                                  << ": replaying the chat failed: " << what);
+    replay_.reset();
+    this->error("cannot replay the chat history: " + what);
+    return;
+  }
+  r.last_page = rows.size() < replay_page_rows;
+  if (!rows.empty()) r.after_id = rows.back().id;
+  for (auto& m : rows) r.rows.push_back(std::move(m));
+  pump_replay();
+}
+
+template <class Stream>
+void ws_connection<Stream>::pump_replay() {
+  if (!replay_ || closing_ || dead_) return;
+  auto& r = *replay_;
+  const std::size_t high = hub_->opts.send_buffer / 2, low = hub_->opts.send_buffer / 4;
+  // Rows go in while the queue is under half of send_buffer (a row bigger than that goes
+  // alone), so live replies always find room.
+  while (!r.rows.empty() &&
+         (queue_.empty() || queued_bytes_ + r.rows.front().content.size() <= high)) {
+    push(std::make_shared<const std::string>(encode_history(r.rows.front())));
+    r.rows.pop_front();
+  }
+  if (!r.rows.empty() || r.fetching) return;
+  if (r.last_page) return replay_.reset();
+  if (queued_bytes_ <= low) fetch_page();
+}
+
+// ---- writing --------------------------------------------------------------------------------
 
 template <class Stream>
 void ws_connection<Stream>::send(std::shared_ptr<const std::string> frame) {
@@ -207,20 +377,24 @@ void ws_connection<Stream>::shutdown() {
 template <class Stream>
 void ws_connection<Stream>::enqueue(std::shared_ptr<const std::string> frame) {
   if (closing_ || dead_) return;
-  if (queue_.size() >= hub_->opts.send_queue) {
-    // The client does not read its replies: close it rather than buffer without bound or
-    // slow the session (which only ever posts to us).
-    ++hub_->slow_closed;
-    PARLEY_LOG(info, "websocket " << who_.session_id << ": closing a client that does not read ("
-                                  << queue_.size() << " frames queued)");
-    begin_close(websocket::close_code::policy_error, "outgoing queue full: read your replies",
-                true);
-    return;
-  }
+  // A client that does not read its replies is closed rather than buffered without bound (or
+  // than slowing the session, which only ever posts to us). A frame bigger than the whole
+  // buffer still goes when nothing else is queued.
+  if (!queue_.empty() && queued_bytes_ + frame->size() > hub_->opts.send_buffer)
+    return close_slow(std::to_string(queued_bytes_) + " bytes queued, over "
+                      "platforms.websocket.send_buffer");
+  push(std::move(frame));
+}
+
+template <class Stream>
+void ws_connection<Stream>::push(std::shared_ptr<const std::string> frame) {
+  if (queue_.empty()) queue_since_ = clock::now();
+  queued_bytes_ += frame->size();
   queue_.push_back(std::move(frame));
-  if (!writing_) {
+  if (!writing_ && accepted_) {
     // Start on the next turn of the strand, after the frames queued with this one.
     writing_ = true;
+    watch_progress();
     net::post(ws_.get_executor(), [self = this->shared_from_this()] { self->do_write(); });
   }
 }
@@ -248,25 +422,74 @@ void ws_connection<Stream>::on_write(beast::error_code ec, std::size_t) {
   if (ec) {
     dead_ = true;
     queue_.clear();
+    queued_bytes_ = 0;
+    replay_.reset();
     close_timer_.cancel();
+    progress_timer_.cancel();
     return fail(ec, "write", who_.session_id);
   }
   ++hub_->frames_out;
+  queued_bytes_ -= queue_.front()->size();
   queue_.pop_front();
+  if (replay_) pump_replay();
   if (!queue_.empty()) return do_write();
   ws_.next_layer().hold(false);
   if (close_pending_) do_close();
 }
+
+// ---- slow readers ---------------------------------------------------------------------------
+// Judged by bytes (enqueue) and by time: while frames are queued, the socket must take some of
+// them every send_timeout. A client that reads slowly but steadily is kept.
+
+template <class Stream>
+void ws_connection<Stream>::watch_progress() {
+  if (watching_ || closing_ || dead_ || hub_->opts.send_timeout <= clock::duration::zero()) return;
+  watching_ = true;
+  progress_timer_.expires_after(hub_->opts.send_timeout);
+  progress_timer_.async_wait(
+      beast::bind_front_handler(&ws_connection::on_progress_check, this->shared_from_this()));
+}
+
+template <class Stream>
+void ws_connection<Stream>::on_progress_check(beast::error_code ec) {
+  watching_ = false;
+  if (ec || closing_ || dead_ || queue_.empty()) return;
+  const auto timeout = hub_->opts.send_timeout;
+  const auto last = std::max(queue_since_, ws_.next_layer().last_progress());
+  if (clock::now() - last >= timeout)
+    return close_slow("no write progress for " +
+                      std::to_string(std::chrono::duration<double>(timeout).count()) +
+                      " s, platforms.websocket.send_timeout");
+  watching_ = true;
+  progress_timer_.expires_at(last + timeout);
+  progress_timer_.async_wait(
+      beast::bind_front_handler(&ws_connection::on_progress_check, this->shared_from_this()));
+}
+
+template <class Stream>
+void ws_connection<Stream>::close_slow(std::string why) {
+  ++hub_->slow_closed;
+  PARLEY_LOG(info, "websocket " << session_tag(who_.session_id)
+                                << ": closing a client that does not read (" << why << ")");
+  begin_close(websocket::close_code::policy_error, "too slow: read your replies", true);
+}
+
+// ---- closing --------------------------------------------------------------------------------
 
 template <class Stream>
 void ws_connection<Stream>::begin_close(websocket::close_code code, std::string reason,
                                         bool drop_queued) {
   if (closing_ || dead_) return;
   closing_ = true;
+  replay_.reset();
+  progress_timer_.cancel();
   close_reason_ = websocket::close_reason(code, reason);
   // The frame being written stays (its buffer is in use); the rest may go.
   if (drop_queued)
-    while (queue_.size() > (writing_ ? 1u : 0u)) queue_.pop_back();
+    while (queue_.size() > (writing_ ? 1u : 0u)) {
+      queued_bytes_ -= queue_.back()->size();
+      queue_.pop_back();
+    }
   close_pending_ = true;
   // A peer that reads nothing can hold the last write forever: cut it off after a bound.
   close_timer_.expires_after(code == websocket::close_code::going_away
@@ -278,7 +501,8 @@ void ws_connection<Stream>::begin_close(websocket::close_code code, std::string 
     beast::error_code ignored;
     beast::get_lowest_layer(self->ws_).socket().close(ignored);
   });
-  if (!writing_ && queue_.empty()) do_close();
+  // Before the 101 is written, on_accept sends what is queued and then closes.
+  if (accepted_ && !writing_ && queue_.empty()) do_close();
 }
 
 template <class Stream>

@@ -1,10 +1,12 @@
 #pragma once
 // One WebSocket connection (plain or TLS), on its own strand: one read and one write in
-// flight, a bounded outgoing queue, a per-connection rate limit. Instantiated twice, in
-// ws_server.cpp only.
+// flight, an outgoing queue bounded in bytes and in time without progress, a per-connection
+// rate limit, and the paced replay of the stored chat. Instantiated twice, in ws_server.cpp
+// only.
 #include <deque>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -25,7 +27,8 @@ class ws_connection final : public ws_connection_base,
   ws_connection(Stream&& stream, std::shared_ptr<ws_hub> hub, client_identity who);
   ~ws_connection() override;
 
-  /// Strand: accepts the upgrade `req`, then registers and starts reading.
+  /// Strand: joins the session, then accepts the upgrade `req` and starts reading; or, when
+  /// the session cannot be had (agent.max_sessions), answers `req` with the refusal.
   void run(request req);
 
   void send(std::shared_ptr<const std::string> frame) override;
@@ -33,6 +36,11 @@ class ws_connection final : public ws_connection_base,
   const std::string& session_id() const override { return who_.session_id; }
 
  private:
+  // Joining and leaving the session: the only two places that do (strand / destructor).
+  std::optional<response> join(const request& req);
+  void leave();
+
+  void refuse(response res);
   void on_accept(beast::error_code ec);
   void do_read();
   void on_read(beast::error_code ec, std::size_t n);
@@ -41,11 +49,21 @@ class ws_connection final : public ws_connection_base,
   void error(std::string message);
   void take_outbox();
   void enqueue(std::shared_ptr<const std::string> frame);
+  void push(std::shared_ptr<const std::string> frame);
   void do_write();
   void on_write(beast::error_code ec, std::size_t n);
+  void watch_progress();
+  void on_progress_check(beast::error_code ec);
+  void close_slow(std::string why);
   void begin_close(websocket::close_code code, std::string reason, bool drop_queued);
   void do_close();
   std::shared_ptr<parley::session> session();
+
+  // Replay of the stored chat (fetch_user_messages), a page at a time, paced by our writes.
+  void start_replay();
+  void fetch_page();
+  void on_page(std::vector<chat_message> rows, std::exception_ptr error);
+  void pump_replay();
 
   websocket::stream<held_writes<Stream>> ws_;
   std::shared_ptr<ws_hub> hub_;
@@ -54,21 +72,36 @@ class ws_connection final : public ws_connection_base,
   parley::session_attachment attachment_;   // holds session_ from eviction while connected
   beast::flat_buffer buffer_;
   std::deque<std::shared_ptr<const std::string>> queue_;
+  std::size_t queued_bytes_ = 0;  // of queue_
   // Frames sent from other strands (a session's turn), taken by one handler on ours: the
   // replies of one turn are queued together, and sent in one write (held_writes).
   std::mutex outbox_mutex_;
   std::vector<std::shared_ptr<const std::string>> outbox_;
   net::steady_timer close_timer_;
+  net::steady_timer progress_timer_;
   websocket::close_reason close_reason_;
   wall_clock::time_point connected_at_{};
   clock::time_point last_refill_{};
+  clock::time_point queue_since_{};  // when queue_ last went from empty to non-empty
   double tokens_ = 0;
-  std::uint64_t id_ = 0;
+  std::uint64_t id_ = 0;  // in the hub while joined
   bool created_ = false;  // the session was not live when this connection came
+  bool accepted_ = false;  // the 101 is written: frames may go
   bool writing_ = false;  // a write is in flight, or posted (do_write)
+  bool watching_ = false;  // progress_timer_ is armed
   bool closing_ = false;
   bool close_pending_ = false;
   bool dead_ = false;  // a read or write failed: the socket is gone
+
+  struct replay_state {
+    std::shared_ptr<parley::session> session;
+    wall_clock::time_point until;
+    std::int64_t after_id = 0;
+    std::deque<chat_message> rows;  // fetched, not yet queued
+    bool fetching = false;
+    bool last_page = false;  // no page after the rows held
+  };
+  std::optional<replay_state> replay_;
 };
 
 }  // namespace parley::platforms::detail

@@ -1,6 +1,9 @@
 #include "ws_http.hpp"
 
-#include <random>
+#include <sys/random.h>
+
+#include <cerrno>
+#include <system_error>
 
 #include <parley/agent.hpp>
 
@@ -32,18 +35,6 @@ std::string percent_decode(std::string_view s) {
   return out;
 }
 
-std::string fresh_id() {
-  // 128 random bits as a UUID-like string (BAF uses the connection's UUID).
-  thread_local std::mt19937_64 rng{std::random_device{}()};
-  static const char* hex = "0123456789abcdef";
-  std::string id;
-  for (int i = 0; i < 32; ++i) {
-    if (i == 8 || i == 12 || i == 16 || i == 20) id += '-';
-    id += hex[rng() & 15];
-  }
-  return id;
-}
-
 // Constant-time comparison for the token.
 bool same(std::string_view a, std::string_view b) {
   if (a.size() != b.size() || b.empty()) return false;
@@ -58,6 +49,32 @@ std::string_view path_of(std::string_view target) {
 }
 
 }  // namespace
+
+std::string fresh_session_id() {
+  // A session id is a bearer secret: 128 bits from the kernel's CSPRNG (getrandom(2) blocks
+  // only until the pool is first seeded at boot), never from a seeded PRNG.
+  unsigned char bytes[16];
+  std::size_t got = 0;
+  while (got < sizeof bytes) {
+    const auto n = ::getrandom(bytes + got, sizeof bytes - got, 0);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      throw std::system_error(errno, std::generic_category(), "getrandom");
+    }
+    got += static_cast<std::size_t>(n);
+  }
+  // As a UUID is written (8-4-4-4-12 hex digits), every bit random (BAF uses the connection's
+  // UUID).
+  static const char* hex = "0123456789abcdef";
+  std::string id;
+  id.reserve(36);
+  for (std::size_t i = 0; i < sizeof bytes; ++i) {
+    if (i == 4 || i == 6 || i == 8 || i == 10) id += '-';
+    id += hex[bytes[i] >> 4];
+    id += hex[bytes[i] & 15];
+  }
+  return id;
+}
 
 std::string query_param(std::string_view target, std::string_view key) {
   const auto q = target.find('?');
@@ -82,7 +99,7 @@ client_identity identify(const request& req) {
     who.session_id = std::string(h->value());
   else
     who.session_id = query_param(target, "session_id");
-  if (who.session_id.empty()) who.session_id = fresh_id();
+  if (who.session_id.empty()) who.session_id = fresh_session_id();
   if (auto h = req.find("X-User-ID"); h != req.end() && !h->value().empty())
     who.user = std::string(h->value());
   else

@@ -18,9 +18,13 @@ struct client_identity {
   std::string session_name;
 };
 
-/// X-Session-ID, else ?session_id=, else a fresh random id; X-User-ID or ?user_id=;
-/// ?session_name=.
+/// X-Session-ID, else ?session_id=, else fresh_session_id(); X-User-ID or ?user_id=;
+/// ?session_name=. @throws std::system_error when the kernel gives no random bytes.
 client_identity identify(const request& req);
+
+/// A new session id: 128 bits from the kernel's CSPRNG as 36 characters, 8-4-4-4-12 lowercase
+/// hex digits. Any thread. @throws std::system_error when getrandom(2) fails.
+std::string fresh_session_id();
 
 /// The value of query parameter `key` in `target` (percent-decoded), or "".
 std::string query_param(std::string_view target, std::string_view key);

@@ -131,8 +131,18 @@ class http_session : public std::enable_shared_from_this<http_session<Stream>> {
         if (status == http::status::unauthorized) res.set(http::field::www_authenticate, "Bearer");
         return write(std::move(res));
       }
+      client_identity who;
+      try {
+        who = identify(req);
+      } catch (const std::exception& ex) {
+        hub_->release();
+        ++hub_->rejected;
+        PARLEY_LOG(error, "websocket handshake refused (500): " << ex.what());
+        return write(text_response(http::status::internal_server_error, req.version(),
+                                   "cannot make a session id; try again later", false));
+      }
       // The slot reserved by admit() now belongs to the connection.
-      auto conn = std::make_shared<ws_connection<Stream>>(std::move(stream_), hub_, identify(req));
+      auto conn = std::make_shared<ws_connection<Stream>>(std::move(stream_), hub_, std::move(who));
       conn->run(std::move(req));
       return;
     }

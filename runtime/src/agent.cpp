@@ -323,10 +323,10 @@ void agent::start_restore(const std::shared_ptr<session>& s) {
           try {
             std::rethrow_exception(error);
           } catch (const std::exception& ex) {
-            PARLEY_LOG(error, "agent " << name_ << ": cannot restore session " << s->id() << " ("
+            PARLEY_LOG(error, "agent " << name_ << ": cannot restore session " << session_tag(s->id()) << " ("
                                        << ex.what() << "); starting it afresh");
           } catch (...) {
-            PARLEY_LOG(error, "agent " << name_ << ": cannot restore session " << s->id()
+            PARLEY_LOG(error, "agent " << name_ << ": cannot restore session " << session_tag(s->id())
                                        << "; starting it afresh");
           }
           snap.reset();

@@ -120,7 +120,7 @@ void agent::wake_due() {
       get_or_create_session(w.id, w.p, w.username, w.session_name);
       PARLEY_LOG(debug, "session " << w.id << " brought back for its timer");
     } catch (const capacity_error& ex) {
-      PARLEY_LOG(warn, "session " << w.id << ": its timer waits: " << ex.what());
+      PARLEY_LOG(warn, "session " << session_tag(w.id) << ": its timer waits: " << ex.what());
       add_wake(clock::now() + std::chrono::seconds(1), std::move(w));
     }
   }

@@ -3,6 +3,7 @@
 #include <pthread.h>
 
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <ctime>
 #include <mutex>
@@ -14,6 +15,17 @@ void name_this_thread(std::string_view name) {
   char buf[16] = {};
   name.copy(buf, sizeof buf - 1);
   pthread_setname_np(pthread_self(), buf);
+}
+
+std::string session_tag(std::string_view session_id) {
+  // FNV-1a, 64 bits, of which 32 are shown: enough to tell sessions apart in a log, far too
+  // few to recover a 128-bit id.
+  std::uint64_t h = 14695981039346656037ull;
+  for (unsigned char c : session_id) h = (h ^ c) * 1099511628211ull;
+  static const char* hex = "0123456789abcdef";
+  std::string tag = "#";
+  for (int shift = 60; shift >= 32; shift -= 4) tag += hex[(h >> shift) & 15];
+  return tag;
 }
 
 namespace detail {

@@ -60,7 +60,7 @@ void session::reset() {
   try {
     successor()->reset();
   } catch (const std::exception& ex) {
-    PARLEY_LOG(warn, "session " << id_ << ": reset after eviction failed: " << ex.what());
+    PARLEY_LOG(warn, "session " << session_tag(id_) << ": reset after eviction failed: " << ex.what());
   }
 }
 
@@ -147,7 +147,7 @@ void session::start(const session_snapshot* snapshot) {
   if (snapshot && snapshot->closed_reason.empty()) {
     const parley::state* s = agent_->find_state(snapshot->state);
     if (!s) {
-      PARLEY_LOG(warn, "session " << id_ << ": persisted state '" << snapshot->state
+      PARLEY_LOG(warn, "session " << session_tag(id_) << ": persisted state '" << snapshot->state
                                   << "' no longer exists; resuming in the initial state");
       s = &agent_->initial_state();
     }

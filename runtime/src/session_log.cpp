@@ -41,7 +41,7 @@ void session::save_message(const parley::reply& message, bool is_user) {
 std::vector<chat_message> session::get_chat_history(std::optional<std::size_t> n,
                                                     std::optional<wall_clock::time_point> until) {
   if (auto* db = agent_->db()) return db->chat_history(*this, n, until);
-  PARLEY_LOG(warn, "session " << id_ << ": get_chat_history needs a DB handler (--db PATH)");
+  PARLEY_LOG(warn, "session " << session_tag(id_) << ": get_chat_history needs a DB handler (--db PATH)");
   return {};
 }
 
@@ -49,7 +49,7 @@ net::awaitable<std::vector<chat_message>> session::chat_history(
     std::optional<std::size_t> n, std::optional<wall_clock::time_point> until) {
   auto* db = agent_->db();
   if (!db) {
-    PARLEY_LOG(warn, "session " << id_ << ": chat_history needs a DB handler (--db PATH)");
+    PARLEY_LOG(warn, "session " << session_tag(id_) << ": chat_history needs a DB handler (--db PATH)");
     co_return std::vector<chat_message>{};
   }
   auto self = shared_from_this();

@@ -107,7 +107,7 @@ void session::enqueue_internal(parley::event e) {
     try {
       successor()->post(std::move(e));
     } catch (const std::exception& ex) {
-      PARLEY_LOG(warn, "session " << id_ << ": " << e.describe() << " lost: " << ex.what());
+      PARLEY_LOG(warn, "session " << session_tag(id_) << ": " << e.describe() << " lost: " << ex.what());
     }
   } else if (now) {
     handle(std::move(e));

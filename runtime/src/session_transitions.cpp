@@ -86,13 +86,13 @@ bool session::conditions_hold(const transition& t) {
     try {
       if (!c.fn(*this)) return false;
     } catch (const std::exception& ex) {
-      PARLEY_LOG(warn, "session " << id_ << " [" << state_->name() << "]: condition '"
+      PARLEY_LOG(warn, "session " << session_tag(id_) << " [" << state_->name() << "]: condition '"
                                   << c.description << "' threw (counted as false): " << ex.what());
       if (auto* db = agent_->db())
         db->save_event(this, "condition_error", c.description + ": " + ex.what());
       return false;
     } catch (...) {
-      PARLEY_LOG(warn, "session " << id_ << ": condition '" << c.description
+      PARLEY_LOG(warn, "session " << session_tag(id_) << ": condition '" << c.description
                                   << "' threw a non-exception (counted as false)");
       return false;
     }
@@ -129,7 +129,7 @@ const transition* session::find_eventless_transition() {
 }
 
 void session::report_unhandled(const parley::event& e) {
-  PARLEY_LOG(info, "session " << id_ << " [" << state_->name() << "]: unhandled " << e.describe()
+  PARLEY_LOG(info, "session " << session_tag(id_) << " [" << state_->name() << "]: unhandled " << e.describe()
                               << " (no transition matches; dropped)");
   if (auto* db = agent_->db())
     db->save_event(this, "unhandled", e.describe() + " in state " + state_->name());
@@ -149,7 +149,7 @@ void session::move(const transition& t) {
         " moves without an event (..." + loop + state_->name() + " -> " + t.dest().name() +
         "): the eventless transitions of these states form a loop; make one wait for an event "
         "or give it a condition that becomes false";
-    PARLEY_LOG(error, "session " << id_ << ": " << msg);
+    PARLEY_LOG(error, "session " << session_tag(id_) << ": " << msg);
     if (auto* db = agent_->db()) db->save_event(this, "error", msg);
     return;
   }
@@ -161,7 +161,7 @@ void session::move(const transition& t) {
     try {
       exit(*this);
     } catch (const std::exception& ex) {
-      PARLEY_LOG(error, "session " << id_ << ": exit action of '" << state_->name()
+      PARLEY_LOG(error, "session " << session_tag(id_) << ": exit action of '" << state_->name()
                                    << "' threw: " << ex.what());
     }
   }
@@ -231,7 +231,7 @@ bool session::run_body(const parley::body& b, const char* what) {
 }
 
 void session::body_failed(const char* what, const std::string& error) {
-  PARLEY_LOG(error, "session " << id_ << ": " << what << " of state '" << state_->name()
+  PARLEY_LOG(error, "session " << session_tag(id_) << ": " << what << " of state '" << state_->name()
                                << "' threw: " << error);
   if (auto* db = agent_->db())
     db->save_event(this, "error", std::string(what) + " of state " + state_->name() + ": " + error);

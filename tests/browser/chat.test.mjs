@@ -95,6 +95,8 @@ try {
 
   // Reload: same session (its id is kept in localStorage); with a DB the history comes back.
   const before = await page.evaluate(() => localStorage.getItem("parley.session_id"));
+  // The page made it: 128 random bits, as the server writes its own ids.
+  assert.match(before, /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
   await page.reload();
   await page.locator('#state[data-state="open"]').waitFor();
   assert.equal(await page.evaluate(() => localStorage.getItem("parley.session_id")), before);

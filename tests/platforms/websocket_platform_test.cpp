@@ -2,6 +2,8 @@
 // action and per error, plus several connections on one session, reconnects and reset.
 #include <parley/platforms/websocket_platform.hpp>
 
+#include <regex>
+
 #include <doctest/doctest.h>
 
 #include "tcp_segments.hpp"
@@ -17,6 +19,12 @@ namespace {
 json echoed(client& c) { return c.read_action("agent_reply_json")["message"]; }
 
 std::string target(const std::string& session_id) { return "/?session_id=" + session_id; }
+
+// 8-4-4-4-12 lowercase hex digits, as fresh_session_id writes them.
+bool is_fresh_id(const std::string& id) {
+  static const std::regex form("[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}");
+  return std::regex_match(id, form);
+}
 
 // Checks that `c` reads the frames of "numbered n size", whole and in order.
 template <class Client>
@@ -470,6 +478,7 @@ TEST_CASE("over max_connections the handshake gets 503, a freed slot is reused")
   auto ec = c.connect(srv.port(), target("m3"));
   CHECK(ec == websocket::error::upgrade_declined);
   CHECK(c.status() == http::status::service_unavailable);
+  CHECK(c.response().body().find("platforms.websocket.max_connections") != std::string::npos);
   CHECK(srv.ws->stats().rejected == 1);
   a.close();
   REQUIRE(wait_for(io, [&] { return srv.ws->stats().connections == 1; }));
@@ -480,7 +489,7 @@ TEST_CASE("over max_connections the handshake gets 503, a freed slot is reused")
 
 TEST_CASE("a client that does not read is closed with 1008 without slowing others") {
   websocket_options o = test_options();
-  o.send_queue = 8;
+  o.send_buffer = 1 << 20;
   server srv(o);
   net::io_context io;
   client slow(io), fast(io);
@@ -500,6 +509,70 @@ TEST_CASE("a client that does not read is closed with 1008 without slowing other
   CHECK(ec == websocket::error::closed);
   CHECK(slow.reason().code == websocket::close_code::policy_error);  // 1008
   CHECK(frames < 400);
+}
+
+TEST_CASE("over agent.max_sessions a new session's handshake gets 503 naming the key") {
+  // agent.max_sessions comes with the runtime's side of issue 12 §3; until a build has it,
+  // there is no limit to test.
+  if (!parley::config().declared().count("agent.max_sessions")) {
+    MESSAGE("skipped: this build's runtime does not declare agent.max_sessions");
+    return;
+  }
+  server srv(test_options(), nullptr, false, 2,
+             [](parley::agent& a) { a.config().set("agent.max_sessions", 2); });
+  net::io_context io;
+  client a(io), b(io), c(io), again(io);
+  REQUIRE(!a.connect(srv.port(), target("cap1")));
+  CHECK(a.read()["message"] == "welcome");
+  REQUIRE(!b.connect(srv.port(), target("cap2")));
+  CHECK(b.read()["message"] == "welcome");
+  CHECK(c.connect(srv.port(), target("cap3")) == websocket::error::upgrade_declined);
+  CHECK(c.status() == http::status::service_unavailable);
+  CHECK(c.response().body().find("agent.max_sessions") != std::string::npos);
+  CHECK(srv.ws->stats().rejected == 1);
+  CHECK(srv.agent.session_count() == 2);
+  // The refused connection gave its slot back; a live session can still be joined.
+  REQUIRE(wait_for(io, [&] { return srv.ws->stats().connections == 2; }));
+  REQUIRE(!again.connect(srv.port(), target("cap1")));
+  again.say("still here");
+  CHECK(echoed(again)["text"] == "still here");
+}
+
+TEST_CASE("a turn of 1,000 replies reaches a reading client whole") {
+  server srv;
+  net::io_context io;
+  client c(io);
+  REQUIRE(!c.connect(srv.port(), target("thousand")));
+  c.read();
+  c.say("numbered 1000 100");  // far more frames than a queue counted in frames held
+  numbered(c, 1000, 100);
+  CHECK(srv.ws->stats().slow_closed == 0);
+}
+
+TEST_CASE("a client that stops reading is closed with 1008 after send_timeout, under send_buffer") {
+  websocket_options o = test_options();
+  o.send_buffer = 64 << 20;  // never reached here: time alone closes it
+  o.send_timeout = std::chrono::milliseconds(300);
+  server srv(o);
+  net::io_context io;
+  client c(io);
+  c.receive_buffer(64 * 1024);
+  REQUIRE(!c.connect(srv.port(), target("stalled")));
+  c.read();
+  c.say("x");
+  echoed(c);
+  // 13 MB: more than the sockets hold, so the server's writes stop while the client does not
+  // read.
+  c.say("flood 200 65536");
+  const auto asked = std::chrono::steady_clock::now();
+  REQUIRE(wait_for(io, [&] { return srv.ws->stats().slow_closed == 1; }, 10s));
+  CHECK(std::chrono::steady_clock::now() - asked < 5s);
+  // Reading again, it gets what was in flight, then the close.
+  std::size_t frames = 0;
+  auto ec = c.read_until_closed(&frames, 20s);
+  CHECK(ec == websocket::error::closed);
+  CHECK(c.reason().code == websocket::close_code::policy_error);  // 1008
+  CHECK(frames < 200);
 }
 
 TEST_CASE("an idle client that answers no ping is closed, a reading one is kept alive") {
@@ -538,7 +611,101 @@ TEST_CASE("a connection that sends no request is closed after the handshake time
 
 }  // TEST_SUITE
 
+TEST_SUITE("websocket replay") {
+
+TEST_CASE("5,000 stored turns replay whole and in order to a reading client") {
+  temp_dir dir;
+  websocket_options o = test_options();
+  o.send_buffer = 256 * 1024;  // the history is ~1.5 MB: the replay must go in paced pages
+  server srv(o, sqlite_in(dir));
+  net::io_context io;
+  constexpr int turns = 5000;
+  {
+    client c(io);
+    REQUIRE(!c.connect(srv.port(), target("long")));
+    CHECK(c.read()["message"] == "welcome");
+    for (int at = 0; at < turns; at += 100) {
+      for (int i = at; i < at + 100; ++i) c.say("m" + std::to_string(i));
+      for (int i = at; i < at + 100; ++i) REQUIRE(echoed(c)["text"] == "m" + std::to_string(i));
+    }
+    c.close();
+  }
+  client c(io);
+  REQUIRE(!c.connect(srv.port(), target("long")));
+  c.send({{"action", "fetch_user_messages"}, {"message", nullptr}});
+  json f = c.read();
+  CHECK(f["message"] == "welcome");
+  CHECK(f["history"] == true);
+  for (int i = 0; i < turns; ++i) {
+    const std::string m = "m" + std::to_string(i);
+    json mine = c.read();
+    REQUIRE(mine["action"] == "user_message");
+    REQUIRE(mine["message"] == m);
+    REQUIRE(mine["history"] == true);
+    json reply = c.read();
+    REQUIRE(reply["action"] == "agent_reply_json");
+    REQUIRE(reply["message"]["text"] == m);
+    REQUIRE(reply["history"] == true);
+  }
+  // The replay ended there: the next frame answers the next message, live.
+  c.say("live");
+  json live = c.read();
+  CHECK(live["history"] == false);
+  CHECK(live["message"]["text"] == "live");
+  CHECK(srv.ws->stats().slow_closed == 0);
+}
+
+TEST_CASE("a client that stops reading during a replay is closed with 1008 in bounded time") {
+  temp_dir dir;
+  websocket_options o = test_options();
+  o.send_buffer = 1 << 20;
+  o.send_timeout = std::chrono::milliseconds(300);
+  server srv(o, sqlite_in(dir));
+  net::io_context io;
+  constexpr int turns = 80;  // 8 MB of history: more than the sockets hold
+  {
+    client c(io);
+    REQUIRE(!c.connect(srv.port(), target("stall-replay")));
+    c.read();
+    for (int i = 0; i < turns; ++i) {
+      c.say("numbered 1 100000");
+      numbered(c, 1, 100000);
+    }
+    c.close();
+  }
+  client c(io);
+  c.receive_buffer(64 * 1024);
+  REQUIRE(!c.connect(srv.port(), target("stall-replay")));
+  c.send({{"action", "fetch_user_messages"}, {"message", nullptr}});
+  const auto asked = std::chrono::steady_clock::now();
+  // It reads nothing: the replay's writes stop, and nothing moves for send_timeout.
+  REQUIRE(wait_for(io, [&] { return srv.ws->stats().slow_closed == 1; }, 10s));
+  CHECK(std::chrono::steady_clock::now() - asked < 5s);
+  std::size_t frames = 0;
+  auto ec = c.read_until_closed(&frames, 20s);
+  CHECK(ec == websocket::error::closed);
+  CHECK(c.reason().code == websocket::close_code::policy_error);  // 1008
+  CHECK(frames < 1 + 3 * turns);
+}
+
+}  // TEST_SUITE
+
 TEST_SUITE("websocket security") {
+
+TEST_CASE("session ids the server makes are 128 random bits, unique") {
+  server srv;
+  net::io_context io;
+  client a(io), b(io);
+  REQUIRE(!a.connect(srv.port(), "/"));
+  a.read();
+  REQUIRE(!b.connect(srv.port(), "/"));
+  b.read();
+  const auto sessions = srv.agent.sessions();
+  REQUIRE(sessions.size() == 2);
+  for (const auto& s : sessions) CHECK(is_fresh_id(s.id));
+  CHECK(sessions[0].id != sessions[1].id);
+}
+
 
 TEST_CASE("origins not in the allow-list get 403") {
   websocket_options o = test_options();

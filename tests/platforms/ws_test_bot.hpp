@@ -4,6 +4,7 @@
 // "close", "slow") exercise replies, slow readers and shutdown.
 #include <atomic>
 #include <filesystem>
+#include <functional>
 #include <memory>
 
 #include <unistd.h>
@@ -128,9 +129,10 @@ struct server {
   parley::agent agent{"wsbot"};
   std::shared_ptr<parley::platforms::websocket_platform> ws;
 
+  /// `setup`, when given, runs on the agent before it starts (e.g. to set config keys).
   explicit server(parley::platforms::websocket_options o = test_options(),
                   std::shared_ptr<parley::db_handler> db = nullptr, bool persist = false,
-                  int threads = 2) {
+                  int threads = 2, const std::function<void(parley::agent&)>& setup = {}) {
     agent.config().set("agent.threads", threads);
     agent.persist_sessions(persist);
     agent.config().set("log.level", "warn");
@@ -138,6 +140,7 @@ struct server {
     if (db) agent.use_db(std::move(db));
     ws = std::make_shared<parley::platforms::websocket_platform>(std::move(o));
     agent.use_platform(ws);
+    if (setup) setup(agent);
     agent.start();
   }
   ~server() {

@@ -71,6 +71,11 @@ class basic_client {
     beast::error_code ec;
     bool done = false;
     auto& tcp_layer = beast::get_lowest_layer(ws_);
+    if (receive_buffer_) {
+      // Set before connecting, so the kernel does not grow it (the window stays small).
+      tcp_layer.socket().open(tcp::v4());
+      tcp_layer.socket().set_option(net::socket_base::receive_buffer_size(receive_buffer_));
+    }
     tcp_layer.async_connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), port),
                             [&](beast::error_code e) { ec = e; done = true; });
     REQUIRE(run_until(io_, done));
@@ -91,6 +96,10 @@ class basic_client {
     REQUIRE(run_until(io_, done));
     return ec;
   }
+
+  /// Caps the socket's receive buffer (call before connect): a client that stops reading then
+  /// backs TCP up after a little data, not after the tens of MiB loopback may buffer.
+  void receive_buffer(int bytes) { receive_buffer_ = bytes; }
 
   void send_text(const std::string& text) { write(text, false); }
   void send_binary(const std::string& data) { write(data, true); }
@@ -180,6 +189,7 @@ class basic_client {
   beast::flat_buffer buffer_;
   websocket::response_type response_;
   beast::error_code last_error_;
+  int receive_buffer_ = 0;
 };
 
 using client = basic_client<beast::tcp_stream>;

@@ -19,6 +19,12 @@ std::string_view to_string(log_level level);
 /// Names the calling thread as top, gdb and perf show it (Linux keeps 15 characters).
 void name_this_thread(std::string_view name);
 
+/// What logs at info and above show for a session id: session ids are bearer secrets (whoever
+/// holds one joins the conversation), so those lines carry "#" and 8 hex digits of a hash of
+/// it instead, the same for the same id in every run, from which the id cannot be read back.
+/// Debug and trace lines show ids whole. Any thread.
+std::string session_tag(std::string_view session_id);
+
 namespace detail {
 extern std::atomic<int> g_log_level;
 void log_write(log_level level, const std::string& line);

@@ -8,6 +8,8 @@
 /// Closing a connection never ends its session; reconnecting with the same id resumes it.
 /// Limits (frame size, UTF-8, rate, connections, slow readers, timeouts), an Origin allow-list,
 /// a bearer token and TLS come from `websocket_options` (config keys `platforms.websocket.*`).
+/// A session id is a bearer secret: whoever holds it joins the conversation. Ids the server
+/// makes are 128 random bits from the operating system's CSPRNG.
 ///
 /// Beast stays in the .cpp files: this header only needs the runtime.
 #include <chrono>
@@ -34,7 +36,11 @@ struct websocket_options {
   std::size_t max_connections = 10000;        ///< open WebSockets; over it: 503 at the handshake
   double rate_limit = 20.0;                   ///< messages per second per connection; 0 = none
   std::size_t rate_burst = 40;                ///< messages a connection may send at once
-  std::size_t send_queue = 256;               ///< outgoing frames queued per connection; 1008 over it
+  /// Bytes of outgoing frames queued per connection; a client with more closes with 1008 (a
+  /// frame bigger than this still goes when nothing else is queued).
+  std::size_t send_buffer = 4 << 20;
+  /// While frames are queued, the socket must take some of them this often, else 1008.
+  std::chrono::milliseconds send_timeout{30'000};
   std::chrono::milliseconds handshake_timeout{10'000};  ///< HTTP request, TLS, upgrade and close
   std::chrono::milliseconds idle_timeout{60'000};       ///< no data this long (pinged at half) closes
 
@@ -47,7 +53,7 @@ struct websocket_stats {
   std::size_t connections = 0;      ///< open WebSocket connections
   std::uint64_t accepted = 0;       ///< WebSocket handshakes accepted so far
   std::uint64_t rejected = 0;       ///< handshakes refused (401, 403, 503)
-  std::uint64_t slow_closed = 0;    ///< connections closed because their queue was full
+  std::uint64_t slow_closed = 0;    ///< connections closed as slow readers (send_buffer, send_timeout)
   std::uint64_t rate_limited = 0;   ///< messages dropped by the rate limit
   std::uint64_t frames_in = 0;      ///< frames received
   std::uint64_t frames_out = 0;     ///< frames sent
