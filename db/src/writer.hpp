@@ -121,7 +121,8 @@ class write_context {
   const std::string& timestamp(wall_clock::time_point t);
   /// The id of the next chat, transition, intent_prediction, event or reasoning_step row. One
   /// sequence for all of them, so ids across tables are in write order (the timeline merges on
-  /// it; timestamps tie within a millisecond).
+  /// it; timestamps tie within a millisecond). It continues from the file's largest id, read
+  /// again at the start of every batch (begin_batch): other processes may write the file too.
   std::int64_t next_id() { return ++next_id_; }
   std::int64_t& id_counter() { return next_id_; }
   /// Notes activity on a session row. The row's last_activity is written at the end of the
@@ -139,7 +140,8 @@ class write_context {
   void flush_session_rows(bool exact);
 
   // Batch bookkeeping (writer only).
-  void begin_batch() { batch_first_id_ = next_id_; }
+  /// Inside the batch's write transaction: catches the id sequence up with the file.
+  void begin_batch();
   void commit_journal();
   void rollback_journal();
 
@@ -173,6 +175,8 @@ class write_context {
 };
 
 using write_op = std::function<void(write_context&)>;
+/// Why a batch failed to commit (see writer.cpp: what each leads to).
+enum class failure { none, locked, transient, bad };
 /// Called once an operation is committed (nullptr) or given up on (the error).
 using write_done = std::function<void(std::exception_ptr)>;
 
@@ -199,11 +203,20 @@ class writer {
     e.at = arena_.size();
     e.done = std::move(done);
     row_writer w(arena_);
-    encode(w);
+    try {
+      encode(w);
+    } catch (...) {
+      arena_.resize(e.at);  // nothing of a row that failed to encode stays queued
+      throw;
+    }
     return enqueue(lock, std::move(e));
   }
   /// Any thread. The sequence number of the last op queued.
   std::uint64_t last_queued() const;
+  /// Any thread; never blocks on the disk. The sequence number a reader waits for (with
+  /// wait_processed) to see every op queued before the call; when some are not yet committed,
+  /// asks the writer to commit them without gathering more.
+  std::uint64_t mark();
   /// Any thread. Blocks until every op up to `seq` is committed or given up on.
   void wait_processed(std::uint64_t seq);
   /// Any thread. Blocks until everything queued before is committed (or given up on) and the
@@ -232,12 +245,20 @@ class writer {
   /// Gathering stops at this many queued ops.
   std::size_t gather_limit() const;
   void process(std::vector<entry>& batch, bool exact);
-  bool try_commit(std::vector<entry>& batch, std::size_t from, std::size_t to, bool exact,
-                  bool& transient);
+  /// One transaction for batch[from, to); never throws.
+  failure try_commit(std::vector<entry>& batch, std::size_t from, std::size_t to, bool exact);
+  /// try_commit, retried while the file is locked (without limit, unless stopping) or failing
+  /// (write_attempts times). Returns the last failure, or none.
+  failure commit_retrying(std::vector<entry>& batch, std::size_t from, std::size_t to,
+                          bool exact);
+  /// Writes batch[from, to) around its bad rows (halving); returns the rows given up on.
+  std::size_t isolate(std::vector<entry>& batch, std::size_t from, std::size_t to, bool exact);
+  bool stopping() const;
   void write_session_rows();
   void apply(entry& e);
 
   std::unique_ptr<SQLite::Database> db_;
+  std::string path_;  // for messages
   write_context ctx_;
   sqlite_options options_;
 

@@ -66,6 +66,8 @@ config::config() {
           "the writer thread's nice value, 0-19 (0: the process's)");
   declare("db.max_queued", t::integer, 100000,
           "most rows queued for the writer; beyond it, sessions wait for the disk");
+  declare("db.readers", t::integer, 2,
+          "reader threads (each with its own connection) for restores and history reads");
   declare("log.level", t::string, "info", "trace, debug, info, warn, error or off");
 }
 
