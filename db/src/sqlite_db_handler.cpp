@@ -102,7 +102,7 @@ writer_stats sqlite_db_handler::stats() const { return writer_ ? writer_->stats(
 
 void sqlite_db_handler::session_started(const session& s) {
   if (!writer_) return;
-  writer_->push([id = s.id(), user = s.username(), name = s.session_name(),
+  writer_->push_for(s.id(), [id = s.id(), user = s.username(), name = s.session_name(),
                  platform = s.platform() ? std::string(s.platform()->name()) : std::string(),
                  state = s.agent().initial_state().name(),
                  ts = format_timestamp(wall_clock::now())](detail::write_context& c) {
@@ -135,7 +135,7 @@ void sqlite_db_handler::session_started(const session& s) {
 
 void sqlite_db_handler::session_closed(const session& s, std::string_view reason) {
   if (!writer_) return;
-  writer_->push([id = s.id(), reason = std::string(reason),
+  writer_->push_for(s.id(), [id = s.id(), reason = std::string(reason),
                  ts = format_timestamp(wall_clock::now())](detail::write_context& c) {
     const auto* slot = c.find_slot(id);
     if (!slot) return;  // deleted already
@@ -267,7 +267,7 @@ void sqlite_db_handler::save_message(const session& s, const reply& message, boo
   // Serialised before the writer's lock is taken (encoding runs under it: copies only).
   const std::string content = message.content();
   writer_->push_row(
-      &write_chat,
+      s.id(), &write_chat,
       [&](detail::row_writer& w) {
         w.str(s.id())
             .str(to_string(message.kind))
@@ -282,7 +282,7 @@ void sqlite_db_handler::save_message(const session& s, const reply& message, boo
 void sqlite_db_handler::save_transition(const session& s, const transition& t, const event* e) {
   if (!writer_) return;
   const std::string condition = describe(t);
-  writer_->push_row(&write_transition, [&](detail::row_writer& w) {
+  writer_->push_row(s.id(), &write_transition, [&](detail::row_writer& w) {
     w.str(s.id())
         .str(s.current_state().name())
         .str(t.dest().name())
@@ -298,7 +298,7 @@ void sqlite_db_handler::save_prediction(const session& s, std::string_view messa
   std::vector<std::string> infos;
   infos.reserve(p.parameters.size());
   for (const auto& x : p.parameters) infos.push_back(to_text(x.info));
-  writer_->push_row(&write_prediction, [&](detail::row_writer& w) {
+  writer_->push_row(s.id(), &write_prediction, [&](detail::row_writer& w) {
     w.str(s.id())
         .str(message)
         .str(p.classifier)
@@ -315,7 +315,8 @@ void sqlite_db_handler::save_prediction(const session& s, std::string_view messa
 void sqlite_db_handler::save_event(const session* s, std::string_view event,
                                    std::string_view info) {
   if (!writer_) return;
-  writer_->push([id = s ? std::optional<std::string>(s->id()) : std::nullopt,
+  writer_->push_for(s ? std::string_view(s->id()) : std::string_view(),
+                    [id = s ? std::optional<std::string>(s->id()) : std::nullopt,
                  ev = std::string(event), info = std::string(info),
                  ts = format_timestamp(wall_clock::now())](detail::write_context& c) {
     auto& q = c.stmt(
@@ -340,7 +341,7 @@ void sqlite_db_handler::save_event(const session* s, std::string_view event,
 void sqlite_db_handler::save_variables(const session& s) {
   if (!writer_) return;
   // Serialised here, on the strand: the dictionary may change as soon as we return.
-  writer_->push([id = s.id(), vars = s.dictionary().is_null() ? std::string("{}")
+  writer_->push_for(s.id(), [id = s.id(), vars = s.dictionary().is_null() ? std::string("{}")
                                                              : to_text(s.dictionary()),
                  ts = format_timestamp(wall_clock::now())](detail::write_context& c) {
     const auto slot = c.slot(id, ts);
@@ -356,7 +357,7 @@ void sqlite_db_handler::save_reasoning_event(const session& s, std::string_view 
   if (!writer_) return;
   std::string step_kind = field(payload, "kind");
   if (step_kind.empty()) step_kind = field(payload, "step_kind");
-  writer_->push([id = s.id(), kind = std::string(kind), step_kind = std::move(step_kind),
+  writer_->push_for(s.id(), [id = s.id(), kind = std::string(kind), step_kind = std::move(step_kind),
                  step = field(payload, "step"), summary = field(payload, "summary"),
                  body = to_text(payload),
                  ts = format_timestamp(wall_clock::now())](detail::write_context& c) {
@@ -381,7 +382,7 @@ void sqlite_db_handler::save_reasoning_event(const session& s, std::string_view 
 
 void sqlite_db_handler::save_timer(const session& s, const pending_timer& t) {
   if (!writer_) return;
-  writer_->push([id = s.id(), key = t.key, due = format_timestamp(t.due), ev = to_text(t.event),
+  writer_->push_for(s.id(), [id = s.id(), key = t.key, due = format_timestamp(t.due), ev = to_text(t.event),
                  ts = format_timestamp(wall_clock::now())](detail::write_context& c) {
     const auto slot = c.slot(id, ts);
     auto& q = c.stmt(
@@ -397,7 +398,7 @@ void sqlite_db_handler::save_timer(const session& s, const pending_timer& t) {
 
 void sqlite_db_handler::delete_timer(const session& s, std::string_view key) {
   if (!writer_) return;
-  writer_->push([id = s.id(), key = std::string(key)](detail::write_context& c) {
+  writer_->push_for(s.id(), [id = s.id(), key = std::string(key)](detail::write_context& c) {
     const auto* slot = c.find_slot(id);
     if (!slot) return;
     auto& q = c.stmt("DELETE FROM timer WHERE session_id = ? AND key = ?");
@@ -409,7 +410,8 @@ void sqlite_db_handler::delete_timer(const session& s, std::string_view key) {
 
 void sqlite_db_handler::delete_session(std::string_view agent_name, std::string_view session_id) {
   if (!writer_) return;
-  writer_->push([agent = std::string(agent_name), id = std::string(session_id)](
+  writer_->push_for(agent_name == agent_name_ ? session_id : std::string_view(),
+                    [agent = std::string(agent_name), id = std::string(session_id)](
                     detail::write_context& c) {
     if (agent == c.agent_name()) c.erase_slot(id);
     auto& q = c.stmt("SELECT id FROM session WHERE agent_name = ? AND session_id = ?");
@@ -452,7 +454,7 @@ std::vector<chat_message> sqlite_db_handler::chat_history(
     std::string_view session_id, std::optional<std::size_t> n,
     std::optional<wall_clock::time_point> until) {
   require_open("chat_history");
-  writer_->wait_processed(writer_->mark());
+  writer_->wait_processed(writer_->mark(session_id));
   auto r = readers_->take();
   return detail::read_chat(*r, agent_name_, std::string(session_id), n, until);
 }
@@ -460,7 +462,7 @@ std::vector<chat_message> sqlite_db_handler::chat_history(
 std::vector<reasoning_event> sqlite_db_handler::reasoning_events(
     const session& s, std::optional<wall_clock::time_point> until) {
   require_open("reasoning_events");
-  writer_->wait_processed(writer_->mark());
+  writer_->wait_processed(writer_->mark(s.id()));
   auto r = readers_->take();
   return detail::read_reasoning(*r, agent_name_, s.id(), until);
 }
@@ -468,17 +470,20 @@ std::vector<reasoning_event> sqlite_db_handler::reasoning_events(
 std::optional<session_snapshot> sqlite_db_handler::load_session(std::string_view agent_name,
                                                                 std::string_view session_id) {
   require_open("load_session");
-  writer_->wait_processed(writer_->mark());
+  writer_->wait_processed(writer_->mark(agent_name == agent_name_ ? session_id : ""));
   auto r = readers_->take();
   return detail::read_session(*r, std::string(agent_name), std::string(session_id));
 }
 
 // ---- reading off the caller's thread ---------------------------------------------------------
-// The caller only notes how far the writer must get (mark) and queues the job: it never waits.
-// A reader thread waits for that commit, reads on its own connection, and calls back.
+// The caller only notes how far the writer must get for this session (mark) and queues the
+// job: it never waits. A reader thread waits for that commit, reads on its own connection, and
+// calls back. A session with no rows pending (a resuming one) is read at once, however far
+// behind the writer is with the others.
 
 template <class T, class Read>
-void sqlite_db_handler::read_async(const char* what, read_callback<T> done, Read read) {
+void sqlite_db_handler::read_async(const char* what, std::string_view session,
+                                   read_callback<T> done, Read read) {
   auto call = [](read_callback<T>& cb, T result, std::exception_ptr error) {
     // `done` is the caller's: whatever it throws stays here (the reader thread goes on).
     try {
@@ -495,7 +500,7 @@ void sqlite_db_handler::read_async(const char* what, read_callback<T> done, Read
                         "' is not open; call open() (agent.start() does) first")));
     return;
   }
-  const auto after = writer_->mark();
+  const auto after = writer_->mark(session);
   auto job = std::make_shared<read_callback<T>>(std::move(done));
   const bool queued = readers_->submit(
       after, [job, call, read = std::move(read)](detail::reader_conn* c, std::exception_ptr error) {
@@ -516,8 +521,11 @@ void sqlite_db_handler::read_async(const char* what, read_callback<T> done, Read
 
 void sqlite_db_handler::async_load_session(std::string agent_name, std::string session_id,
                                            read_callback<std::optional<session_snapshot>> done) {
+  // The session to wait for is worked out before the strings move into the read (argument
+  // order is unspecified). Another agent's rows are not ours to track: wait for all.
+  const std::string wait_for = agent_name == agent_name_ ? session_id : std::string();
   read_async<std::optional<session_snapshot>>(
-      "async_load_session", std::move(done),
+      "async_load_session", wait_for, std::move(done),
       [agent = std::move(agent_name), id = std::move(session_id)](detail::reader_conn& c) {
         return detail::read_session(c, agent, id);
       });
@@ -527,7 +535,7 @@ void sqlite_db_handler::async_chat_history(const session& s, std::optional<std::
                                            std::optional<wall_clock::time_point> until,
                                            read_callback<std::vector<chat_message>> done) {
   read_async<std::vector<chat_message>>(
-      "async_chat_history", std::move(done),
+      "async_chat_history", s.id(), std::move(done),
       [this, id = s.id(), n, until](detail::reader_conn& c) {
         return detail::read_chat(c, agent_name_, id, n, until);
       });
@@ -538,7 +546,7 @@ void sqlite_db_handler::async_chat_page(const session& s, std::int64_t after_id,
                                         std::optional<wall_clock::time_point> until,
                                         read_callback<std::vector<chat_message>> done) {
   read_async<std::vector<chat_message>>(
-      "async_chat_page", std::move(done),
+      "async_chat_page", s.id(), std::move(done),
       [this, id = s.id(), after_id, limit, until](detail::reader_conn& c) {
         return detail::read_chat_page(c, agent_name_, id, after_id, limit, until);
       });
@@ -548,7 +556,7 @@ void sqlite_db_handler::async_reasoning_events(const session& s,
                                                std::optional<wall_clock::time_point> until,
                                                read_callback<std::vector<reasoning_event>> done) {
   read_async<std::vector<reasoning_event>>(
-      "async_reasoning_events", std::move(done),
+      "async_reasoning_events", s.id(), std::move(done),
       [this, id = s.id(), until](detail::reader_conn& c) {
         return detail::read_reasoning(c, agent_name_, id, until);
       });

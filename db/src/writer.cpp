@@ -272,7 +272,8 @@ bool writer::admit(std::unique_lock<std::mutex>& lock, write_done& done) {
   return false;
 }
 
-std::uint64_t writer::enqueue(std::unique_lock<std::mutex>& lock, entry e) {
+std::uint64_t writer::enqueue(std::unique_lock<std::mutex>& lock, entry e,
+                              std::string_view session) {
   // Somebody waits for an op with a callback (a sync_commit reply, an import): no gathering.
   const bool urgent = e.done != nullptr && !urgent_;
   urgent_ = urgent_ || e.done != nullptr;
@@ -280,20 +281,28 @@ std::uint64_t writer::enqueue(std::unique_lock<std::mutex>& lock, entry e) {
   ++stats_.rows_queued;
   stats_.queue_high = std::max<std::uint64_t>(stats_.queue_high, queue_.size());
   const auto seq = ++queued_seq_;
+  if (!session.empty()) {
+    // A lookup per row; a key allocated once per session per batch.
+    if (auto it = queued_sessions_.find(session); it != queued_sessions_.end())
+      it->second = seq;
+    else
+      queued_sessions_.emplace(std::string(session), seq);
+  }
   const bool wake = queue_.size() == 1 || urgent || queue_.size() == gather_limit();
   lock.unlock();
   if (wake) wake_.notify_one();
   return seq;
 }
 
-std::uint64_t writer::push(write_op op, write_done done, bool checked) {
+std::uint64_t writer::push_for(std::string_view session, write_op op, write_done done,
+                               bool checked) {
   std::unique_lock lock(mutex_);
   if (!admit(lock, done)) return 0;
   entry e;
   e.op = std::move(op);
   e.done = std::move(done);
   e.checked = checked;
-  return enqueue(lock, std::move(e));
+  return enqueue(lock, std::move(e), session);
 }
 
 std::size_t writer::gather_limit() const { return std::min(max_gathered, options_.max_queued); }
@@ -322,16 +331,24 @@ void writer::sync() {
   wait_processed(seq);
 }
 
-std::uint64_t writer::mark() {
+std::uint64_t writer::mark(std::string_view session) {
   bool wake = false;
   std::uint64_t seq = 0;
   {
     std::lock_guard lock(mutex_);
-    seq = queued_seq_;
-    // Nothing to wait for once everything queued is committed: the reader goes at once. Else
-    // the batch being gathered is committed now: a reader waits for one commit, not for the
-    // commit interval too. (No marker op: the last op queued is what the reader waits for.)
-    if (processed_seq_ < seq && !stopping_ && !urgent_) {
+    if (session.empty()) {
+      seq = queued_seq_;
+    } else if (auto q = queued_sessions_.find(session); q != queued_sessions_.end()) {
+      seq = q->second;
+    } else if (auto w = writing_sessions_.find(session); w != writing_sessions_.end()) {
+      seq = w->second;  // in the batch being written: no need to hurry the writer
+    } else {
+      return processed_seq_;  // nothing of this session pending: read now
+    }
+    // Nothing to wait for once it is committed. Else the batch being gathered is committed
+    // now: a reader waits for one commit, not for the commit interval too. (No marker op: the
+    // last op queued is what the reader waits for.)
+    if (processed_seq_ < seq && seq > writing_seq_ && !stopping_ && !urgent_) {
       urgent_ = true;
       wake = true;
     }
@@ -389,6 +406,9 @@ void writer::run() {
       urgent_ = false;
       batch.swap(queue_);
       batch_arena_.swap(arena_);
+      writing_sessions_.swap(queued_sessions_);
+      queued_sessions_.clear();  // the last batch's, all written
+      writing_seq_ = queued_seq_;
       room_.notify_all();  // no system call when nobody waits
       last = queued_seq_;
       exact = stopping_;

@@ -172,9 +172,10 @@ class sqlite_db_handler final : public db_handler {
  private:
   void require_open(const char* what) const;
   /// Runs `read` (reading a detail::reader_conn) on a reader thread once the writer has
-  /// committed every row queued before this call, then `done` with its result or error.
+  /// committed every row of `session` queued before this call (every row when empty), then
+  /// `done` with its result or error.
   template <class T, class Read>
-  void read_async(const char* what, read_callback<T> done, Read read);
+  void read_async(const char* what, std::string_view session, read_callback<T> done, Read read);
 
   sqlite_options options_;
   std::string agent_name_;
