@@ -10,6 +10,8 @@
 #include <stdexcept>
 #include <thread>
 
+#include <SQLiteCpp/Database.h>
+
 #include "support.hpp"
 
 using namespace std::chrono_literals;
@@ -105,6 +107,51 @@ TEST_CASE("async reads see every row queued before the call, on a reader thread,
   REQUIRE(!steps.error);
   REQUIRE(steps.value.size() == 1);
   CHECK(steps.value[0].step_kind == "plan");
+}
+
+TEST_CASE("a read waits only for its own session's rows: a stuck writer holds back no other session") {
+  test::temp_dir dir;
+  const auto path = dir.file("s.db");
+  parley::db::sqlite_options o;
+  o.busy_timeout = 10ms;
+  o.retry_backoff = 5ms;
+  test::harness h(path, define_quiet, o);
+  auto a = h.session("a");
+  auto b = h.session("b");
+  // Both have started (their strands recorded session_started) before the lock below.
+  test::on_strand(*a, [] {});
+  test::on_strand(*b, [] {});
+  h.db->save_message(*b, text("b's"), true);
+  h.db->flush();
+
+  // Another connection holds the write lock: the writer cannot commit a's new row.
+  SQLite::Database locker(path, SQLite::OPEN_READWRITE);
+  locker.exec("BEGIN IMMEDIATE");
+  h.db->save_message(*a, text("a's"), true);
+  REQUIRE(test::eventually([&] { return h.db->stats().lock_waits >= 1; }));
+
+  // b has nothing pending: read at once, though the writer is stuck.
+  auto got_b = await<std::vector<chat_message>>(
+      [&](auto cb) { h.db->async_chat_history(*b, std::nullopt, std::nullopt, std::move(cb)); });
+  CHECK(contents(got_b.value) == std::vector<std::string>{"b's"});
+  auto snap_b = await<std::optional<parley::session_snapshot>>(
+      [&](auto cb) { h.db->async_load_session("testbot", "b", std::move(cb)); });
+  CHECK(snap_b.value.has_value());
+
+  // a's read waits (on a reader thread) until its row is committed, and then sees it.
+  auto p = std::make_shared<std::promise<std::vector<chat_message>>>();
+  auto f = p->get_future();
+  h.db->async_chat_history(*a, std::nullopt, std::nullopt,
+                           [p](std::vector<chat_message> m, std::exception_ptr) {
+                             p->set_value(std::move(m));
+                           });
+  // Still held back while the lock is held (the writer retries every few milliseconds).
+  REQUIRE(test::eventually([&] { return h.db->stats().write_failures >= 4; }));
+  CHECK(f.wait_for(0s) == std::future_status::timeout);
+  locker.exec("ROLLBACK");
+  REQUIRE(f.wait_for(5s) == std::future_status::ready);
+  CHECK(contents(f.get()) == std::vector<std::string>{"a's"});
+  CHECK(h.db->stats().rows_dropped == 0);
 }
 
 TEST_CASE("async_load_session reads a persisted session's state and dictionary as last written") {

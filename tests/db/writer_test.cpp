@@ -71,13 +71,13 @@ TEST_CASE("the writer thread survives any exception from a row, only that row is
       done(4));
   w.push(event("three"), done(5));
   // A row whose encoding throws fails on the caller's thread and leaves nothing queued.
-  CHECK_THROWS_AS(w.push_row(&event_row,
+  CHECK_THROWS_AS(w.push_row({}, &event_row,
                              [](detail::row_writer& r) {
                                r.str("half");
                                throw std::runtime_error("encoding");
                              }),
                   std::runtime_error);
-  w.push_row(&event_row, [](detail::row_writer& r) { r.str("four"); }, done(6));
+  w.push_row({}, &event_row, [](detail::row_writer& r) { r.str("four"); }, done(6));
   w.sync();
 
   CHECK(calls == 7);
