@@ -85,7 +85,10 @@ TEST_CASE("bad database paths and files give a clear error naming the path and t
     }
     // The sqlite3 shell, another process, holds the write lock.
     test::child shell({PARLEY_SQLITE3_BIN, path});
-    shell.write("BEGIN EXCLUSIVE;\nINSERT INTO event (agent_name, event, timestamp) VALUES ('x', 'x', 'x');\n");
+    // The shell waits for the lock (.timeout): the probe below takes it for an instant on
+    // every try, and a shell that found it taken then would hold nothing (its BEGIN failing,
+    // its INSERT committing alone), which the probe could still catch once.
+    shell.write(".timeout 10000\nBEGIN EXCLUSIVE;\nINSERT INTO event (agent_name, event, timestamp) VALUES ('x', 'x', 'x');\n");
     REQUIRE(test::eventually([&] {
       SQLite::Database probe(path, SQLite::OPEN_READWRITE);
       try {

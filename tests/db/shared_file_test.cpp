@@ -17,6 +17,7 @@ namespace {
 std::uint16_t start_greetings(test::child& bot) {
   std::uint16_t port = 0;
   const std::regex listening("listening; open https?://[^ ]+:([0-9]+)/");
+  INFO("the bot's log: " << bot.err());
   REQUIRE(bot.read_until([&](const std::string&) {
     std::smatch m;
     if (!std::regex_search(bot.err(), m, listening)) return false;
