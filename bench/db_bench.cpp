@@ -1,10 +1,13 @@
 // DB benchmarks: (1) sustained chat rows per second through the writer while sessions reply,
 // against a plain SQLite batched insert of the same rows in the same run; (2) time to restore
-// 100,000 persisted sessions; (3) what a greetings turn costs the worker and the writer.
+// 100,000 persisted sessions; (3) what a greetings turn costs the worker and the writer;
+// (4) resumes: while sessions chat at full speed, others read their session and a page of
+// history through the async reads, and the latency to the first result.
 // Usage: bench_db [--sessions N] [--messages M] [--restore R] [--turn-sessions N]
-//                 [--turn-messages M] [--dir D]
+//                 [--turn-messages M] [--resume N] [--resume-load N] [--dir D]
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <cstdio>
@@ -15,6 +18,7 @@
 #include <sstream>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <SQLiteCpp/Database.h>
@@ -71,6 +75,7 @@ struct chat_row {
 struct recorded_agent {
   parley::agent a;
   std::shared_ptr<parley::db::sqlite_db_handler> db;
+  std::shared_ptr<parley::callback_platform> platform;
   std::vector<std::shared_ptr<session>> sessions;
 
   recorded_agent(const std::string& name, const std::string& path, int threads, int n,
@@ -81,11 +86,11 @@ struct recorded_agent {
     define(a);
     db = std::make_shared<parley::db::sqlite_db_handler>(parley::db::sqlite_options{.path = path});
     a.use_db(db);
-    auto p = std::make_shared<parley::callback_platform>([](session&, const parley::reply&) {});
-    a.use_platform(p);
+    platform = std::make_shared<parley::callback_platform>([](session&, const parley::reply&) {});
+    a.use_platform(platform);
     a.start();
     for (int i = 0; i < n; ++i)
-      sessions.push_back(a.get_or_create_session("s" + std::to_string(i), p.get(), "u"));
+      sessions.push_back(a.get_or_create_session("s" + std::to_string(i), platform.get(), "u"));
     latch started(n);
     for (auto& s : sessions) s->when_idle([&] { started.hit(); });
     started.wait();
@@ -269,10 +274,121 @@ void restore(const std::string& path, int n) {
               "(agent start %.3f s; %.1f us per session; %d wrong)\n",
               n, secs, start_secs, secs * 1e6 / n, wrong.load());
 }
+// (4) resume: `resumers` sessions with a stored history come back while `load` sessions chat
+// at full speed (closed loop, greetings, the agent on 2 threads, recording). Each comeback is
+// what a resuming client costs the database: async_load_session, then async_chat_page of
+// its first 50 messages, chained as the session would chain them. Timed from the call to the
+// snapshot (the first result) and to the page. In two waves: all at once, then one every 5 ms.
+void resume(const std::string& path, int resumers, int load) {
+  constexpr int history_messages = 24;  // per resuming session: 61 chat rows
+  constexpr std::size_t page = 50;
+  auto old_id = [](int i) { return "old" + std::to_string(i); };
+  {
+    recorded_agent history("bench", path, 2, 0, greetings::define);
+    auto* p = history.platform.get();
+    latch done(resumers);
+    std::vector<std::shared_ptr<session>> old;
+    std::function<void(session&, int)> next = [&](session& s, int k) {
+      if (k == history_messages) return done.hit();
+      (void)s.post(parley::event::text(k % 2 == 0 ? "hello" : "good", true));
+      s.when_idle([&next, &s, k] { next(s, k + 1); });
+    };
+    for (int i = 0; i < resumers; ++i)
+      old.push_back(history.a.get_or_create_session(old_id(i), p, "u"));
+    for (auto& s : old) s->when_idle([&next, &s] { next(*s, 0); });
+    done.wait();
+    history.db->flush();
+    history.a.stop();
+    history.a.wait();
+  }
+
+  recorded_agent ra("bench", path, 2, load, greetings::define);
+  auto& db = *ra.db;
+  // The resuming sessions' objects (for async_chat_page), made before the clock starts.
+  std::vector<std::shared_ptr<session>> old;
+  {
+    latch idle(resumers);
+    for (int i = 0; i < resumers; ++i) {
+      old.push_back(ra.a.get_or_create_session(old_id(i), ra.platform.get(), "u"));
+      old.back()->when_idle([&] { idle.hit(); });
+    }
+    idle.wait();
+    db.flush();
+  }
+
+  // The load: every live session sends its next message as soon as it answered the last.
+  std::atomic<bool> stop{false};
+  std::atomic<long> answered{0};
+  latch stopped(load);
+  std::function<void(session&, int)> next = [&](session& s, int k) {
+    if (stop) return stopped.hit();
+    (void)s.post(parley::event::text(k % 2 == 0 ? "hello" : "good", true));
+    s.when_idle([&next, &s, k, &answered] {
+      ++answered;
+      next(s, k + 1);
+    });
+  };
+  for (auto& s : ra.sessions) next(*s, 0);
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));  // the load reaches full speed
+
+  auto wave = [&](const char* name, std::chrono::microseconds spacing) {
+    std::vector<double> first(static_cast<std::size_t>(resumers)),
+        whole(static_cast<std::size_t>(resumers));
+    std::atomic<int> wrong{0};
+    latch done(resumers);
+    const auto w0 = steady::now();
+    for (int i = 0; i < resumers; ++i) {
+      if (spacing.count() > 0) std::this_thread::sleep_until(w0 + spacing * i);
+      const auto t0 = steady::now();
+      auto& s = *old[static_cast<std::size_t>(i)];
+      const auto at = static_cast<std::size_t>(i);
+      db.async_load_session(
+          "bench", old_id(i),
+          [&, t0, at](std::optional<parley::session_snapshot> snap, std::exception_ptr e) {
+            first[at] = seconds_since(t0) * 1e3;
+            if (e || !snap) ++wrong;
+            db.async_chat_page(s, 0, page, std::nullopt,
+                               [&, t0, at](std::vector<parley::chat_message> m, std::exception_ptr e2) {
+                                 whole[at] = seconds_since(t0) * 1e3;
+                                 if (e2 || m.size() != page) ++wrong;
+                                 done.hit();
+                               });
+          });
+    }
+    done.wait();
+    auto pct = [](std::vector<double> v, double q) {
+      std::sort(v.begin(), v.end());
+      return v[std::min(v.size() - 1, static_cast<std::size_t>(q * static_cast<double>(v.size())))];
+    };
+    std::printf("resume:  %d sessions %s while %d sessions chat\n"
+                "         snapshot (first result) p50 %.1f ms, p99 %.1f ms, max %.1f ms; with the "
+                "first %zu messages p50 %.1f ms, p99 %.1f ms, max %.1f ms; %d wrong\n",
+                resumers, name, load, pct(first, 0.5), pct(first, 0.99),
+                *std::max_element(first.begin(), first.end()), page, pct(whole, 0.5),
+                pct(whole, 0.99), *std::max_element(whole.begin(), whole.end()), wrong.load());
+  };
+  const long answered0 = answered;
+  const auto db0 = db.stats();
+  const auto t0 = steady::now();
+  wave("at once", std::chrono::microseconds(0));
+  wave("one every 5 ms", std::chrono::microseconds(5000));
+  const double secs = seconds_since(t0);
+  const auto db1 = db.stats();
+  std::printf("         the load meanwhile: %.0f messages/s answered, %.0f rows/s committed, "
+              "%llu rows queued at most (db.max_queued %d)\n",
+              static_cast<double>(answered - answered0) / secs,
+              static_cast<double>(db1.rows_written - db0.rows_written) / secs,
+              static_cast<unsigned long long>(db1.queue_high), 100000);
+  stop = true;
+  stopped.wait();
+  ra.a.stop();
+  ra.a.wait();
+}
 }  // namespace
 
 int main(int argc, char** argv) {
   int sessions = 1000, messages = 50, restore_n = 100000, turn_sessions = 100, turn_messages = 1000;
+  int resumers = 100, resume_load = 100;
   std::string dir = std::filesystem::temp_directory_path().string();
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string f = argv[i];
@@ -282,6 +398,8 @@ int main(int argc, char** argv) {
     else if (f == "--dir") dir = argv[i + 1];
     else if (f == "--turn-sessions") turn_sessions = std::atoi(argv[i + 1]);
     else if (f == "--turn-messages") turn_messages = std::atoi(argv[i + 1]);
+    else if (f == "--resume") resumers = std::atoi(argv[i + 1]);
+    else if (f == "--resume-load") resume_load = std::atoi(argv[i + 1]);
   }
   const auto base = std::filesystem::path(dir) / ("parley-bench-" + std::to_string(::getpid()));
   std::filesystem::create_directories(base);
@@ -293,6 +411,7 @@ int main(int argc, char** argv) {
     std::printf("chat rows/s: writer %.0f, plain batched insert %.0f, ratio %.2f\n", w, p, w / p);
   }
   if (restore_n > 0) restore((base / "restore.db").string(), restore_n);
+  if (resumers > 0) resume((base / "resume.db").string(), resumers, resume_load);
   std::filesystem::remove_all(base);
   return 0;
 }

@@ -2,7 +2,9 @@
 
 #include <sqlite3.h>
 
+#include <chrono>
 #include <filesystem>
+#include <thread>
 
 #include <SQLiteCpp/Exception.h>
 #include <SQLiteCpp/Statement.h>
@@ -148,14 +150,25 @@ int query_int(SQLite::Database& db, const char* sql) {
 
 // Checks that `db` holds a Parley schema this build can use; returns its version.
 int check_schema(SQLite::Database& db, const std::string& path) {
-  const int app = query_int(db, "PRAGMA application_id");
-  const int version = query_int(db, "PRAGMA user_version");
+  // The three reads see one moment: outside a transaction, another process creating the
+  // schema could commit between them (no Parley id yet, then its tables: "not a Parley one").
+  const bool own_transaction = sqlite3_get_autocommit(db.getHandle()) != 0;
+  if (own_transaction) db.exec("BEGIN");
+  int app = 0, version = 0, tables = 0;
+  try {
+    app = query_int(db, "PRAGMA application_id");
+    version = query_int(db, "PRAGMA user_version");
+    tables = query_int(db, "SELECT count(*) FROM sqlite_schema WHERE name NOT LIKE 'sqlite_%'");
+  } catch (...) {
+    if (own_transaction) db.exec("ROLLBACK");
+    throw;
+  }
+  if (own_transaction) db.exec("COMMIT");
   if (app != 0 && app != detail::application_id)
     throw db_error("database '" + path +
                    "' is a SQLite file of another application, not a Parley database; pass "
                    "another path with --db");
-  if (app == 0 && version == 0 &&
-      query_int(db, "SELECT count(*) FROM sqlite_schema WHERE name NOT LIKE 'sqlite_%'") > 0)
+  if (app == 0 && version == 0 && tables > 0)
     throw db_error("database '" + path +
                    "' is a SQLite database but not a Parley one (it has tables and no Parley "
                    "schema); pass another path with --db");
@@ -180,6 +193,37 @@ void rethrow_open_error(const std::string& path, const std::exception& e, const 
                  "; " + fix_for(code));
 }
 
+namespace {
+// One attempt of open_for_writing; SQLite's failures come out as they are.
+std::unique_ptr<SQLite::Database> open_once(const std::string& path,
+                                            std::chrono::milliseconds busy_timeout, bool durable) {
+  // NOMUTEX: only the writer's thread uses this connection, so SQLite's per-call mutex
+  // (taken on every bind, step and reset) is pure cost.
+  auto db = std::make_unique<SQLite::Database>(
+      path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE | SQLite::OPEN_NOMUTEX,
+      static_cast<int>(busy_timeout.count()));
+  int version = check_schema(*db, path);
+  // WAL: readers (parley-inspect too) never block the writer, and a commit is one append.
+  db->exec("PRAGMA journal_mode=WAL");
+  db->exec(durable ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
+  // Not enforced on this connection: a parent lookup for every row written (~10 % of the
+  // writer's time), for links the writer makes itself. The schema still declares them (and
+  // their cascades, for tools that enable foreign keys); delete_session cascades by hand.
+  db->exec("PRAGMA foreign_keys=OFF");
+  // Takes the write lock even when there is nothing to migrate: a database locked by another
+  // process is reported now, not as failing writes later.
+  SQLite::Transaction tx(*db, SQLite::TransactionBehavior::IMMEDIATE);
+  version = check_schema(*db, path);  // another process may have migrated meanwhile
+  if (version < known_version) {
+    for (int v = version; v < known_version; ++v) db->exec(migrations[v]);
+    db->exec("PRAGMA application_id=" + std::to_string(application_id));
+    db->exec("PRAGMA user_version=" + std::to_string(known_version));
+  }
+  tx.commit();
+  return db;
+}
+}  // namespace
+
 std::unique_ptr<SQLite::Database> open_for_writing(const std::string& path,
                                                    std::chrono::milliseconds busy_timeout,
                                                    bool durable) {
@@ -194,33 +238,26 @@ std::unique_ptr<SQLite::Database> open_for_writing(const std::string& path,
   if (fs::is_directory(p, ec))
     throw db_error("cannot create database '" + path +
                    "': it is a folder; pass the path of a file with --db");
-  try {
-    // NOMUTEX: only the writer's thread uses this connection, so SQLite's per-call mutex
-    // (taken on every bind, step and reset) is pure cost.
-    auto db = std::make_unique<SQLite::Database>(
-        path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE | SQLite::OPEN_NOMUTEX,
-        static_cast<int>(busy_timeout.count()));
-    int version = check_schema(*db, path);
-    // WAL: readers (parley-inspect too) never block the writer, and a commit is one append.
-    db->exec("PRAGMA journal_mode=WAL");
-    db->exec(durable ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
-    // Not enforced on this connection: a parent lookup for every row written (~10 % of the
-    // writer's time), for links the writer makes itself. The schema still declares them (and
-    // their cascades, for tools that enable foreign keys); delete_session cascades by hand.
-    db->exec("PRAGMA foreign_keys=OFF");
-    // Takes the write lock even when there is nothing to migrate: a database locked by another
-    // process is reported now, not as failing writes later.
-    SQLite::Transaction tx(*db, SQLite::TransactionBehavior::IMMEDIATE);
-    version = check_schema(*db, path);  // another process may have migrated meanwhile
-    if (version < known_version) {
-      for (int v = version; v < known_version; ++v) db->exec(migrations[v]);
-      db->exec("PRAGMA application_id=" + std::to_string(application_id));
-      db->exec("PRAGMA user_version=" + std::to_string(known_version));
+  // Two processes opening the same new file at the same moment (two agents started together)
+  // can make a step of the other's fail with SQLITE_BUSY at once, without SQLite's busy
+  // handler (switching the file to WAL, or the check right after): about one start in 35 in
+  // the two-process test. Such a failure is retried until busy_timeout has passed, as a lock
+  // held by a live process is waited for; then it is reported as before.
+  const auto deadline = std::chrono::steady_clock::now() + busy_timeout;
+  for (;;) {
+    try {
+      return open_once(path, busy_timeout, durable);
+    } catch (const SQLite::Exception& e) {
+      const int code = e.getErrorCode() & 0xff;
+      if ((code == SQLITE_BUSY || code == SQLITE_LOCKED) &&
+          std::chrono::steady_clock::now() < deadline) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        continue;
+      }
+      rethrow_open_error(path, e, "open");
+    } catch (const std::exception& e) {
+      rethrow_open_error(path, e, "open");
     }
-    tx.commit();
-    return db;
-  } catch (const std::exception& e) {
-    rethrow_open_error(path, e, "open");
   }
 }
 

@@ -13,71 +13,25 @@
 #include <parley/state.hpp>
 #include <parley/transition.hpp>
 
+#include "reader_pool.hpp"
+#include "reads.hpp"
 #include "schema.hpp"
 #include "session_transfer.hpp"
 #include "writer.hpp"
 
 namespace parley::db {
 
-namespace detail {
-
-// Reading connections, one per concurrent reader, each with its prepared statements.
-class reader_pool {
- public:
-  struct conn {
-    std::unique_ptr<SQLite::Database> db;
-    statement_cache statements;
-    explicit conn(std::unique_ptr<SQLite::Database> d) : db(std::move(d)), statements(*db) {}
-  };
-  class lease {
-   public:
-    lease(reader_pool& pool, std::unique_ptr<conn> c) : pool_(pool), c_(std::move(c)) {}
-    ~lease() { pool_.give_back(std::move(c_)); }
-    lease(const lease&) = delete;
-    lease& operator=(const lease&) = delete;
-    conn* operator->() { return c_.get(); }
-
-   private:
-    reader_pool& pool_;
-    std::unique_ptr<conn> c_;
-  };
-
-  reader_pool(std::string path, std::chrono::milliseconds busy)
-      : path_(std::move(path)), busy_(busy) {}
-
-  lease take() {
-    {
-      std::lock_guard lock(mutex_);
-      if (!free_.empty()) {
-        auto c = std::move(free_.back());
-        free_.pop_back();
-        return lease(*this, std::move(c));
-      }
-    }
-    return lease(*this, std::make_unique<conn>(open_for_reading(path_, busy_)));
-  }
-
- private:
-  void give_back(std::unique_ptr<conn> c) {
-    std::lock_guard lock(mutex_);
-    if (free_.size() < 16) free_.push_back(std::move(c));
-  }
-  std::string path_;
-  std::chrono::milliseconds busy_;
-  std::mutex mutex_;
-  std::vector<std::unique_ptr<conn>> free_;
-};
-
-}  // namespace detail
-
 namespace {
-std::string col(const SQLite::Column& c) { return c.isNull() ? std::string() : c.getString(); }
+// JSON as stored. Never throws: a string that is not UTF-8 (a dictionary value made from raw
+// bytes) is stored with U+FFFD in place of the bad bytes, instead of failing the recording
+// call on the session's strand.
+std::string to_text(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
 
 std::string field(const json& payload, const char* key) {
   if (!payload.is_object()) return {};
   auto it = payload.find(key);
   if (it == payload.end() || it->is_null()) return {};
-  return it->is_string() ? it->get<std::string>() : it->dump();
+  return it->is_string() ? it->get<std::string>() : to_text(*it);
 }
 
 // What made the transition fire, for people reading the log: "intent hello",
@@ -109,14 +63,18 @@ void sqlite_db_handler::open(std::string agent_name) {
   agent_name_ = std::move(agent_name);
   auto db = detail::open_for_writing(options_.path, options_.busy_timeout, options_.sync_commit);
   db->exec("PRAGMA cache_size=-" + std::to_string(options_.cache_mib * 1024));
-  readers_ = std::make_unique<detail::reader_pool>(options_.path, options_.busy_timeout);
   writer_ = std::make_unique<detail::writer>(std::move(db), agent_name_, options_);
+  readers_ = std::make_unique<detail::reader_pool>(options_.path, options_.busy_timeout,
+                                                   options_.readers, *writer_);
   PARLEY_LOG(info, "db: recording to " << options_.path
                                        << (options_.sync_commit ? " (sync_commit)" : ""));
 }
 
 void sqlite_db_handler::close() {
   if (!writer_) return;
+  // Readers first, while the writer still commits what they wait for: every read accepted
+  // runs and calls back; later ones are refused. Then the writer writes everything queued.
+  readers_->stop();
   writer_->stop();
   const auto st = writer_->stats();
   if (st.rows_dropped || st.write_failures)
@@ -144,7 +102,7 @@ writer_stats sqlite_db_handler::stats() const { return writer_ ? writer_->stats(
 
 void sqlite_db_handler::session_started(const session& s) {
   if (!writer_) return;
-  writer_->push([id = s.id(), user = s.username(), name = s.session_name(),
+  writer_->push_for(s.id(), [id = s.id(), user = s.username(), name = s.session_name(),
                  platform = s.platform() ? std::string(s.platform()->name()) : std::string(),
                  state = s.agent().initial_state().name(),
                  ts = format_timestamp(wall_clock::now())](detail::write_context& c) {
@@ -177,7 +135,7 @@ void sqlite_db_handler::session_started(const session& s) {
 
 void sqlite_db_handler::session_closed(const session& s, std::string_view reason) {
   if (!writer_) return;
-  writer_->push([id = s.id(), reason = std::string(reason),
+  writer_->push_for(s.id(), [id = s.id(), reason = std::string(reason),
                  ts = format_timestamp(wall_clock::now())](detail::write_context& c) {
     const auto* slot = c.find_slot(id);
     if (!slot) return;  // deleted already
@@ -309,7 +267,7 @@ void sqlite_db_handler::save_message(const session& s, const reply& message, boo
   // Serialised before the writer's lock is taken (encoding runs under it: copies only).
   const std::string content = message.content();
   writer_->push_row(
-      &write_chat,
+      s.id(), &write_chat,
       [&](detail::row_writer& w) {
         w.str(s.id())
             .str(to_string(message.kind))
@@ -324,7 +282,7 @@ void sqlite_db_handler::save_message(const session& s, const reply& message, boo
 void sqlite_db_handler::save_transition(const session& s, const transition& t, const event* e) {
   if (!writer_) return;
   const std::string condition = describe(t);
-  writer_->push_row(&write_transition, [&](detail::row_writer& w) {
+  writer_->push_row(s.id(), &write_transition, [&](detail::row_writer& w) {
     w.str(s.id())
         .str(s.current_state().name())
         .str(t.dest().name())
@@ -339,8 +297,8 @@ void sqlite_db_handler::save_prediction(const session& s, std::string_view messa
   if (!writer_) return;
   std::vector<std::string> infos;
   infos.reserve(p.parameters.size());
-  for (const auto& x : p.parameters) infos.push_back(x.info.dump());
-  writer_->push_row(&write_prediction, [&](detail::row_writer& w) {
+  for (const auto& x : p.parameters) infos.push_back(to_text(x.info));
+  writer_->push_row(s.id(), &write_prediction, [&](detail::row_writer& w) {
     w.str(s.id())
         .str(message)
         .str(p.classifier)
@@ -357,7 +315,8 @@ void sqlite_db_handler::save_prediction(const session& s, std::string_view messa
 void sqlite_db_handler::save_event(const session* s, std::string_view event,
                                    std::string_view info) {
   if (!writer_) return;
-  writer_->push([id = s ? std::optional<std::string>(s->id()) : std::nullopt,
+  writer_->push_for(s ? std::string_view(s->id()) : std::string_view(),
+                    [id = s ? std::optional<std::string>(s->id()) : std::nullopt,
                  ev = std::string(event), info = std::string(info),
                  ts = format_timestamp(wall_clock::now())](detail::write_context& c) {
     auto& q = c.stmt(
@@ -382,8 +341,8 @@ void sqlite_db_handler::save_event(const session* s, std::string_view event,
 void sqlite_db_handler::save_variables(const session& s) {
   if (!writer_) return;
   // Serialised here, on the strand: the dictionary may change as soon as we return.
-  writer_->push([id = s.id(), vars = s.dictionary().is_null() ? std::string("{}")
-                                                             : s.dictionary().dump(),
+  writer_->push_for(s.id(), [id = s.id(), vars = s.dictionary().is_null() ? std::string("{}")
+                                                             : to_text(s.dictionary()),
                  ts = format_timestamp(wall_clock::now())](detail::write_context& c) {
     const auto slot = c.slot(id, ts);
     auto& u = c.stmt("UPDATE session SET variables = ? WHERE id = ?");
@@ -398,9 +357,9 @@ void sqlite_db_handler::save_reasoning_event(const session& s, std::string_view 
   if (!writer_) return;
   std::string step_kind = field(payload, "kind");
   if (step_kind.empty()) step_kind = field(payload, "step_kind");
-  writer_->push([id = s.id(), kind = std::string(kind), step_kind = std::move(step_kind),
+  writer_->push_for(s.id(), [id = s.id(), kind = std::string(kind), step_kind = std::move(step_kind),
                  step = field(payload, "step"), summary = field(payload, "summary"),
-                 body = payload.dump(),
+                 body = to_text(payload),
                  ts = format_timestamp(wall_clock::now())](detail::write_context& c) {
     const auto slot = c.slot(id, ts);
     auto& q = c.stmt(
@@ -423,7 +382,7 @@ void sqlite_db_handler::save_reasoning_event(const session& s, std::string_view 
 
 void sqlite_db_handler::save_timer(const session& s, const pending_timer& t) {
   if (!writer_) return;
-  writer_->push([id = s.id(), key = t.key, due = format_timestamp(t.due), ev = t.event.dump(),
+  writer_->push_for(s.id(), [id = s.id(), key = t.key, due = format_timestamp(t.due), ev = to_text(t.event),
                  ts = format_timestamp(wall_clock::now())](detail::write_context& c) {
     const auto slot = c.slot(id, ts);
     auto& q = c.stmt(
@@ -439,7 +398,7 @@ void sqlite_db_handler::save_timer(const session& s, const pending_timer& t) {
 
 void sqlite_db_handler::delete_timer(const session& s, std::string_view key) {
   if (!writer_) return;
-  writer_->push([id = s.id(), key = std::string(key)](detail::write_context& c) {
+  writer_->push_for(s.id(), [id = s.id(), key = std::string(key)](detail::write_context& c) {
     const auto* slot = c.find_slot(id);
     if (!slot) return;
     auto& q = c.stmt("DELETE FROM timer WHERE session_id = ? AND key = ?");
@@ -451,7 +410,8 @@ void sqlite_db_handler::delete_timer(const session& s, std::string_view key) {
 
 void sqlite_db_handler::delete_session(std::string_view agent_name, std::string_view session_id) {
   if (!writer_) return;
-  writer_->push([agent = std::string(agent_name), id = std::string(session_id)](
+  writer_->push_for(agent_name == agent_name_ ? session_id : std::string_view(),
+                    [agent = std::string(agent_name), id = std::string(session_id)](
                     detail::write_context& c) {
     if (agent == c.agent_name()) c.erase_slot(id);
     auto& q = c.stmt("SELECT id FROM session WHERE agent_name = ? AND session_id = ?");
@@ -494,113 +454,112 @@ std::vector<chat_message> sqlite_db_handler::chat_history(
     std::string_view session_id, std::optional<std::size_t> n,
     std::optional<wall_clock::time_point> until) {
   require_open("chat_history");
-  flush();
+  writer_->wait_processed(writer_->mark(session_id));
   auto r = readers_->take();
-  auto& q = r->statements.get(
-      "SELECT c.id, c.type, c.content, c.is_user, c.timestamp FROM chat c "
-      "JOIN session s ON s.id = c.session_id "
-      "WHERE s.agent_name = ?1 AND s.session_id = ?2 AND (?3 IS NULL OR c.timestamp <= ?3) "
-      "ORDER BY c.id DESC LIMIT ?4");
-  const std::string id(session_id);
-  q.bind(1, agent_name_);
-  q.bind(2, id);
-  if (until)
-    q.bind(3, format_timestamp(*until));
-  else
-    q.bind(3);
-  q.bind(4, n ? static_cast<std::int64_t>(*n) : std::int64_t{-1});
-  std::vector<chat_message> out;
-  while (q.executeStep()) {
-    chat_message m;
-    m.id = q.getColumn(0).getInt64();
-    m.type = col(q.getColumn(1));
-    m.content = col(q.getColumn(2));
-    m.is_user = q.getColumn(3).getInt() != 0;
-    m.timestamp = parse_timestamp(col(q.getColumn(4))).value_or(wall_clock::time_point{});
-    out.push_back(std::move(m));
-  }
-  q.tryReset();
-  std::reverse(out.begin(), out.end());
-  return out;
+  return detail::read_chat(*r, agent_name_, std::string(session_id), n, until);
 }
 
 std::vector<reasoning_event> sqlite_db_handler::reasoning_events(
     const session& s, std::optional<wall_clock::time_point> until) {
   require_open("reasoning_events");
-  flush();
+  writer_->wait_processed(writer_->mark(s.id()));
   auto r = readers_->take();
-  auto& q = r->statements.get(
-      "SELECT r.id, r.kind, r.step_kind, r.step, r.summary, r.payload, r.timestamp, r.chat_id "
-      "FROM reasoning_step r JOIN session s ON s.id = r.session_id "
-      "WHERE s.agent_name = ?1 AND s.session_id = ?2 AND (?3 IS NULL OR r.timestamp <= ?3) "
-      "ORDER BY r.id");
-  q.bind(1, agent_name_);
-  q.bind(2, s.id());
-  if (until)
-    q.bind(3, format_timestamp(*until));
-  else
-    q.bind(3);
-  std::vector<reasoning_event> out;
-  while (q.executeStep()) {
-    reasoning_event e;
-    e.id = q.getColumn(0).getInt64();
-    e.kind = col(q.getColumn(1));
-    e.step_kind = col(q.getColumn(2));
-    e.step = col(q.getColumn(3));
-    e.summary = col(q.getColumn(4));
-    e.payload = json::parse(col(q.getColumn(5)), nullptr, false);
-    if (e.payload.is_discarded()) e.payload = col(q.getColumn(5));
-    e.timestamp = parse_timestamp(col(q.getColumn(6))).value_or(wall_clock::time_point{});
-    if (!q.getColumn(7).isNull()) e.chat_id = q.getColumn(7).getInt64();
-    out.push_back(std::move(e));
-  }
-  q.tryReset();
-  return out;
+  return detail::read_reasoning(*r, agent_name_, s.id(), until);
 }
 
 std::optional<session_snapshot> sqlite_db_handler::load_session(std::string_view agent_name,
                                                                 std::string_view session_id) {
   require_open("load_session");
-  flush();
+  writer_->wait_processed(writer_->mark(agent_name == agent_name_ ? session_id : ""));
   auto r = readers_->take();
-  auto& q = r->statements.get(
-      "SELECT id, session_name, username, platform_name, variables, current_state, "
-      "closed_reason FROM session WHERE agent_name = ? AND session_id = ?");
-  const std::string agent(agent_name), id(session_id);
-  q.bind(1, agent);
-  q.bind(2, id);
-  if (!q.executeStep()) {
-    q.tryReset();
-    return std::nullopt;
-  }
-  session_snapshot snap;
-  const auto row = q.getColumn(0).getInt64();
-  snap.session_id = id;
-  snap.session_name = col(q.getColumn(1));
-  snap.username = col(q.getColumn(2));
-  snap.platform = col(q.getColumn(3));
-  snap.variables = json::parse(col(q.getColumn(4)), nullptr, false);
-  if (!snap.variables.is_object()) snap.variables = json::object();
-  snap.state = col(q.getColumn(5));
-  snap.closed_reason = col(q.getColumn(6));
-  q.tryReset();
-  auto& t = r->statements.get("SELECT key, due, event FROM timer WHERE session_id = ? ORDER BY id");
-  t.bind(1, row);
-  while (t.executeStep()) {
-    pending_timer p;
-    p.key = col(t.getColumn(0));
-    auto due = parse_timestamp(col(t.getColumn(1)));
-    p.event = json::parse(col(t.getColumn(2)), nullptr, false);
-    if (!due || p.event.is_discarded()) {
-      PARLEY_LOG(warn, "db: session " << id << ": timer '" << p.key
-                                      << "' has an unreadable row; skipped");
-      continue;
+  return detail::read_session(*r, std::string(agent_name), std::string(session_id));
+}
+
+// ---- reading off the caller's thread ---------------------------------------------------------
+// The caller only notes how far the writer must get for this session (mark) and queues the
+// job: it never waits. A reader thread waits for that commit, reads on its own connection, and
+// calls back. A session with no rows pending (a resuming one) is read at once, however far
+// behind the writer is with the others.
+
+template <class T, class Read>
+void sqlite_db_handler::read_async(const char* what, std::string_view session,
+                                   read_callback<T> done, Read read) {
+  auto call = [](read_callback<T>& cb, T result, std::exception_ptr error) {
+    // `done` is the caller's: whatever it throws stays here (the reader thread goes on).
+    try {
+      cb(std::move(result), error);
+    } catch (const std::exception& e) {
+      PARLEY_LOG(error, "db: a read callback threw: " << e.what());
+    } catch (...) {
+      PARLEY_LOG(error, "db: a read callback threw");
     }
-    p.due = *due;
-    snap.timers.push_back(std::move(p));
+  };
+  if (!writer_) {
+    call(done, T{}, std::make_exception_ptr(db_error(
+                        std::string(what) + ": the database '" + options_.path +
+                        "' is not open; call open() (agent.start() does) first")));
+    return;
   }
-  t.tryReset();
-  return snap;
+  const auto after = writer_->mark(session);
+  auto job = std::make_shared<read_callback<T>>(std::move(done));
+  const bool queued = readers_->submit(
+      after, [job, call, read = std::move(read)](detail::reader_conn* c, std::exception_ptr error) {
+        T result{};
+        if (!error) {
+          try {
+            result = read(*c);
+          } catch (...) {
+            error = std::current_exception();
+          }
+        }
+        call(*job, std::move(result), error);
+      });
+  if (!queued)
+    call(*job, T{}, std::make_exception_ptr(db_error(std::string(what) + ": the database '" +
+                                                     options_.path + "' is closed")));
+}
+
+void sqlite_db_handler::async_load_session(std::string agent_name, std::string session_id,
+                                           read_callback<std::optional<session_snapshot>> done) {
+  // The session to wait for is worked out before the strings move into the read (argument
+  // order is unspecified). Another agent's rows are not ours to track: wait for all.
+  const std::string wait_for = agent_name == agent_name_ ? session_id : std::string();
+  read_async<std::optional<session_snapshot>>(
+      "async_load_session", wait_for, std::move(done),
+      [agent = std::move(agent_name), id = std::move(session_id)](detail::reader_conn& c) {
+        return detail::read_session(c, agent, id);
+      });
+}
+
+void sqlite_db_handler::async_chat_history(const session& s, std::optional<std::size_t> n,
+                                           std::optional<wall_clock::time_point> until,
+                                           read_callback<std::vector<chat_message>> done) {
+  read_async<std::vector<chat_message>>(
+      "async_chat_history", s.id(), std::move(done),
+      [this, id = s.id(), n, until](detail::reader_conn& c) {
+        return detail::read_chat(c, agent_name_, id, n, until);
+      });
+}
+
+void sqlite_db_handler::async_chat_page(const session& s, std::int64_t after_id,
+                                        std::size_t limit,
+                                        std::optional<wall_clock::time_point> until,
+                                        read_callback<std::vector<chat_message>> done) {
+  read_async<std::vector<chat_message>>(
+      "async_chat_page", s.id(), std::move(done),
+      [this, id = s.id(), after_id, limit, until](detail::reader_conn& c) {
+        return detail::read_chat_page(c, agent_name_, id, after_id, limit, until);
+      });
+}
+
+void sqlite_db_handler::async_reasoning_events(const session& s,
+                                               std::optional<wall_clock::time_point> until,
+                                               read_callback<std::vector<reasoning_event>> done) {
+  read_async<std::vector<reasoning_event>>(
+      "async_reasoning_events", s.id(), std::move(done),
+      [this, id = s.id(), until](detail::reader_conn& c) {
+        return detail::read_reasoning(c, agent_name_, id, until);
+      });
 }
 
 // ---- session management ----------------------------------------------------------------------

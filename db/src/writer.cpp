@@ -41,14 +41,25 @@ void bind_text(SQLite::Statement& q, int index, std::string_view text) {
 // ---- context ---------------------------------------------------------------------------------
 
 write_context::write_context(SQLite::Database& db, std::string agent_name)
-    : db_(db), agent_name_(std::move(agent_name)), statements_(db) {
-  SQLite::Statement q(db_,
-                      "SELECT max(coalesce((SELECT max(id) FROM chat), 0), "
-                      "coalesce((SELECT max(id) FROM transition), 0), "
-                      "coalesce((SELECT max(id) FROM intent_prediction), 0), "
-                      "coalesce((SELECT max(id) FROM event), 0), "
-                      "coalesce((SELECT max(id) FROM reasoning_step), 0))");
-  if (q.executeStep()) next_id_ = q.getColumn(0).getInt64();
+    : db_(db), agent_name_(std::move(agent_name)), statements_(db) {}
+
+void write_context::begin_batch() {
+  batch_first_id_ = next_id_;
+  // The batch holds the file's write lock (BEGIN IMMEDIATE) until it ends: no connection of
+  // this or another process adds a row meanwhile, so ids above the largest one now in the
+  // file are this batch's alone. Read at every batch because another process writing the same
+  // file (a second agent, an import from a tool) moves it; five lookups of a b-tree's last
+  // row, about a microsecond each. Never below our own count: ids are not reused after a
+  // delete within a run.
+  auto& q = stmt(
+      "SELECT max(coalesce((SELECT max(id) FROM chat), 0), "
+      "coalesce((SELECT max(id) FROM transition), 0), "
+      "coalesce((SELECT max(id) FROM intent_prediction), 0), "
+      "coalesce((SELECT max(id) FROM event), 0), "
+      "coalesce((SELECT max(id) FROM reasoning_step), 0))");
+  if (q.executeStep()) next_id_ = std::max(next_id_, q.getColumn(0).getInt64());
+  q.tryReset();
+  batch_first_id_ = next_id_;
 }
 
 session_slot& write_context::put_slot(std::string_view session_id, const session_slot& s) {
@@ -204,28 +215,37 @@ constexpr std::size_t max_gathered = 20000;
 // The writer offers its core to other threads every this many ops (about 0.2 ms of work).
 constexpr std::size_t yield_every = 64;
 
-// Failures worth retrying as a whole batch: the disk, the lock, memory. Anything else (a
-// constraint, a bug) fails the same way again: its batch is split to find the culprit.
-bool is_transient(int code) {
+// Why a commit failed, which says what to do next.
+//  - locked: another connection or process holds the write lock past busy_timeout. It will let
+//    go: wait and retry, for as long as it takes (sessions slow down at db.max_queued).
+//  - transient: the disk, memory, the file (full, I/O error). Retried write_attempts times, then
+//    the batch is given up so later rows get their chance.
+//  - bad: the rows themselves (a constraint, a bug, an exception of any type from an op): the
+//    same rows fail the same way again, so the batch is halved until the culprit is alone.
+failure classify(int code) {
   switch (code & 0xff) {
     case SQLITE_BUSY:
     case SQLITE_LOCKED:
+      return failure::locked;
     case SQLITE_IOERR:
     case SQLITE_FULL:
     case SQLITE_NOMEM:
     case SQLITE_CANTOPEN:
     case SQLITE_PROTOCOL:
     case SQLITE_READONLY:
-      return true;
+      return failure::transient;
     default:
-      return false;
+      return failure::bad;
   }
 }
 }  // namespace
 
 writer::writer(std::unique_ptr<SQLite::Database> db, std::string agent_name,
                const sqlite_options& options)
-    : db_(std::move(db)), ctx_(*db_, std::move(agent_name)), options_(options) {
+    : db_(std::move(db)),
+      path_(options.path),
+      ctx_(*db_, std::move(agent_name)),
+      options_(options) {
   options_.max_queued = std::max<std::size_t>(1, options_.max_queued);
   thread_ = std::thread([this] { run(); });
   std::lock_guard lock(mutex_);
@@ -252,7 +272,8 @@ bool writer::admit(std::unique_lock<std::mutex>& lock, write_done& done) {
   return false;
 }
 
-std::uint64_t writer::enqueue(std::unique_lock<std::mutex>& lock, entry e) {
+std::uint64_t writer::enqueue(std::unique_lock<std::mutex>& lock, entry e,
+                              std::string_view session) {
   // Somebody waits for an op with a callback (a sync_commit reply, an import): no gathering.
   const bool urgent = e.done != nullptr && !urgent_;
   urgent_ = urgent_ || e.done != nullptr;
@@ -260,20 +281,28 @@ std::uint64_t writer::enqueue(std::unique_lock<std::mutex>& lock, entry e) {
   ++stats_.rows_queued;
   stats_.queue_high = std::max<std::uint64_t>(stats_.queue_high, queue_.size());
   const auto seq = ++queued_seq_;
+  if (!session.empty()) {
+    // A lookup per row; a key allocated once per session per batch.
+    if (auto it = queued_sessions_.find(session); it != queued_sessions_.end())
+      it->second = seq;
+    else
+      queued_sessions_.emplace(std::string(session), seq);
+  }
   const bool wake = queue_.size() == 1 || urgent || queue_.size() == gather_limit();
   lock.unlock();
   if (wake) wake_.notify_one();
   return seq;
 }
 
-std::uint64_t writer::push(write_op op, write_done done, bool checked) {
+std::uint64_t writer::push_for(std::string_view session, write_op op, write_done done,
+                               bool checked) {
   std::unique_lock lock(mutex_);
   if (!admit(lock, done)) return 0;
   entry e;
   e.op = std::move(op);
   e.done = std::move(done);
   e.checked = checked;
-  return enqueue(lock, std::move(e));
+  return enqueue(lock, std::move(e), session);
 }
 
 std::size_t writer::gather_limit() const { return std::min(max_gathered, options_.max_queued); }
@@ -300,6 +329,32 @@ void writer::sync() {
   }
   wake_.notify_one();
   wait_processed(seq);
+}
+
+std::uint64_t writer::mark(std::string_view session) {
+  bool wake = false;
+  std::uint64_t seq = 0;
+  {
+    std::lock_guard lock(mutex_);
+    if (session.empty()) {
+      seq = queued_seq_;
+    } else if (auto q = queued_sessions_.find(session); q != queued_sessions_.end()) {
+      seq = q->second;
+    } else if (auto w = writing_sessions_.find(session); w != writing_sessions_.end()) {
+      seq = w->second;  // in the batch being written: no need to hurry the writer
+    } else {
+      return processed_seq_;  // nothing of this session pending: read now
+    }
+    // Nothing to wait for once it is committed. Else the batch being gathered is committed
+    // now: a reader waits for one commit, not for the commit interval too. (No marker op: the
+    // last op queued is what the reader waits for.)
+    if (processed_seq_ < seq && seq > writing_seq_ && !stopping_ && !urgent_) {
+      urgent_ = true;
+      wake = true;
+    }
+  }
+  if (wake) wake_.notify_one();
+  return seq;
 }
 
 void writer::wait_processed(std::uint64_t seq) {
@@ -351,6 +406,9 @@ void writer::run() {
       urgent_ = false;
       batch.swap(queue_);
       batch_arena_.swap(arena_);
+      writing_sessions_.swap(queued_sessions_);
+      queued_sessions_.clear();  // the last batch's, all written
+      writing_seq_ = queued_seq_;
       room_.notify_all();  // no system call when nobody waits
       last = queued_seq_;
       exact = stopping_;
@@ -420,11 +478,13 @@ void writer::apply(entry& e) {
   }
 }
 
-bool writer::try_commit(std::vector<entry>& batch, std::size_t from, std::size_t to,
-                        bool exact, bool& transient) {
+failure writer::try_commit(std::vector<entry>& batch, std::size_t from, std::size_t to,
+                           bool exact) {
+  std::string what;
+  failure kind = failure::bad;
   try {
-    ctx_.begin_batch();
     db_->exec("BEGIN IMMEDIATE");
+    ctx_.begin_batch();
     for (std::size_t i = from; i < to; ++i) {
       batch[i].error = nullptr;
       apply(batch[i]);
@@ -436,58 +496,121 @@ bool writer::try_commit(std::vector<entry>& batch, std::size_t from, std::size_t
     ctx_.flush_session_rows(exact);
     db_->exec("COMMIT");
     ctx_.commit_journal();
-    return true;
+    return failure::none;
   } catch (const SQLite::Exception& ex) {
-    transient = is_transient(ex.getErrorCode());
-    try {
-      if (sqlite3_get_autocommit(db_->getHandle()) == 0) db_->exec("ROLLBACK");
-    } catch (...) {
-    }
-    ctx_.rollback_journal();
-    {
-      std::lock_guard lock(mutex_);
-      ++stats_.write_failures;
-    }
-    PARLEY_LOG(warn, "db: writing " << (to - from) << " row(s) failed: " << ex.what()
-                                    << (transient ? " (will retry)" : ""));
-    return false;
+    kind = classify(ex.getErrorCode());
+    what = ex.what();
+  } catch (const std::exception& ex) {
+    // Not SQLite's: an op that threw (a bug, bad data, memory). Treated as a bad row: it is
+    // isolated and dropped, the writer thread and every other row go on.
+    what = ex.what();
+  } catch (...) {
+    what = "an exception that is not a std::exception";
   }
+  try {
+    if (sqlite3_get_autocommit(db_->getHandle()) == 0) db_->exec("ROLLBACK");
+  } catch (...) {
+  }
+  ctx_.rollback_journal();
+  {
+    std::lock_guard lock(mutex_);
+    ++stats_.write_failures;
+  }
+  if (kind == failure::locked)  // said once per wait, by commit_retrying
+    PARLEY_LOG(debug, "db: writing " << (to - from) << " row(s) waits for the lock: " << what);
+  else
+    PARLEY_LOG(warn, "db: writing " << (to - from) << " row(s) failed: " << what
+                                    << (kind == failure::transient ? " (will retry)" : ""));
+  return kind;
+}
+
+bool writer::stopping() const {
+  std::lock_guard lock(mutex_);
+  return stopping_;
+}
+
+failure writer::commit_retrying(std::vector<entry>& batch, std::size_t from, std::size_t to,
+                                bool exact) {
+  auto backoff = options_.retry_backoff;
+  int attempts = 0;  // failures that count against write_attempts
+  bool waited = false;
+  failure kind = failure::none;
+  for (;;) {
+    kind = try_commit(batch, from, to, exact);
+    if (kind == failure::none || kind == failure::bad) break;
+    if (kind == failure::locked && !stopping()) {
+      // Another connection or process holds the write lock past busy_timeout. It will let go
+      // (a second agent's batch, a tool's transaction): wait for it, however long, and drop
+      // nothing. The sessions go on answering; once db.max_queued rows wait they slow down.
+      if (!waited) {
+        waited = true;
+        std::uint64_t n = 0;
+        {
+          std::lock_guard lock(mutex_);
+          n = ++stats_.lock_waits;
+        }
+        if (n == 1)
+          PARLEY_LOG(warn, "db: '" << path_ << "' is locked by another connection or process "
+                           "(another agent recording to it, or a tool holding a write "
+                           "transaction) for longer than busy_timeout; the writer waits and "
+                           "retries, no row is dropped, and sessions slow down once "
+                           "db.max_queued rows wait. If it lasts, end the transaction or "
+                           "process that holds it (fuser " << path_ << "), or give each agent "
+                           "its own file with --db");
+        else
+          PARLEY_LOG(warn, "db: '" << path_ << "' is locked again; the writer waits for it");
+      }
+    } else if (++attempts >= std::max(1, options_.write_attempts)) {
+      // A failing disk, or a lock that outlasts the retries while the agent stops.
+      break;
+    }
+    // The writer's own thread waits, not a session: the agent goes on answering while its
+    // rows queue up behind this batch.
+    std::this_thread::sleep_for(backoff);
+    backoff = std::min<std::chrono::milliseconds>(backoff * 2, std::chrono::seconds(1));
+  }
+  if (waited && kind == failure::none)
+    PARLEY_LOG(info, "db: '" << path_ << "' is free again; the rows that waited are written");
+  return kind;
+}
+
+std::size_t writer::isolate(std::vector<entry>& batch, std::size_t from, std::size_t to,
+                            bool exact) {
+  if (to - from == 1) {
+    batch[from].error = std::make_exception_ptr(db_error("the row could not be written"));
+    return 1;
+  }
+  // Halve: a few bad rows among thousands cost a few dozen transactions, not thousands.
+  const std::size_t mid = from + (to - from) / 2;
+  std::size_t dropped = 0;
+  for (auto [a, b] : {std::pair{from, mid}, std::pair{mid, to}}) {
+    const auto kind = commit_retrying(batch, a, b, exact);
+    if (kind == failure::bad) {
+      dropped += isolate(batch, a, b, exact);
+    } else if (kind != failure::none) {
+      for (std::size_t i = a; i < b; ++i)
+        batch[i].error = std::make_exception_ptr(db_error("write failed"));
+      dropped += b - a;
+    }
+  }
+  return dropped;
 }
 
 void writer::process(std::vector<entry>& batch, bool exact) {
   for (const auto& e : batch) exact = exact || e.exact;
-  bool transient = false;
-  bool ok = false;
-  auto backoff = options_.retry_backoff;
-  for (int attempt = 1; attempt <= std::max(1, options_.write_attempts); ++attempt) {
-    if ((ok = try_commit(batch, 0, batch.size(), exact, transient))) break;
-    if (!transient) break;
-    if (attempt < options_.write_attempts) {
-      // The writer's own thread waits, not a session: the agent goes on answering while its
-      // rows queue up behind this batch.
-      std::this_thread::sleep_for(backoff);
-      backoff = std::min<std::chrono::milliseconds>(backoff * 2, std::chrono::seconds(1));
-    }
-  }
   std::size_t dropped = 0;
-  if (!ok) {
-    if (transient) {
-      // Still failing (disk full, locked): give these rows up so later ones get their chance.
-      dropped = batch.size();
-      for (auto& e : batch)
-        if (!e.error) e.error = std::make_exception_ptr(db_error("write failed"));
-    } else {
-      // One row is bad: write them one by one and give up only on the bad ones.
-      for (std::size_t i = 0; i < batch.size(); ++i) {
-        bool t = false;
-        if (!try_commit(batch, i, i + 1, exact, t)) {
-          ++dropped;
-          batch[i].error = std::make_exception_ptr(db_error("write failed"));
-        }
-      }
-    }
-    PARLEY_LOG(error, "db: gave up on " << dropped << " row(s) after "
-                                        << options_.write_attempts
+  const auto kind = commit_retrying(batch, 0, batch.size(), exact);
+  if (kind == failure::bad) {
+    // A row is bad: write the others, give up only on the bad ones.
+    dropped = isolate(batch, 0, batch.size(), exact);
+    PARLEY_LOG(error, "db: gave up on " << dropped << " row(s) that cannot be written (see the "
+                                        "failures above); the agent goes on without them");
+  } else if (kind != failure::none) {
+    // Still failing (disk full, I/O errors): give these rows up so later ones get their chance.
+    dropped = batch.size();
+    for (auto& e : batch)
+      if (!e.error) e.error = std::make_exception_ptr(db_error("write failed"));
+    PARLEY_LOG(error, "db: gave up on " << dropped << " row(s) after " << options_.write_attempts
                                         << " attempts; the agent goes on without them");
   }
   {

@@ -94,6 +94,12 @@ class row_reader {
 /// followed by a NUL, as a std::string's and row_reader::str()'s are.
 void bind_text(SQLite::Statement& q, int index, std::string_view text);
 
+/// Hashes std::string keys and finds them by std::string_view.
+struct text_hash {
+  using is_transparent = void;
+  std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+};
+
 /// What the writer remembers about a session between operations.
 struct session_slot {
   std::int64_t row = 0;        ///< session.id
@@ -121,7 +127,8 @@ class write_context {
   const std::string& timestamp(wall_clock::time_point t);
   /// The id of the next chat, transition, intent_prediction, event or reasoning_step row. One
   /// sequence for all of them, so ids across tables are in write order (the timeline merges on
-  /// it; timestamps tie within a millisecond).
+  /// it; timestamps tie within a millisecond). It continues from the file's largest id, read
+  /// again at the start of every batch (begin_batch): other processes may write the file too.
   std::int64_t next_id() { return ++next_id_; }
   std::int64_t& id_counter() { return next_id_; }
   /// Notes activity on a session row. The row's last_activity is written at the end of the
@@ -139,18 +146,14 @@ class write_context {
   void flush_session_rows(bool exact);
 
   // Batch bookkeeping (writer only).
-  void begin_batch() { batch_first_id_ = next_id_; }
+  /// Inside the batch's write transaction: catches the id sequence up with the file.
+  void begin_batch();
   void commit_journal();
   void rollback_journal();
 
  private:
   void journal(std::string_view session_id);
   session_slot& put_slot(std::string_view session_id, const session_slot& s);
-
-  struct text_hash {
-    using is_transparent = void;
-    std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
-  };
 
   struct row_note {
     std::string activity;  ///< the latest activity noted
@@ -173,6 +176,8 @@ class write_context {
 };
 
 using write_op = std::function<void(write_context&)>;
+/// Why a batch failed to commit (see writer.cpp: what each leads to).
+enum class failure { none, locked, transient, bad };
 /// Called once an operation is committed (nullptr) or given up on (the error).
 using write_done = std::function<void(std::exception_ptr)>;
 
@@ -185,13 +190,21 @@ class writer {
   /// Any thread. Queues `op`; returns its sequence number. `checked` ops run inside a
   /// savepoint: if they throw anything but an SQLite error, only they are undone and `done`
   /// gets the error. After stop(), ops are refused: `done` runs at once with an error.
-  std::uint64_t push(write_op op, write_done done = {}, bool checked = false);
-  /// A row op applies the bytes `encode` writes (a row_writer&) with `fn`, which must read
-  /// them back in the same order. For the rows written on every message. `encode` runs
-  /// under the queue's lock: it should only copy (serialise before calling).
+  std::uint64_t push(write_op op, write_done done = {}, bool checked = false) {
+    return push_for({}, std::move(op), std::move(done), checked);
+  }
+  /// push() for an op that writes rows of session `session` (of this writer's agent): a read
+  /// of that session (mark(session)) waits for it.
+  std::uint64_t push_for(std::string_view session, write_op op, write_done done = {},
+                         bool checked = false);
+  /// A row op of session `session`: applies the bytes `encode` writes (a row_writer&) with
+  /// `fn`, which must read them back in the same order. For the rows written on every
+  /// message. `encode` runs under the queue's lock: it should only copy (serialise before
+  /// calling); if it throws, nothing is queued and the exception is the caller's.
   using row_fn = void (*)(write_context&, row_reader&);
   template <class Encode>
-  std::uint64_t push_row(row_fn fn, Encode&& encode, write_done done = {}) {
+  std::uint64_t push_row(std::string_view session, row_fn fn, Encode&& encode,
+                         write_done done = {}) {
     std::unique_lock lock(mutex_);
     if (!admit(lock, done)) return 0;
     entry e;
@@ -199,11 +212,22 @@ class writer {
     e.at = arena_.size();
     e.done = std::move(done);
     row_writer w(arena_);
-    encode(w);
-    return enqueue(lock, std::move(e));
+    try {
+      encode(w);
+    } catch (...) {
+      arena_.resize(e.at);  // nothing of a row that failed to encode stays queued
+      throw;
+    }
+    return enqueue(lock, std::move(e), session);
   }
   /// Any thread. The sequence number of the last op queued.
   std::uint64_t last_queued() const;
+  /// Any thread; never blocks on the disk. The sequence number a reader waits for (with
+  /// wait_processed) to see every op queued before the call for `session` (every op at all
+  /// when empty); when some are not yet committed, asks the writer to commit them without
+  /// gathering more. A session with nothing pending needs no wait, however far behind the
+  /// writer is with other sessions' rows.
+  std::uint64_t mark(std::string_view session = {});
   /// Any thread. Blocks until every op up to `seq` is committed or given up on.
   void wait_processed(std::uint64_t seq);
   /// Any thread. Blocks until everything queued before is committed (or given up on) and the
@@ -226,18 +250,27 @@ class writer {
   /// Under the lock: waits for room (max_queued). False, with `done` called and the lock
   /// released, once stopped.
   bool admit(std::unique_lock<std::mutex>& lock, write_done& done);
-  /// Under the lock: queues `e`, releases the lock, wakes the writer if it should.
-  std::uint64_t enqueue(std::unique_lock<std::mutex>& lock, entry e);
+  /// Under the lock: queues `e` (of `session`, if any), releases the lock, wakes the writer if
+  /// it should.
+  std::uint64_t enqueue(std::unique_lock<std::mutex>& lock, entry e, std::string_view session);
   void run();
   /// Gathering stops at this many queued ops.
   std::size_t gather_limit() const;
   void process(std::vector<entry>& batch, bool exact);
-  bool try_commit(std::vector<entry>& batch, std::size_t from, std::size_t to, bool exact,
-                  bool& transient);
+  /// One transaction for batch[from, to); never throws.
+  failure try_commit(std::vector<entry>& batch, std::size_t from, std::size_t to, bool exact);
+  /// try_commit, retried while the file is locked (without limit, unless stopping) or failing
+  /// (write_attempts times). Returns the last failure, or none.
+  failure commit_retrying(std::vector<entry>& batch, std::size_t from, std::size_t to,
+                          bool exact);
+  /// Writes batch[from, to) around its bad rows (halving); returns the rows given up on.
+  std::size_t isolate(std::vector<entry>& batch, std::size_t from, std::size_t to, bool exact);
+  bool stopping() const;
   void write_session_rows();
   void apply(entry& e);
 
   std::unique_ptr<SQLite::Database> db_;
+  std::string path_;  // for messages
   write_context ctx_;
   sqlite_options options_;
 
@@ -247,10 +280,18 @@ class writer {
   std::condition_variable room_;       // pushers: the queue was taken (max_queued)
   std::thread::id thread_id_;          // the writer's own thread never waits for room
   std::vector<entry> queue_;
+  // The last op of each session in queue_ (queued_sessions_) and in the batch being written
+  // (writing_sessions_, swapped in with the batch): what mark(session) waits for. A session
+  // in neither has nothing pending. Both hold only sessions with rows in flight.
+  using session_seqs =
+      std::unordered_map<std::string, std::uint64_t, text_hash, std::equal_to<>>;
+  session_seqs queued_sessions_;
+  session_seqs writing_sessions_;
   std::string arena_;        // the queued row ops' bytes
   std::string batch_arena_;  // the writer's: the bytes of the batch it writes
   std::uint64_t queued_seq_ = 0;
   std::uint64_t processed_seq_ = 0;
+  std::uint64_t writing_seq_ = 0;  // the last op of the batch being written
   bool stopping_ = false;
   bool stopped_ = false;
   bool urgent_ = false;  // somebody waits for a queued op: commit without gathering

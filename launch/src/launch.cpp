@@ -47,6 +47,7 @@ void configure(agent& a) {
     o.commit_interval = std::chrono::milliseconds(int_in(cfg, "db.commit_interval_ms", 0, 10000));
     o.writer_nice = static_cast<int>(int_in(cfg, "db.writer_nice", 0, 19));
     o.max_queued = static_cast<std::size_t>(int_in(cfg, "db.max_queued", 1));
+    o.readers = static_cast<std::size_t>(int_in(cfg, "db.readers", 1, 64));
     a.use_db(std::make_shared<db::sqlite_db_handler>(std::move(o)));
   }
 }

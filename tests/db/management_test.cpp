@@ -47,7 +47,7 @@ TEST_CASE("list a user's sessions, paged, most recently active first, with their
   CHECK(h.agent.list_sessions("nobody").empty());
 }
 
-TEST_CASE("fork copies state, dictionary and history; the original is untouched") {
+TEST_CASE("fork copies state, dictionary and history, and leaves the original untouched") {
   test::temp_dir dir;
   test::harness h(dir.file("f.db"), [](parley::agent& a) {
     greetings::define(a);

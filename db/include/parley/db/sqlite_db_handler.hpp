@@ -4,9 +4,14 @@
 ///
 /// Writes go to one writer thread that owns the write connection and commits in batches
 /// (group commit): the recording methods only queue a row and never touch the disk, so they
-/// are safe on session strands. Reads use their own connections and first wait until every
-/// row queued before the call is written (read-your-writes), so they may block briefly.
-/// Every public method is safe from any thread.
+/// are safe on session strands. The async reads run on a pool of reader threads (db.readers),
+/// each with its own connection: the caller never waits. The blocking reads run on the
+/// caller's thread. Both see every row queued before the call (read-your-writes): the read
+/// waits, on its own thread, until the writer has committed it. Every public method is safe
+/// from any thread.
+///
+/// Several processes may record to one file: row ids are taken inside each batch's write
+/// transaction from the file's largest, and a writer that finds the file locked waits.
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -34,7 +39,10 @@ struct writer_stats {
   std::uint64_t rows_written = 0;    ///< recording calls committed
   std::uint64_t batches = 0;         ///< transactions committed
   std::uint64_t write_failures = 0;  ///< failed attempts to commit a batch (each is retried)
-  std::uint64_t rows_dropped = 0;    ///< rows given up on after the retries (logged as errors)
+  std::uint64_t rows_dropped = 0;    ///< rows that cannot be written, or given up on after the
+                                     ///< retries of a failing disk (logged as errors)
+  std::uint64_t lock_waits = 0;      ///< times the writer found the file locked past
+                                     ///< busy_timeout and waited (it drops nothing for a lock)
   std::uint64_t queue_waits = 0;     ///< recording calls that waited for room (max_queued)
   std::uint64_t queue_high = 0;      ///< the most rows ever queued at once
 };
@@ -44,10 +52,16 @@ struct sqlite_options {
   /// Deliver a reply only once the rows it completes are committed (db.sync_commit). Also
   /// makes commits durable against power loss (synchronous=FULL), still one fsync per batch.
   bool sync_commit = false;
-  /// How long a connection waits for a lock held by another connection or process.
+  /// How long a connection waits for a lock held by another connection or process before
+  /// the call fails (SQLite's busy_timeout). The writer then waits again, without limit: a
+  /// locked file (another agent recording to it, a tool's transaction) delays rows, never
+  /// drops them. Logged once, with the fix, and counted (writer_stats::lock_waits).
   std::chrono::milliseconds busy_timeout{5000};
-  /// Attempts to commit a failing batch before its rows are written one by one (and the ones
-  /// that still fail are dropped, logged and counted).
+  /// Attempts to commit a batch while the disk fails (full, I/O errors) before it is given
+  /// up (its rows dropped, logged and counted), so that later rows get their chance. A batch
+  /// with a row that cannot be written at all (a constraint, an exception) is split until
+  /// that row is alone, and only it is dropped. Also bounds the waits for a lock during
+  /// close().
   int write_attempts = 5;
   /// First wait between attempts; doubles each time.
   std::chrono::milliseconds retry_backoff{20};
@@ -72,6 +86,10 @@ struct sqlite_options {
   /// file stays locked, sessions slow down to the disk's pace instead of growing memory
   /// without bound or dropping rows. (Each queued row is a few hundred bytes.)
   std::size_t max_queued = 100000;
+  /// Reader threads (db.readers), each with its own read-only connection, for the async reads
+  /// (async_load_session, async_chat_history, async_chat_page, async_reasoning_events). At
+  /// least 1.
+  std::size_t readers = 2;
 };
 
 class sqlite_db_handler final : public db_handler {
@@ -90,7 +108,8 @@ class sqlite_db_handler final : public db_handler {
   void open(const agent& owner) override;
   /// The same, for programs without an agent (tools, benchmarks).
   void open(std::string agent_name);
-  /// Flushes every queued row, then closes. Safe to call twice.
+  /// Finishes the reads in flight (their callbacks run), flushes every queued row, then
+  /// closes. Safe to call twice. Not from a read callback.
   void close() override;
   bool sync_commit() const override { return options_.sync_commit; }
 
@@ -110,12 +129,25 @@ class sqlite_db_handler final : public db_handler {
   void delete_timer(const session& s, std::string_view key) override;
 
   // ---- reading (any thread; waits for the rows queued before the call) ----
+  // Blocking: on the caller's thread. @throws db_error when closed, SQLite's errors.
   std::vector<chat_message> chat_history(const session& s, std::optional<std::size_t> n,
                                          std::optional<wall_clock::time_point> until) override;
   std::vector<reasoning_event> reasoning_events(
       const session& s, std::optional<wall_clock::time_point> until) override;
   std::optional<session_snapshot> load_session(std::string_view agent_name,
                                                std::string_view session_id) override;
+  // Async: `done` runs once, on a reader thread (inline with a db_error when the handler is
+  // not open or closing). An exception `done` throws is logged and swallowed.
+  void async_load_session(std::string agent_name, std::string session_id,
+                          read_callback<std::optional<session_snapshot>> done) override;
+  void async_chat_history(const session& s, std::optional<std::size_t> n,
+                          std::optional<wall_clock::time_point> until,
+                          read_callback<std::vector<chat_message>> done) override;
+  void async_chat_page(const session& s, std::int64_t after_id, std::size_t limit,
+                       std::optional<wall_clock::time_point> until,
+                       read_callback<std::vector<chat_message>> done) override;
+  void async_reasoning_events(const session& s, std::optional<wall_clock::time_point> until,
+                              read_callback<std::vector<reasoning_event>> done) override;
   /// Queued after the session's earlier writes; the rows cascade.
   void delete_session(std::string_view agent_name, std::string_view session_id) override;
 
@@ -139,6 +171,11 @@ class sqlite_db_handler final : public db_handler {
 
  private:
   void require_open(const char* what) const;
+  /// Runs `read` (reading a detail::reader_conn) on a reader thread once the writer has
+  /// committed every row of `session` queued before this call (every row when empty), then
+  /// `done` with its result or error.
+  template <class T, class Read>
+  void read_async(const char* what, std::string_view session, read_callback<T> done, Read read);
 
   sqlite_options options_;
   std::string agent_name_;

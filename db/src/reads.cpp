@@ -1,0 +1,162 @@
+#include "reads.hpp"
+
+#include <algorithm>
+
+#include <SQLiteCpp/Statement.h>
+
+#include <parley/db/timestamp.hpp>
+#include <parley/log.hpp>
+
+namespace parley::db::detail {
+
+namespace {
+std::string col(const SQLite::Column& c) { return c.isNull() ? std::string() : c.getString(); }
+
+// Resets a statement however its read ends: a statement left active holds a read transaction,
+// which keeps the WAL from being checkpointed.
+struct reset_at_exit {
+  SQLite::Statement& q;
+  ~reset_at_exit() { q.tryReset(); }
+};
+
+void bind_until(SQLite::Statement& q, int index, std::optional<wall_clock::time_point> until) {
+  if (until)
+    q.bind(index, format_timestamp(*until));
+  else
+    q.bind(index);
+}
+
+std::vector<chat_message> chat_rows(SQLite::Statement& q) {
+  std::vector<chat_message> out;
+  while (q.executeStep()) {
+    chat_message m;
+    m.id = q.getColumn(0).getInt64();
+    m.type = col(q.getColumn(1));
+    m.content = col(q.getColumn(2));
+    m.is_user = q.getColumn(3).getInt() != 0;
+    m.timestamp = parse_timestamp(col(q.getColumn(4))).value_or(wall_clock::time_point{});
+    out.push_back(std::move(m));
+  }
+  return out;
+}
+}  // namespace
+
+std::vector<chat_message> read_chat(reader_conn& c, const std::string& agent,
+                                    const std::string& session_id, std::optional<std::size_t> n,
+                                    std::optional<wall_clock::time_point> until) {
+  auto& q = c.statements.get(
+      "SELECT c.id, c.type, c.content, c.is_user, c.timestamp FROM chat c "
+      "JOIN session s ON s.id = c.session_id "
+      "WHERE s.agent_name = ?1 AND s.session_id = ?2 AND (?3 IS NULL OR c.timestamp <= ?3) "
+      "ORDER BY c.id DESC LIMIT ?4");
+  reset_at_exit reset{q};
+  q.bindNoCopy(1, agent);
+  q.bindNoCopy(2, session_id);
+  bind_until(q, 3, until);
+  q.bind(4, n ? static_cast<std::int64_t>(*n) : std::int64_t{-1});
+  auto out = chat_rows(q);
+  std::reverse(out.begin(), out.end());
+  return out;
+}
+
+std::vector<chat_message> read_chat_page(reader_conn& c, const std::string& agent,
+                                         const std::string& session_id, std::int64_t after_id,
+                                         std::size_t limit,
+                                         std::optional<wall_clock::time_point> until) {
+  // chat_by_session (session_id, id): a seek to after_id, then `limit` rows in order.
+  auto& q = c.statements.get(
+      "SELECT c.id, c.type, c.content, c.is_user, c.timestamp FROM chat c "
+      "JOIN session s ON s.id = c.session_id "
+      "WHERE s.agent_name = ?1 AND s.session_id = ?2 AND c.id > ?3 "
+      "AND (?4 IS NULL OR c.timestamp <= ?4) ORDER BY c.id LIMIT ?5");
+  reset_at_exit reset{q};
+  q.bindNoCopy(1, agent);
+  q.bindNoCopy(2, session_id);
+  q.bind(3, after_id);
+  bind_until(q, 4, until);
+  q.bind(5, limit ? static_cast<std::int64_t>(limit) : std::int64_t{-1});
+  return chat_rows(q);
+}
+
+std::vector<reasoning_event> read_reasoning(reader_conn& c, const std::string& agent,
+                                            const std::string& session_id,
+                                            std::optional<wall_clock::time_point> until) {
+  auto& q = c.statements.get(
+      "SELECT r.id, r.kind, r.step_kind, r.step, r.summary, r.payload, r.timestamp, r.chat_id "
+      "FROM reasoning_step r JOIN session s ON s.id = r.session_id "
+      "WHERE s.agent_name = ?1 AND s.session_id = ?2 AND (?3 IS NULL OR r.timestamp <= ?3) "
+      "ORDER BY r.id");
+  reset_at_exit reset{q};
+  q.bindNoCopy(1, agent);
+  q.bindNoCopy(2, session_id);
+  bind_until(q, 3, until);
+  std::vector<reasoning_event> out;
+  while (q.executeStep()) {
+    reasoning_event e;
+    e.id = q.getColumn(0).getInt64();
+    e.kind = col(q.getColumn(1));
+    e.step_kind = col(q.getColumn(2));
+    e.step = col(q.getColumn(3));
+    e.summary = col(q.getColumn(4));
+    e.payload = json::parse(col(q.getColumn(5)), nullptr, false);
+    if (e.payload.is_discarded()) e.payload = col(q.getColumn(5));
+    e.timestamp = parse_timestamp(col(q.getColumn(6))).value_or(wall_clock::time_point{});
+    if (!q.getColumn(7).isNull()) e.chat_id = q.getColumn(7).getInt64();
+    out.push_back(std::move(e));
+  }
+  return out;
+}
+
+std::optional<session_snapshot> read_session(reader_conn& c, const std::string& agent,
+                                             const std::string& session_id) {
+  // One read transaction: the state, dictionary and timers of one moment.
+  c.db->exec("BEGIN");
+  struct end_read {
+    SQLite::Database& db;
+    ~end_read() {
+      try {
+        db.exec("COMMIT");
+      } catch (...) {
+      }
+    }
+  } end{*c.db};
+  auto& q = c.statements.get(
+      "SELECT id, session_name, username, platform_name, variables, current_state, "
+      "closed_reason FROM session WHERE agent_name = ? AND session_id = ?");
+  std::int64_t row = 0;
+  session_snapshot snap;
+  {
+    reset_at_exit reset{q};
+    q.bindNoCopy(1, agent);
+    q.bindNoCopy(2, session_id);
+    if (!q.executeStep()) return std::nullopt;
+    row = q.getColumn(0).getInt64();
+    snap.session_id = session_id;
+    snap.session_name = col(q.getColumn(1));
+    snap.username = col(q.getColumn(2));
+    snap.platform = col(q.getColumn(3));
+    snap.variables = json::parse(col(q.getColumn(4)), nullptr, false);
+    if (!snap.variables.is_object()) snap.variables = json::object();
+    snap.state = col(q.getColumn(5));
+    snap.closed_reason = col(q.getColumn(6));
+  }
+  auto& t = c.statements.get("SELECT key, due, event FROM timer WHERE session_id = ? ORDER BY id");
+  reset_at_exit reset{t};
+  t.bind(1, row);
+  while (t.executeStep()) {
+    pending_timer p;
+    p.key = col(t.getColumn(0));
+    auto due = parse_timestamp(col(t.getColumn(1)));
+    p.event = json::parse(col(t.getColumn(2)), nullptr, false);
+    if (!due || p.event.is_discarded()) {
+      PARLEY_LOG(warn, "db: session " << session_id << ": timer '" << p.key
+                                      << "' has an unreadable row; skipped");
+      continue;
+    }
+    p.due = *due;
+    snap.timers.push_back(std::move(p));
+  }
+  return snap;
+}
+
+}  // namespace parley::db::detail
