@@ -134,7 +134,7 @@ TEST_CASE("the number entity reads digits and number words") {
   CHECK_FALSE(entity::any().find("anything"));
 }
 
-TEST_CASE("text_model: same data, same bits; scores are probabilities") {
+TEST_CASE("text_model: same data, same bits, and scores are probabilities") {
   normalizer n("english");
   parley::nlu::feature_extractor fx;
   std::vector<parley::nlu::labelled_text> data = {

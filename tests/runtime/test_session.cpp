@@ -482,7 +482,7 @@ TEST_CASE("rich replies reach the platform with their kind and data") {
   CHECK(got[3].plain_text() == "[image: cat.png]");
 }
 
-TEST_CASE("broadcast_event reaches every live session; receive_event needs an id") {
+TEST_CASE("broadcast_event reaches every live session, and receive_event needs an id") {
   harness h;
   auto& a = h.agent.new_state("a", true);
   auto& b = h.agent.new_state("b");
