@@ -30,8 +30,8 @@ function(parley_add_nlu_sources target)
                                           Threads::Threads)
 endfunction()
 
-# Where the benchmark corpora live: CI has ../shared beside the checkout.
-set(PARLEY_NLU_DATA "${PROJECT_SOURCE_DIR}/../shared/data/nlu" CACHE PATH
+# The benchmark corpora, kept in the repository with their licences (bench/data/nlu/README.md).
+set(PARLEY_NLU_DATA "${PROJECT_SOURCE_DIR}/bench/data/nlu" CACHE PATH
   "Folder with the NLU benchmark corpora (braun/, clinc150/)")
 
 # parley_add_nlu_eval(): the nlu_eval benchmark program (call where benchmarks are built).
