@@ -1,6 +1,7 @@
 #include <parley/config.hpp>
 
 #include <charconv>
+#include <cmath>
 #include <fstream>
 #include <sstream>
 
@@ -97,8 +98,11 @@ json config::coerce(const config_key& k, json v, std::string_view source) const 
       return v;
     case config_type::integer:
       if (v.is_number_integer()) return v;
-      if (v.is_number_float() && v.get<double>() == static_cast<double>(v.get<std::int64_t>()))
-        return v.get<std::int64_t>();
+      if (v.is_number_float()) {
+        // A whole number in int64's range ("8.0"); converting anything else is undefined.
+        const double d = v.get<double>();
+        if (d >= -0x1p63 && d < 0x1p63 && d == std::trunc(d)) return static_cast<std::int64_t>(d);
+      }
       throw wrong();
     case config_type::number:
       if (!v.is_number()) throw wrong();
