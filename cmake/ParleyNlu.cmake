@@ -30,8 +30,10 @@ function(parley_add_nlu_sources target)
                                           Threads::Threads)
 endfunction()
 
-# Where the benchmark corpora live: CI has ../shared beside the checkout.
-set(PARLEY_NLU_DATA "${PROJECT_SOURCE_DIR}/../shared/data/nlu" CACHE PATH
+# The benchmark corpora (braun/, clinc150/), kept in the repository with their licences
+# (bench/data/nlu/README.md). INTERNAL (always set) so that build trees configured before
+# the data moved here stop reading the old path outside the repository.
+set(PARLEY_NLU_DATA "${PROJECT_SOURCE_DIR}/bench/data/nlu" CACHE INTERNAL
   "Folder with the NLU benchmark corpora (braun/, clinc150/)")
 
 # parley_add_nlu_eval(): the nlu_eval benchmark program (call where benchmarks are built).

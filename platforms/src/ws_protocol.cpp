@@ -32,9 +32,35 @@ std::string type_name(const json& j) {
   }
 }
 
+// JSON nested deeper than this is refused before a tree is built: nlohmann's copy and dump
+// recurse once per level, and a 200 kB frame of '[' overflowed an 8 MB thread stack.
+constexpr int max_nesting = 64;
+constexpr const char* too_deep_message =
+    "the frame nests JSON more than 64 levels deep; send flatter data";
+
+bool nests_too_deep(std::string_view text) {
+  int depth = 0;
+  bool in_string = false, escaped = false;
+  for (const char c : text) {
+    if (in_string) {
+      if (escaped) escaped = false;
+      else if (c == '\\') escaped = true;
+      else if (c == '"') in_string = false;
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > max_nesting) return true;
+    } else if (c == ']' || c == '}') {
+      --depth;
+    }
+  }
+  return false;
+}
+
 client_input parse_file(const json& message, std::size_t max_file_size) {
   json f = message;
   if (f.is_string()) {  // BAF sends the file as a JSON string
+    if (nests_too_deep(f.get_ref<const std::string&>())) return input_error{too_deep_message};
     f = json::parse(f.get_ref<const std::string&>(), nullptr, false);
     if (f.is_discarded())
       return input_error{"user_file: 'message' is a string but not JSON; send "
@@ -146,6 +172,7 @@ client_input parse_client_frame(std::string_view text, std::size_t max_file_size
         return input_event{event::text(std::move(c.message), false)};
     }
   }
+  if (nests_too_deep(text)) return input_error{too_deep_message};
   json f = json::parse(text, nullptr, false);
   if (f.is_discarded())
     return input_error{"the frame is not JSON; send {\"action\": ..., \"message\": ...}"};
@@ -176,7 +203,10 @@ client_input parse_client_frame(std::string_view text, std::size_t max_file_size
   if (action == "reset") return input_reset{};
   if (action == "user_set_variable") {
     json v = message;
-    if (v.is_string()) v = json::parse(v.get_ref<const std::string&>(), nullptr, false);
+    if (v.is_string()) {
+      if (nests_too_deep(v.get_ref<const std::string&>())) return input_error{too_deep_message};
+      v = json::parse(v.get_ref<const std::string&>(), nullptr, false);
+    }
     if (!v.is_object())
       return input_error{"user_set_variable: 'message' must be an object {\"name\": value}, got " +
                          (v.is_discarded() ? std::string("a string that is not JSON")
@@ -321,7 +351,9 @@ std::string encode_history(const chat_message& m) {
       kind != reply_kind::text && kind != reply_kind::markdown && kind != reply_kind::html;
   json data;
   if (structured) {
-    data = json::parse(m.content, nullptr, false);
+    // Rows written by older versions or other tools may nest deeper than frames may: as text.
+    data = nests_too_deep(m.content) ? json(json::value_t::discarded)
+                                     : json::parse(m.content, nullptr, false);
     if (data.is_discarded()) data = m.content;
   }
   if (m.is_user) {

@@ -1,6 +1,7 @@
 #include <parley/config.hpp>
 
 #include <charconv>
+#include <cmath>
 #include <fstream>
 #include <sstream>
 
@@ -59,7 +60,8 @@ void config::declare(std::string name, config_type type, json default_value, std
 json config::coerce(const config_key& k, json v, std::string_view source) const {
   auto wrong = [&]() -> config_error {
     return config_error("config key '" + k.name + "' (from " + std::string(source) +
-                        ") must be a " + std::string(to_string(k.type)) + ", got " + v.dump());
+                        ") must be a " + std::string(to_string(k.type)) + ", got " +
+                        v.dump(-1, ' ', false, json::error_handler_t::replace));
   };
   switch (k.type) {
     case config_type::boolean:
@@ -67,8 +69,11 @@ json config::coerce(const config_key& k, json v, std::string_view source) const 
       return v;
     case config_type::integer:
       if (v.is_number_integer()) return v;
-      if (v.is_number_float() && v.get<double>() == static_cast<double>(v.get<std::int64_t>()))
-        return v.get<std::int64_t>();
+      if (v.is_number_float()) {
+        // A whole number in int64's range ("8.0"); converting anything else is undefined.
+        const double d = v.get<double>();
+        if (d >= -0x1p63 && d < 0x1p63 && d == std::trunc(d)) return static_cast<std::int64_t>(d);
+      }
       throw wrong();
     case config_type::number:
       if (!v.is_number()) throw wrong();
@@ -118,16 +123,22 @@ json scalar_to_json(const std::string& s, bool quoted) {
   return s;
 }
 
-json yaml_to_json(const YAML::Node& n) {
+// Nesting deeper than this is a mistake, or an alias that contains itself ("a: &x [*x]"),
+// which would recurse until the stack overflows.
+constexpr int max_depth = 64;
+struct too_deep {};
+
+json yaml_to_json(const YAML::Node& n, int depth = 0) {
+  if (depth > max_depth) throw too_deep{};
   switch (n.Type()) {
     case YAML::NodeType::Sequence: {
       json a = json::array();
-      for (const auto& x : n) a.push_back(yaml_to_json(x));
+      for (const auto& x : n) a.push_back(yaml_to_json(x, depth + 1));
       return a;
     }
     case YAML::NodeType::Map: {
       json o = json::object();
-      for (const auto& kv : n) o[kv.first.as<std::string>()] = yaml_to_json(kv.second);
+      for (const auto& kv : n) o[kv.first.as<std::string>()] = yaml_to_json(kv.second, depth + 1);
       return o;
     }
     case YAML::NodeType::Scalar: return scalar_to_json(n.Scalar(), n.Tag() == "!");
@@ -151,8 +162,10 @@ void config::load_yaml(std::string_view yaml, std::string_view source) {
                        "'nlp.intent_threshold: 0.5')");
   // Flatten nested mappings into dotted keys; a mapping under a declared list/scalar key is
   // kept whole so the type check names it.
+  int depth = 0;
   std::function<void(const std::string&, const YAML::Node&)> walk = [&](const std::string& prefix,
                                                                         const YAML::Node& n) {
+    if (++depth > max_depth) throw too_deep{};
     for (const auto& kv : n) {
       std::string key = prefix.empty() ? kv.first.as<std::string>()
                                        : prefix + "." + kv.first.as<std::string>();
@@ -161,8 +174,18 @@ void config::load_yaml(std::string_view yaml, std::string_view source) {
       else
         set(key, yaml_to_json(kv.second), source);
     }
+    --depth;
   };
-  walk("", root);
+  try {
+    walk("", root);
+  } catch (const YAML::Exception& e) {
+    // A key that is a list or a mapping ("[a]: 1") cannot be read as a name.
+    throw config_error(std::string(source) + ": " + e.what() +
+                       "; keys must be names (e.g. 'nlp:' or 'nlp.intent_threshold: 0.5')");
+  } catch (const too_deep&) {
+    throw config_error(std::string(source) + ": nested more than " + std::to_string(max_depth) +
+                       " levels deep; is there an alias that contains itself?");
+  }
 }
 
 void config::load_file(const std::filesystem::path& file) {

@@ -206,6 +206,12 @@ void normalizer::tokenize(std::string_view text, std::vector<token>& out) const 
       t.folded = t.plain;
     } else {
       strip_marks(word, t.plain);
+      if (t.plain.empty()) {  // only marks that are dropped (a lone accent): not a word
+        --count;
+        word.clear();
+        ascii_word = true;
+        return;
+      }
       compose(word, t.folded);
     }
     if (stems_) {

@@ -15,8 +15,8 @@ class intent_classifier;
 
 namespace nlu {
 
-/// Everything the default classifier can be tuned with. The defaults are what bench/NLU.md
-/// measures; most bots never change them.
+/// Everything the default classifier can be tuned with. The defaults are what bench/README.md
+/// measures ("Intent classification"); most bots never change them.
 struct classifier_options {
   /// Snowball stemmer language ("english", "french", "en", ... or "none" for no stemming).
   /// Empty: the agent's "nlp.language" (BAF's key; default "en").
@@ -25,7 +25,7 @@ struct classifier_options {
   train_options training;
 };
 
-/// The options measured in bench/NLU.md.
+/// The options measured in bench/README.md ("Intent classification").
 classifier_options default_classifier_options();
 
 }  // namespace nlu

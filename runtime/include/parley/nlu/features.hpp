@@ -9,7 +9,7 @@
 
 namespace parley::nlu {
 
-/// What to extract. The defaults are the ones measured in bench/NLU.md.
+/// What to extract. The defaults are the ones measured in bench/README.md, "Intent classification".
 struct feature_options {
   bool word_unigrams = true;
   bool word_bigrams = true;

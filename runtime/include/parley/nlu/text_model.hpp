@@ -14,7 +14,7 @@
 
 namespace parley::nlu {
 
-/// How to train. Defaults are the settings measured in bench/NLU.md.
+/// How to train. Defaults are the settings measured in bench/README.md, "Intent classification".
 struct train_options {
   int epochs = 12;
   /// Features found in fewer training examples than this are dropped (1 keeps all).
