@@ -31,9 +31,6 @@
 #include <thread>
 #include <vector>
 
-#include <fcntl.h>
-#include <spawn.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <boost/asio/ip/tcp.hpp>
@@ -41,9 +38,8 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/websocket.hpp>
 
+#include "bench_process.hpp"
 #include "thread_cpu.hpp"
-
-extern char** environ;
 
 namespace net = boost::asio;
 namespace beast = boost::beast;
@@ -52,6 +48,11 @@ using tcp = net::ip::tcp;
 using steady = std::chrono::steady_clock;
 
 namespace {
+
+using bench::free_port;
+using bench::spawn;
+using bench::stop;
+using bench::wait_listening;
 
 const std::string hello_frame =
     R"({"action":"user_message","message":"hello","history":false,"timestamp":null})";
@@ -294,48 +295,6 @@ double idle_memory(unsigned short port, bool bot, std::size_t n, pid_t pid, std:
   for (auto& c : all) c->close();
   run_until(io, [] { return false; }, std::chrono::milliseconds(1000));
   return st.ready ? static_cast<double>(after - before) / static_cast<double>(st.ready) : 0.0;
-}
-
-unsigned short free_port() {
-  net::io_context io;
-  tcp::acceptor a(io, tcp::endpoint(net::ip::make_address("127.0.0.1"), 0));
-  return a.local_endpoint().port();
-}
-
-pid_t spawn(const std::vector<std::string>& args, const std::string& log) {
-  std::vector<char*> argv;
-  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-  argv.push_back(nullptr);
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 1, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  posix_spawn_file_actions_adddup2(&fa, 1, 2);
-  pid_t pid = 0;
-  if (posix_spawn(&pid, argv[0], &fa, nullptr, argv.data(), environ) != 0) {
-    std::fprintf(stderr, "cannot start %s\n", argv[0]);
-    std::exit(1);
-  }
-  posix_spawn_file_actions_destroy(&fa);
-  return pid;
-}
-
-void wait_listening(unsigned short port) {
-  for (int i = 0; i < 200; ++i) {
-    net::io_context io;
-    tcp::socket s(io);
-    beast::error_code ec;
-    s.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), port), ec);
-    if (!ec) return;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));  // a process starting up
-  }
-  std::fprintf(stderr, "nothing listens on %u\n", port);
-  std::exit(1);
-}
-
-void stop(pid_t pid) {
-  ::kill(pid, SIGTERM);
-  int status = 0;
-  ::waitpid(pid, &status, 0);
 }
 
 #if defined(PARLEY_ECHO_BIN) && defined(PARLEY_GREETINGS_BIN)
