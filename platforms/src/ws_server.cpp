@@ -196,6 +196,8 @@ class listener final : public ws_server, public std::enable_shared_from_this<lis
     if (!ec) acceptor_.set_option(net::socket_base::reuse_address(true), ec);
     if (!ec) acceptor_.bind(ep, ec);
     if (!ec) acceptor_.listen(net::socket_base::max_listen_connections, ec);
+    // Non-blocking, so on_accept can take a burst's waiting clients without blocking.
+    if (!ec) acceptor_.non_blocking(true, ec);
     if (ec)
       throw std::runtime_error("cannot listen on " + where + ": " + ec.message() +
                                " (set platforms.websocket.port, or --port, to a free port)");
@@ -232,6 +234,20 @@ class listener final : public ws_server, public std::enable_shared_from_this<lis
       return;
     }
     if (hub_->stopping.load()) return;
+    serve(std::move(socket));
+    // Clients that arrived together wait in the backlog: take them now rather than one per
+    // round of the io thread, which is busy with every open connection's work (a burst of
+    // reconnects is then served together). Bounded, so the thread goes back to that work.
+    for (int i = 0; i < 64; ++i) {
+      tcp::socket next(net::make_strand(io_));
+      acceptor_.accept(next, ec);
+      if (ec) break;  // would_block: the backlog is empty (other errors: async_accept sees them)
+      serve(std::move(next));
+    }
+    do_accept();
+  }
+
+  void serve(tcp::socket socket) {
     beast::error_code ignored;
     socket.set_option(tcp::no_delay(true), ignored);
     if (tls_) {
@@ -242,7 +258,6 @@ class listener final : public ws_server, public std::enable_shared_from_this<lis
       std::make_shared<http_session<beast::tcp_stream>>(beast::tcp_stream(std::move(socket)), hub_)
           ->run();
     }
-    do_accept();
   }
 
   net::io_context& io_;
