@@ -381,6 +381,32 @@ TEST_CASE("frames Parley cannot use get an error frame and the connection stays 
   CHECK(echoed(c)["text"] == "still here");
 }
 
+TEST_CASE("a 200 kB frame nested 100,000 levels deep gets an error frame, the server lives on") {
+  // Found by fuzzing: nlohmann's recursive copy of such a tree overflowed an io thread's stack
+  // and took the process down. Every nesting path: the frame, and JSON carried in strings.
+  server srv;
+  net::io_context io;
+  client c(io);
+  REQUIRE(!c.connect(srv.port(), target("e-deep")));
+  c.read();
+  const std::string deep = R"({"x":)" + std::string(100'000, '[') + std::string(100'000, ']') + "}";
+  const std::vector<std::string> frames = {
+      R"({"action":"user_message","message":)" + deep + "}",
+      std::string(200'000, '['),
+      R"({"action":"user_set_variable","message":)" + json(deep).dump() + "}",
+      R"({"action":"user_file","message":)" + json(deep).dump() + "}",
+  };
+  for (const auto& frame : frames) {
+    CAPTURE(frame.substr(0, 50));
+    c.send_text(frame);
+    json f = c.read();
+    CHECK(f["action"] == "error");
+    CHECK(f["message"].get<std::string>().find("more than 64 levels") != std::string::npos);
+  }
+  c.say("still here");
+  CHECK(echoed(c)["text"] == "still here");
+}
+
 TEST_CASE("an event the session refuses (closed) gets an error frame") {
   server srv;
   net::io_context io;

@@ -63,6 +63,81 @@ TEST_CASE("actions map to their inputs") {
   CHECK(!std::get<input_event>(a).ev.human());
 }
 
+TEST_CASE("JSON nested more than 64 levels is refused with an error, not a crash (fuzzing regression)") {
+  // A 200 kB frame of '[' (under the default 1 MiB max_size) once overflowed an io thread's
+  // stack: nlohmann copies a tree recursively. Found by fuzzing; seeds corpus/ws_frame/regress-*.
+  auto error_of = [](std::string_view frame) -> std::string {
+    auto in = parse_client_frame(frame, 1 << 20);
+    auto* e = std::get_if<input_error>(&in);
+    return e ? e->message : "<no error>";
+  };
+  const std::string too_deep = "nests JSON more than 64 levels deep";
+  const std::string brackets(200'000, '[');
+  CHECK(error_of(brackets).find(too_deep) != std::string::npos);
+  CHECK(error_of(brackets + std::string(200'000, ']')).find(too_deep) != std::string::npos);
+  CHECK(error_of(R"({"action":"user_message","message":{"x":)" + brackets).find(too_deep) !=
+        std::string::npos);
+  CHECK(error_of(R"({"action":"agent_reply_str","message":)" + std::string(100'000, '{')).find(too_deep) !=
+        std::string::npos);
+  // Valid JSON, 100,000 levels deep: the tree would be built, then copied.
+  const std::string deep = R"({"x":)" + std::string(100'000, '[') + std::string(100'000, ']') + "}";
+  CHECK(error_of(R"({"action":"user_message","message":)" + deep + "}").find(too_deep) !=
+        std::string::npos);
+  CHECK(error_of(R"({"action":"agent_reply_str","message":)" + deep + "}").find(too_deep) !=
+        std::string::npos);
+  // JSON carried in a string field is parsed too, and checked first.
+  auto quoted = [](const std::string& s) { return json(s).dump(); };
+  for (const std::string& inner : {deep, R"({"x":)" + brackets}) {
+    CHECK(error_of(R"({"action":"user_set_variable","message":)" + quoted(inner) + "}")
+              .find(too_deep) != std::string::npos);
+    CHECK(error_of(R"({"action":"user_file","message":)" + quoted(inner) + "}")
+              .find(too_deep) != std::string::npos);
+  }
+
+  // 64 levels are fine; the 65th is refused (the frame's own object is the first level).
+  auto nested = [](int arrays) {
+    return R"({"action":"user_message","message":{"x":)" + std::string(std::size_t(arrays), '[') +
+           std::string(std::size_t(arrays), ']') + "}}";
+  };
+  auto ok = parse_client_frame(nested(62), 100);
+  auto* e = std::get_if<input_event>(&ok);
+  REQUIRE(e);
+  CHECK(e->ev.kind() == event_kind::json);
+  CHECK(error_of(nested(63)).find(too_deep) != std::string::npos);
+  auto deepest_variable = [](int arrays) {
+    const std::string v = R"({"x":)" + std::string(std::size_t(arrays), '[') +
+                          std::string(std::size_t(arrays), ']') + "}";
+    return R"({"action":"user_set_variable","message":)" + json(v).dump() + "}";
+  };
+  CHECK(std::holds_alternative<input_set_variables>(parse_client_frame(deepest_variable(63), 1)));
+  CHECK(error_of(deepest_variable(64)).find(too_deep) != std::string::npos);
+
+  // Brackets inside strings (escaped quotes included) are text, not nesting.
+  const std::string name = "\"" + std::string(1000, '[') + "\\";
+  auto file = parse_client_frame(
+      json({{"action", "user_file"},
+            {"message", {{"name", name}, {"type", "t"}, {"base64", "aGk="}}}}).dump(), 100);
+  auto* f = std::get_if<input_event>(&file);
+  REQUIRE(f);
+  REQUIRE(f->ev.file());
+  CHECK(f->ev.file()->name == name);
+  auto text = parse_client_frame(json({{"action", "user_message"}, {"message", brackets}}).dump(), 1);
+  auto* t = std::get_if<input_event>(&text);
+  REQUIRE(t);
+  CHECK(t->ev.text() == brackets);
+
+  // The error frame that answers it is ordinary JSON.
+  auto frame = json::parse(encode_error(error_of(brackets)));
+  CHECK(frame["action"] == "error");
+  CHECK(frame["message"].get<std::string>().find(too_deep) != std::string::npos);
+
+  // A stored row nested that deep (an older version wrote it) replays as text.
+  chat_message row{1, "json", R"({"x":)" + brackets, false, wall_clock::now()};
+  auto replay = json::parse(encode_history(row));
+  CHECK(replay["action"] == "agent_reply_json");
+  CHECK(replay["message"] == row.content);
+}
+
 TEST_CASE("base64 sizes") {
   CHECK(base64_decoded_size("") == 0);
   CHECK(base64_decoded_size("aGk=") == 2);

@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 
 #include <parley/config.hpp>
 
@@ -134,4 +135,70 @@ TEST_CASE("bad flags are named") {
   const char* a4[] = {"bot", "--set", "novalue"};
   CHECK_THROWS_WITH_AS(parley::parse_command_line(3, a4, c), doctest::Contains("KEY=VALUE"),
                        config_error);
+}
+
+// Inputs found by fuzzing (tests/fuzz/corpus/config/regress-*): each once escaped as another
+// exception, overflowed the stack or was undefined behaviour. Each is a config_error now.
+TEST_CASE("a wrong-typed value with invalid UTF-8 is a config_error naming the key") {
+  config c;
+  CHECK_THROWS_WITH_AS(c.load_yaml("agent.threads: \"m\xff\xfe ny\"\n", "bot.yaml"),
+                       doctest::Contains("agent.threads"), config_error);
+  CHECK_THROWS_WITH_AS(c.load_yaml("agent:\n  persist_sessions: y\xff\xff" "es\n", "bot.yaml"),
+                       doctest::Contains("agent.persist_sessions"), config_error);
+  CHECK_THROWS_AS(c.set("agent.threads", std::string("\xc3\x28")), config_error);
+  // The message itself is valid UTF-8 (the bad bytes are replaced), so it can be logged as JSON.
+  try {
+    c.load_yaml("agent.threads: \"\xff\"\n", "bot.yaml");
+    FAIL("no error");
+  } catch (const config_error& e) {
+    const std::string m = e.what();
+    CHECK(m.find("\xef\xbf\xbd") != std::string::npos);  // U+FFFD
+    CHECK_NOTHROW((void)parley::json(m).dump());
+  }
+}
+
+TEST_CASE("a YAML key that is a list or a mapping is a config_error") {
+  for (const char* yaml : {"[a]: 1\n", "{a: 1}: 2\n", "? [a, b]\n: 1\n", "agent:\n  [threads]: 1\n",
+                           "{\"agent\": {[x]: 1}}"}) {
+    CAPTURE(yaml);
+    config c;
+    CHECK_THROWS_WITH_AS(c.load_yaml(yaml, "bot.yaml"), doctest::Contains("bot.yaml"), config_error);
+  }
+}
+
+TEST_CASE("an alias that contains itself is a config_error, not a stack overflow") {
+  config c = with_platform_keys();
+  for (const char* yaml : {"a: &x [*x]\n", "base: &b\n  other: *b\n",
+                           "platforms.websocket.origins: &o [*o]\n", "agent: &a\n  more: *a\n"}) {
+    CAPTURE(yaml);
+    CHECK_THROWS_WITH_AS(c.load_yaml(yaml, "bot.yaml"), doctest::Contains("64 levels"),
+                         config_error);
+  }
+  // Aliases that do not contain themselves still work.
+  c.load_yaml("hosts: &h [http://a.example]\nplatforms.websocket.origins: *h\n");
+  CHECK(c.get_strings("platforms.websocket.origins").size() == 1);
+}
+
+TEST_CASE("a number too large for an integer key is a config_error, not undefined behaviour") {
+  // The old test for a whole number converted the double to int64 first: undefined out of
+  // range. On x86-64 that gave INT64_MIN and so the same error; only a build that checks float
+  // casts (the clang fuzz target's UBSan) saw it. These pin the error and the range.
+  config c;
+  c.declare("bot.retries", parley::config_type::integer, 1);
+  for (const char* value : {"1e300", "-1e300", "9223372036854775808.0", "1e19", "nan", "inf", "2.5"}) {
+    CAPTURE(value);
+    CHECK_THROWS_WITH_AS(c.load_yaml(std::string("agent.threads: ") + value + "\n", "bot.yaml"),
+                         doctest::Contains("agent.threads"), config_error);
+    CHECK_THROWS_AS(c.load_yaml(std::string("bot.retries: ") + value + "\n"), config_error);
+    CHECK_THROWS_AS(c.set_text("bot.retries", value, "--set"), config_error);
+  }
+  CHECK_THROWS_AS(c.set("agent.threads", 1e300), config_error);
+  const char* flags[] = {"bot", "--set", "agent.threads=1e300"};
+  CHECK_THROWS_AS(parley::parse_command_line(3, flags, c), config_error);
+  const char* threads[] = {"bot", "--threads", "1e300"};
+  CHECK_THROWS_AS(parley::parse_command_line(3, threads, c), config_error);
+  // Whole numbers written as floats, within int64's range, are still integers.
+  c.load_yaml("agent.threads: 8.0\nbot.retries: -9223372036854775808.0\n");
+  CHECK(c.get_int("agent.threads") == 8);
+  CHECK(c.get_int("bot.retries") == std::numeric_limits<std::int64_t>::min());
 }

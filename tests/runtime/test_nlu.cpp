@@ -81,6 +81,42 @@ TEST_CASE("tokens keep their offsets in the original text and their stems") {
   CHECK_FALSE(normalizer("klingon").stems());  // unknown language: no stemming, no error
 }
 
+TEST_CASE("a lone combining mark that accent removal drops is no word (fuzzing regression)") {
+  // Found by fuzzing (tests/fuzz/corpus/text/regress-lone-combining-mark): such a mark made an
+  // empty token, and fold() a double space.
+  const std::string acute = "\u0301", diaeresis = "\u0308", almost_equal = "\u034c";
+  for (const char* language : {"none", "english", "greek"}) {
+    CAPTURE(language);
+    normalizer n(language);
+    CHECK(n.fold("a " + acute + " b") == "a b");
+    CHECK(n.fold(acute) == "");
+    CHECK(n.fold(" " + acute + diaeresis + ", " + almost_equal + " ") == "");
+    CHECK(n.fold("x " + acute + "! " + almost_equal + diaeresis + " y") == "x y");
+    CHECK(n.fold("caf" + std::string("e") + acute) == "cafe");  // a mark on a letter still goes
+    CHECK(n.tokenize(acute).empty());
+    auto t = n.tokenize("a " + acute + " b " + diaeresis + almost_equal);
+    REQUIRE(t.size() == 2);
+    CHECK(t[0].plain == "a");
+    CHECK(t[1].plain == "b");
+    CHECK(t[1].begin == 2 + acute.size() + 1);
+    // The fuzzer's input: Greek words with marks between them.
+    const std::string found("\x00\xce\x9a\xce\xb1\xce\xbb\xce\xb7\xce\xab\xab\xab\xab\xab\xab\xab"
+                            "\xab\xab\xab\xab\xab\xab\xab\xbc\xce\xad\xcf\x81\xce\xb1\x20\x9d\xce"
+                            "\xcd\x8c\xcf\xc3\xce\xbc\xce\xb5\x20\xce\xa3\xce\x8a\xce\xa3", 49);
+    const std::string folded = n.fold(found);
+    CHECK(folded.find("  ") == std::string::npos);
+    CHECK(folded.front() != ' ');
+    CHECK(folded.back() != ' ');
+    for (const auto& tok : n.tokenize(found)) {
+      CHECK_FALSE(tok.plain.empty());
+      CHECK_FALSE(tok.folded.empty());
+      CHECK(tok.begin < tok.end);
+    }
+  }
+  // Marks that are kept (Devanagari vowel signs carry meaning) still make a word.
+  CHECK(normalizer("none").fold("\u093e") == "\u093e");
+}
+
 TEST_CASE("edit distance counts code points and adjacent swaps") {
   using parley::nlu::edit_distance;
   CHECK(edit_distance("paris", "paris", 2) == 0);
