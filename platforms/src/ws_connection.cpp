@@ -124,11 +124,7 @@ void ws_connection<Stream>::refuse(response res) {
 template <class Stream>
 void ws_connection<Stream>::on_accept(beast::error_code ec) {
   if (ec) {
-    dead_ = true;
-    queue_.clear();
-    queued_bytes_ = 0;
-    replay_.reset();
-    close_timer_.cancel();
+    abandon();
     return fail(ec, "accept", who_.session_id);
   }
   accepted_ = true;
@@ -417,15 +413,20 @@ void ws_connection<Stream>::do_write() {
 }
 
 template <class Stream>
+void ws_connection<Stream>::abandon() {
+  dead_ = true;
+  queue_.clear();
+  queued_bytes_ = 0;
+  replay_.reset();
+  close_timer_.cancel();
+  progress_timer_.cancel();
+}
+
+template <class Stream>
 void ws_connection<Stream>::on_write(beast::error_code ec, std::size_t) {
   writing_ = false;
   if (ec) {
-    dead_ = true;
-    queue_.clear();
-    queued_bytes_ = 0;
-    replay_.reset();
-    close_timer_.cancel();
-    progress_timer_.cancel();
+    abandon();
     return fail(ec, "write", who_.session_id);
   }
   ++hub_->frames_out;

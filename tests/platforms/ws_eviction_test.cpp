@@ -20,25 +20,14 @@
 
 #include "ws_test_bot.hpp"
 #include "ws_test_client.hpp"
+#include "../rss.hpp"
 
 using namespace wstest;
 
 namespace {
 
-// Sanitizers bring their own allocator, which keeps freed memory: RSS says nothing there.
-#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
-constexpr bool glibc_malloc = false;
-#else
-constexpr bool glibc_malloc = true;
-#endif
-
-// Resident set size of this process, in bytes (/proc/self/statm: pages).
-std::size_t rss_bytes() {
-  std::ifstream statm("/proc/self/statm");
-  std::size_t size = 0, resident = 0;
-  statm >> size >> resident;
-  return resident * static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
-}
+using test::glibc_malloc;
+using test::rss_bytes;
 
 // What a wave of short connections saw, from the client's side.
 struct wave_result {

@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "harness.hpp"
+#include "../rss.hpp"
 
 using namespace std::chrono_literals;
 using parley::event;
@@ -21,20 +22,8 @@ using parley::session;
 using test::harness;
 
 namespace {
-// Sanitizers bring their own allocator, which keeps freed memory: RSS says nothing there.
-#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
-constexpr bool glibc_malloc = false;
-#else
-constexpr bool glibc_malloc = true;
-#endif
-
-// Resident set size of this process, in bytes (/proc/self/statm: pages).
-std::size_t rss_bytes() {
-  std::ifstream statm("/proc/self/statm");
-  std::size_t size = 0, resident = 0;
-  statm >> size >> resident;
-  return resident * static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
-}
+using test::glibc_malloc;
+using test::rss_bytes;
 
 // Waits until pred() holds, polling every millisecond; false after `limit`.
 bool eventually(const std::function<bool()>& pred, std::chrono::milliseconds limit) {
