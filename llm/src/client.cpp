@@ -344,8 +344,12 @@ class client_impl : public std::enable_shared_from_this<client_impl> {
       op.conn = conn.get();
       bool keep = false;
       bool stale = false;
-      outcome o = conn->tls ? co_await exchange_on(*conn->tls, *conn, op, req, stream, deadline, reused, keep, stale)
-                            : co_await exchange_on(*conn->plain, *conn, op, req, stream, deadline, reused, keep, stale);
+      // (Not a ?: of two co_awaits: GCC 12 miscompiles those.)
+      outcome o;
+      if (conn->tls)
+        o = co_await exchange_on(*conn->tls, *conn, op, req, stream, deadline, reused, keep, stale);
+      else
+        o = co_await exchange_on(*conn->plain, *conn, op, req, stream, deadline, reused, keep, stale);
       op.conn = nullptr;
       if (stale && !op.cancelled) continue;
       if (keep) give_back(std::move(conn));
@@ -463,8 +467,9 @@ const client_options& client::options() const { return impl_->options(); }
 
 net::awaitable<chat_result> client::chat(chat_request request, cancel_handle cancel) {
   // Runs on the client's strand; co_spawn's completion resumes the caller on its executor.
-  co_return co_await net::co_spawn(impl_->strand(), impl_->run(std::move(request), std::move(cancel)),
-                                   net::use_awaitable);
+  chat_result r = co_await net::co_spawn(impl_->strand(), impl_->run(std::move(request), std::move(cancel)),
+                                         net::use_awaitable);
+  co_return r;
 }
 
 void client::async_chat(chat_request request, handler done, cancel_handle cancel) {

@@ -228,12 +228,16 @@ tool_call& stream_reader::slot_for(const json& tc) {
   // Ollama sends parallel calls all at index 0, told apart by id: a new id opens a new call.
   bool new_call = found < 0 || (!id.empty() && !result_.tool_calls[found].id.empty() &&
                                 result_.tool_calls[found].id != id);
-  // A whole call again at the same index with no id (name and complete arguments again).
-  if (!new_call && id.empty() && tc.contains("function")) {
+  // A whole call again at the same index (name and arguments in one piece) after a call that
+  // is already complete: a new call, whatever its id (Ollama, and servers that send no ids).
+  // A name repeated alone, or arguments continuing, stay with the current call.
+  if (!new_call && tc.contains("function") && tc["function"].is_object()) {
     const auto& prev = result_.tool_calls[found];
-    auto name = str(tc["function"], "name");
-    if (!name.empty() && !prev.name.empty() && !prev.arguments.empty() &&
-        json::accept(prev.arguments))
+    const json& f = tc["function"];
+    bool whole = !str(f, "name").empty() && f.contains("arguments") &&
+                 !(f["arguments"].is_string() && f["arguments"].get<std::string>().empty()) &&
+                 !f["arguments"].is_null();
+    if (whole && !prev.name.empty() && !prev.arguments.empty() && json::accept(prev.arguments))
       new_call = true;
   }
   if (new_call) {
