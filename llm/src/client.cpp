@@ -173,6 +173,13 @@ class client_impl : public std::enable_shared_from_this<client_impl> {
     if (options_.timeout.count() <= 0) throw config_error("llm.timeout must be above 0 seconds");
     if (url_.tls) {
       tls_.set_default_verify_paths();
+      if (!options_.tls_ca_file.empty()) {
+        boost::system::error_code ec;
+        tls_.load_verify_file(options_.tls_ca_file, ec);
+        if (ec)
+          throw config_error("cannot read the certificates in '" + options_.tls_ca_file +
+                             "' (tls_ca_file): " + ec.message() + "; give a PEM file");
+      }
       tls_.set_verify_mode(options_.tls_verify ? ssl::verify_peer : ssl::verify_none);
     }
   }

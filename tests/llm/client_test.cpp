@@ -4,12 +4,14 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <unistd.h>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
 #include <parley/llm/client.hpp>
@@ -390,4 +392,76 @@ TEST_CASE("llm.* keys are declared by the library and read into client_options")
   CHECK(o.api_key_env == "OPENAI_API_KEY");
   CHECK(o.timeout == 2500ms);
   CHECK(o.max_retries == 4);
+}
+
+TEST_CASE("https: the client verifies the server's certificate and name, and reuses the TLS connection") {
+  const auto dir = std::filesystem::temp_directory_path() / ("parley-llm-tls-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  const auto cert = (dir / "cert.pem").string(), key = (dir / "key.pem").string();
+  const std::string cmd =
+      "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 "
+      "-subj /CN=localhost -addext subjectAltName=DNS:localhost -keyout '" + key + "' -out '" + cert +
+      "' >/dev/null 2>&1";
+  REQUIRE_MESSAGE(std::system(cmd.c_str()) == 0, "needs the openssl command (./dev test installs it)");
+  {
+    scripted_server server(cert, key);
+    server.push(exchange::json_body(test::completion("secure")));
+    server.push(exchange::sse({chunk({{"content", "also secure"}}, "stop"), "[DONE]"}));
+    net::io_context io;
+    auto o = options(server);
+    o.tls_ca_file = cert;
+    llm::client c(io.get_executor(), o);
+    auto r = chat(io, c, ask("hi"));
+    REQUIRE(r.ok);
+    CHECK(r.ok->text == "secure");
+    auto r2 = chat(io, c, ask("hi", true));
+    REQUIRE(r2.ok);
+    CHECK(r2.ok->text == "also secure");
+    CHECK(server.accepted() == 1);
+    // Without the certificate trusted the handshake fails, and says so.
+    auto untrusting = options(server);
+    untrusting.max_retries = 0;
+    llm::client c2(io.get_executor(), untrusting);
+    auto r3 = chat(io, c2, ask("hi"));
+    REQUIRE(r3.err);
+    CHECK(r3.err->kind() == llm::error_kind::connect);
+    CHECK(std::string(r3.err->what()).find("TLS") != std::string::npos);
+  }
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("a pooled connection the server closed is replaced without counting a retry") {
+  scripted_server server;
+  auto first = exchange::json_body(test::completion("one"));
+  first.close_after_answer = true;
+  server.push(first);
+  server.push(exchange::json_body(test::completion("two")));
+  net::io_context io;
+  auto o = options(server);
+  o.max_retries = 0;
+  llm::client c(io.get_executor(), o);
+  CHECK(chat(io, c, ask("1")).ok->text == "one");
+  auto r = chat(io, c, ask("2"));
+  REQUIRE(r.ok);
+  CHECK(r.ok->text == "two");
+  CHECK(r.ok->attempts == 1);
+  CHECK(server.accepted() == 2);
+}
+
+TEST_CASE("a server that is not there is a connect error naming llm.base_url, after the retries") {
+  net::io_context io;
+  unsigned short port;
+  {
+    boost::asio::ip::tcp::acceptor a(io, {boost::asio::ip::make_address("127.0.0.1"), 0});
+    port = a.local_endpoint().port();
+  }
+  llm::client_options o;
+  o.base_url = "http://127.0.0.1:" + std::to_string(port) + "/v1";
+  o.max_retries = 1;
+  o.initial_backoff = 1ms;
+  llm::client c(io.get_executor(), o);
+  auto r = chat(io, c, ask("hi"));
+  REQUIRE(r.err);
+  CHECK(r.err->kind() == llm::error_kind::connect);
+  CHECK(std::string(r.err->what()).find("llm.base_url") != std::string::npos);
 }

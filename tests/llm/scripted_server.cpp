@@ -8,6 +8,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
@@ -18,6 +19,7 @@ namespace test {
 namespace net = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
+namespace ssl = net::ssl;
 using tcp = net::ip::tcp;
 using parley::json;
 
@@ -80,7 +82,20 @@ struct scripted_server::impl : std::enable_shared_from_this<impl> {
   bool released = false;                  // io thread
   std::vector<net::steady_timer*> holds;  // io thread
 
+  std::optional<ssl::context> tls;
+
   net::awaitable<void> serve(tcp::socket socket) {
+    if (!tls) {
+      co_await serve_on(socket);
+      co_return;
+    }
+    ssl::stream<tcp::socket> s(std::move(socket), *tls);
+    auto [ec] = co_await s.async_handshake(ssl::stream_base::server, net::as_tuple(net::use_awaitable));
+    if (!ec) co_await serve_on(s);
+  }
+
+  template <class Stream>
+  net::awaitable<void> serve_on(Stream& socket) {
     beast::flat_buffer buffer;
     while (true) {
       http::request<http::string_body> req;
@@ -114,6 +129,11 @@ struct scripted_server::impl : std::enable_shared_from_this<impl> {
         head += "Content-Length: " + std::to_string(e.body.size()) + "\r\n\r\n" + e.body;
         auto [wec, wn] = co_await net::async_write(socket, net::buffer(head), net::as_tuple(net::use_awaitable));
         if (wec) co_return;
+        if (e.close_after_answer) {
+          boost::system::error_code ignored;
+          beast::get_lowest_layer(socket).close(ignored);
+          co_return;
+        }
         continue;
       }
       head += "Transfer-Encoding: chunked\r\n\r\n";
@@ -129,8 +149,8 @@ struct scripted_server::impl : std::enable_shared_from_this<impl> {
       }
       if (e.what == exchange::kind::close_mid_stream) {
         boost::system::error_code ignored;
-        socket.shutdown(tcp::socket::shutdown_both, ignored);
-        socket.close(ignored);
+        beast::get_lowest_layer(socket).shutdown(tcp::socket::shutdown_both, ignored);
+        beast::get_lowest_layer(socket).close(ignored);
         co_return;
       }
       auto [lec, ln] = co_await net::async_write(socket, net::buffer(std::string("0\r\n\r\n")),
@@ -152,7 +172,13 @@ struct scripted_server::impl : std::enable_shared_from_this<impl> {
   }
 };
 
-scripted_server::scripted_server() : impl_(std::make_shared<impl>()) {
+scripted_server::scripted_server(const std::string& cert, const std::string& key)
+    : impl_(std::make_shared<impl>()) {
+  if (!cert.empty()) {
+    impl_->tls.emplace(ssl::context::tls_server);
+    impl_->tls->use_certificate_chain_file(cert);
+    impl_->tls->use_private_key_file(key, ssl::context::pem);
+  }
   tcp::endpoint ep(net::ip::make_address("127.0.0.1"), 0);
   impl_->acceptor.open(ep.protocol());
   impl_->acceptor.set_option(net::socket_base::reuse_address(true));
@@ -180,7 +206,7 @@ void scripted_server::push(exchange e) {
   impl_->script.push_back(std::move(e));
 }
 std::string scripted_server::base_url() const {
-  return "http://127.0.0.1:" + std::to_string(impl_->port) + "/v1";
+  return (impl_->tls ? "https://localhost:" : "http://127.0.0.1:") + std::to_string(impl_->port) + "/v1";
 }
 int scripted_server::accepted() const {
   std::lock_guard l(impl_->m);

@@ -19,6 +19,7 @@ struct exchange {
   std::string content_type = "application/json";
   std::string body;                 // respond
   std::vector<std::string> events;  // sse / close_mid_stream: each sent as "data: <e>\n\n"
+  bool close_after_answer = false;  // respond: then close without saying so (a stale keep-alive)
 
   static exchange json_body(const parley::json& j, unsigned status = 200);
   static exchange text(std::string body, unsigned status = 200);
@@ -41,7 +42,8 @@ struct received {
 
 class scripted_server {
  public:
-  scripted_server();
+  // With a PEM certificate and key it speaks https (base_url names localhost).
+  explicit scripted_server(const std::string& cert = {}, const std::string& key = {});
   ~scripted_server();
   void push(exchange e);
   std::string base_url() const;  // http://127.0.0.1:PORT/v1

@@ -35,6 +35,9 @@ struct client_options {
   std::chrono::milliseconds max_backoff{8'000};
   std::size_t max_idle_connections = 8;  ///< kept per host for reuse
   bool tls_verify = true;                ///< check the server's certificate and name
+  /// A PEM file of certificates to trust besides the system's (a local server's self-signed
+  /// certificate); empty = the system's only.
+  std::string tls_ca_file;
 
   /// Reads llm.* from `cfg` (declare_config first). @throws config_error for a wrong type.
   static client_options from(const config& cfg);
