@@ -7,6 +7,7 @@
 #include <random>
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -139,6 +140,12 @@ struct outcome {
 struct chat_op {
   explicit chat_op(const net::any_io_executor& ex) : timer(ex), resolver(ex) {}
   bool cancelled = false;
+  // Asio per-operation cancellation bound by the caller reaches the chat's coroutine through
+  // co_spawn; it ends the chat like the cancel_handle does.
+  std::optional<net::cancellation_state> asio_state;
+  bool stopped() const {
+    return cancelled || (asio_state && asio_state->cancelled() != net::cancellation_type::none);
+  }
   connection* conn = nullptr;
   net::steady_timer timer;
   tcp::resolver resolver;
@@ -191,6 +198,8 @@ class client_impl : public std::enable_shared_from_this<client_impl> {
     auto self = shared_from_this();
     auto started = clock::now();
     auto op = std::make_shared<chat_op>(strand_);
+    co_await net::this_coro::throw_if_cancelled(false);
+    op->asio_state = co_await net::this_coro::cancellation_state;
     {
       std::lock_guard l(cancel.get()->m);
       if (cancel.get()->cancelled) op->cancelled = true;
@@ -212,7 +221,7 @@ class client_impl : public std::enable_shared_from_this<client_impl> {
     std::string body = request_body(req);
     auto timeout = req.timeout.value_or(options_.timeout);
     for (int attempt = 0;; ++attempt) {
-      if (op->cancelled) throw cancelled_error();
+      if (op->stopped()) throw cancelled_error();
       outcome o = co_await exchange(*op, body, req.stream, timeout);
       if (o.result) {
         o.result->attempts = attempt + 1;
@@ -221,7 +230,7 @@ class client_impl : public std::enable_shared_from_this<client_impl> {
                                   << " ms after " << (attempt + 1) << " attempt(s)");
         co_return std::move(*o.result);
       }
-      if (op->cancelled) throw cancelled_error();
+      if (op->stopped()) throw cancelled_error();
       if (!o.retryable || attempt >= options_.max_retries) throw *o.failure;
       milliseconds delay = backoff(attempt);
       if (o.server_delay) {
@@ -291,7 +300,7 @@ class client_impl : public std::enable_shared_from_this<client_impl> {
     };
     auto [ec, endpoints] = co_await op.resolver.async_resolve(url_.host, url_.port,
                                                                net::as_tuple(net::use_awaitable));
-    if (ec || op.cancelled) {
+    if (ec || op.stopped()) {
       fail(ec ? ec : net::error::operation_aborted, "resolve");
       co_return nullptr;
     }
@@ -303,7 +312,7 @@ class client_impl : public std::enable_shared_from_this<client_impl> {
     op.conn = c.get();
     c->lowest().expires_at(deadline);
     auto [cec, ep] = co_await c->lowest().async_connect(endpoints, net::as_tuple(net::use_awaitable));
-    if (cec || op.cancelled) {
+    if (cec || op.stopped()) {
       fail(cec ? cec : net::error::operation_aborted, "connect to");
       co_return nullptr;
     }
@@ -314,7 +323,7 @@ class client_impl : public std::enable_shared_from_this<client_impl> {
       }
       if (options_.tls_verify) c->tls->set_verify_callback(ssl::host_name_verification(url_.host));
       auto [hec] = co_await c->tls->async_handshake(ssl::stream_base::client, net::as_tuple(net::use_awaitable));
-      if (hec || op.cancelled) {
+      if (hec || op.stopped()) {
         fail(hec ? hec : net::error::operation_aborted, "complete the TLS handshake with");
         co_return nullptr;
       }
@@ -345,7 +354,7 @@ class client_impl : public std::enable_shared_from_this<client_impl> {
         conn = co_await connect(op, deadline, failure);
         if (!conn) {
           op.conn = nullptr;
-          co_return outcome{std::nullopt, std::move(failure), !op.cancelled, std::nullopt};
+          co_return outcome{std::nullopt, std::move(failure), !op.stopped(), std::nullopt};
         }
       }
       op.conn = conn.get();
@@ -358,7 +367,7 @@ class client_impl : public std::enable_shared_from_this<client_impl> {
       else
         o = co_await exchange_on(*conn->plain, *conn, op, req, stream, deadline, reused, keep, stale);
       op.conn = nullptr;
-      if (stale && !op.cancelled) continue;
+      if (stale && !op.stopped()) continue;
       if (keep) give_back(std::move(conn));
       co_return o;
     }
@@ -367,7 +376,7 @@ class client_impl : public std::enable_shared_from_this<client_impl> {
   }
 
   error transport_error(const boost::system::error_code& ec, chat_op& op, milliseconds) const {
-    if (op.cancelled) return cancelled_error();
+    if (op.stopped()) return cancelled_error();
     if (ec == beast::error::timeout)
       return error(error_kind::timeout, "no complete answer from " + url_.shown +
                                             " within the time limit (llm.timeout " +
@@ -384,17 +393,17 @@ class client_impl : public std::enable_shared_from_this<client_impl> {
     c.lowest().expires_at(deadline);
     auto [wec, wn] = co_await http::async_write(s, req, net::as_tuple(net::use_awaitable));
     if (wec) {
-      stale = reused && !op.cancelled && wec != beast::error::timeout;
-      co_return outcome{std::nullopt, transport_error(wec, op, tout), !op.cancelled, std::nullopt};
+      stale = reused && !op.stopped() && wec != beast::error::timeout;
+      co_return outcome{std::nullopt, transport_error(wec, op, tout), !op.stopped(), std::nullopt};
     }
     http::response_parser<http::string_body> p;
     p.body_limit(64u << 20);
     auto [hec, hn] = co_await http::async_read_header(s, c.buffer, p, net::as_tuple(net::use_awaitable));
     if (hec) {
-      stale = reused && !op.cancelled && hec != beast::error::timeout &&
+      stale = reused && !op.stopped() && hec != beast::error::timeout &&
               (hec == http::error::end_of_stream || hec == net::error::eof ||
                hec == net::error::connection_reset || hec == http::error::partial_message);
-      co_return outcome{std::nullopt, transport_error(hec, op, tout), !op.cancelled, std::nullopt};
+      co_return outcome{std::nullopt, transport_error(hec, op, tout), !op.stopped(), std::nullopt};
     }
     const auto& head = p.get();
     unsigned status = head.result_int();
@@ -410,7 +419,7 @@ class client_impl : public std::enable_shared_from_this<client_impl> {
           p.get().body().clear();
         }
         if (rec) {
-          if (op.cancelled) co_return outcome{std::nullopt, cancelled_error(), false, std::nullopt};
+          if (op.stopped()) co_return outcome{std::nullopt, cancelled_error(), false, std::nullopt};
           if (rec == beast::error::timeout)
             co_return outcome{std::nullopt, transport_error(rec, op, tout), true, std::nullopt};
           // The answer began and the connection ended: not retried for a stream (the model has

@@ -9,6 +9,8 @@
 #include <sstream>
 #include <unistd.h>
 
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -464,4 +466,31 @@ TEST_CASE("a server that is not there is a connect error naming llm.base_url, af
   REQUIRE(r.err);
   CHECK(r.err->kind() == llm::error_kind::connect);
   CHECK(std::string(r.err->what()).find("llm.base_url") != std::string::npos);
+}
+
+TEST_CASE("Asio per-operation cancellation (a bound cancellation slot) ends an in-flight chat as cancelled") {
+  scripted_server server;
+  server.push(exchange::hang());
+  net::io_context io;
+  llm::client c(io.get_executor(), options(server));
+  net::cancellation_signal signal;
+  auto out = std::make_shared<call>();
+  net::co_spawn(
+      io,
+      [&c, out]() -> net::awaitable<void> {
+        try {
+          out->ok = co_await c.chat(ask("hi"));
+        } catch (const llm::error& e) {
+          out->err = e;
+        } catch (const std::exception& e) {
+          FAIL("not an llm::error: " << e.what());
+        }
+        out->done = true;
+      },
+      net::bind_cancellation_slot(signal.slot(), net::detached));
+  REQUIRE(run_until(io, [&] { return server.request_count() == 1; }));
+  signal.emit(net::cancellation_type::terminal);
+  REQUIRE(run_until(io, [&] { return out->done; }, 2s));
+  REQUIRE(out->err);
+  CHECK(out->err->kind() == llm::error_kind::cancelled);
 }

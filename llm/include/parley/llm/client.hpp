@@ -72,7 +72,9 @@ class client {
   client& operator=(const client&) = delete;
 
   /// One chat completion. Resumes on the awaiting coroutine's executor (a session body's
-  /// strand). @throws llm::error. Any thread; calls run concurrently.
+  /// strand). Ends with error_kind::cancelled when `cancel` fires or when a cancellation slot
+  /// bound to the awaiting coroutine (net::bind_cancellation_slot) emits. @throws llm::error.
+  /// Any thread; calls run concurrently (their I/O on the client's strand).
   net::awaitable<chat_result> chat(chat_request request, cancel_handle cancel = cancel_handle());
 
   using handler = std::function<void(std::exception_ptr, chat_result)>;
