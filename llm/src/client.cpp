@@ -363,9 +363,9 @@ class client_impl : public std::enable_shared_from_this<client_impl> {
       // (Not a ?: of two co_awaits: GCC 12 miscompiles those.)
       outcome o;
       if (conn->tls)
-        o = co_await exchange_on(*conn->tls, *conn, op, req, stream, deadline, reused, keep, stale);
+        o = co_await exchange_on(*conn->tls, *conn, op, req, stream, deadline, timeout, reused, keep, stale);
       else
-        o = co_await exchange_on(*conn->plain, *conn, op, req, stream, deadline, reused, keep, stale);
+        o = co_await exchange_on(*conn->plain, *conn, op, req, stream, deadline, timeout, reused, keep, stale);
       op.conn = nullptr;
       if (stale && !op.stopped()) continue;
       if (keep) give_back(std::move(conn));
@@ -375,12 +375,12 @@ class client_impl : public std::enable_shared_from_this<client_impl> {
                       std::nullopt};
   }
 
-  error transport_error(const boost::system::error_code& ec, chat_op& op, milliseconds) const {
+  error transport_error(const boost::system::error_code& ec, chat_op& op, milliseconds timeout) const {
     if (op.stopped()) return cancelled_error();
     if (ec == beast::error::timeout)
       return error(error_kind::timeout, "no complete answer from " + url_.shown +
                                             " within the time limit (llm.timeout " +
-                                            std::to_string(options_.timeout.count()) +
+                                            std::to_string(timeout.count()) +
                                             " ms): raise llm.timeout, or check the server is not stuck");
     return error(error_kind::connect, "the connection to " + url_.shown + " failed: " + ec.message() +
                                           "; check the server is running and llm.base_url");
@@ -388,8 +388,8 @@ class client_impl : public std::enable_shared_from_this<client_impl> {
 
   template <class Stream>
   net::awaitable<outcome> exchange_on(Stream& s, connection& c, chat_op& op, http::request<http::string_body>& req,
-                                      bool stream, clock::time_point deadline, bool reused, bool& keep, bool& stale) {
-    auto tout = options_.timeout;
+                                      bool stream, clock::time_point deadline, milliseconds tout, bool reused, bool& keep,
+                                      bool& stale) {
     c.lowest().expires_at(deadline);
     auto [wec, wn] = co_await http::async_write(s, req, net::as_tuple(net::use_awaitable));
     if (wec) {
