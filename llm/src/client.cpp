@@ -166,12 +166,16 @@ bool retryable_status(unsigned status) {
 class client_impl : public std::enable_shared_from_this<client_impl> {
  public:
   client_impl(net::any_io_executor ex, client_options o)
-      : strand_(net::make_strand(ex)), options_(std::move(o)), url_(parse_base_url(options_.base_url)),
-        tls_(ssl::context::tls_client), rng_(std::random_device{}()) {
+      : strand_(net::make_strand(ex)),
+        options_(std::move(o)),
+        url_(parse_base_url(options_.base_url)),
+        tls_(ssl::context::tls_client),
+        rng_(std::random_device{}()) {
     if (!options_.api_key_env.empty()) {
       const char* key = std::getenv(options_.api_key_env.c_str());
       if (!key || !*key)
-        throw config_error("llm.api_key_env names the environment variable '" + options_.api_key_env +
+        throw config_error("llm.api_key_env names the environment variable '" +
+                           options_.api_key_env +
                            "', which is not set: export it with the API key, or set "
                            "llm.api_key_env to \"\" for a server that needs no key");
       authorization_ = std::string("Bearer ") + key;
@@ -202,7 +206,8 @@ class client_impl : public std::enable_shared_from_this<client_impl> {
     op->asio_state = co_await net::this_coro::cancellation_state;
     {
       std::lock_guard l(cancel.get()->m);
-      if (cancel.get()->cancelled) op->cancelled = true;
+      if (cancel.get()->cancelled)
+        op->cancelled = true;
       else
         cancel.get()->hook = [strand = strand_, weak = std::weak_ptr<chat_op>(op)] {
           net::post(strand, [weak] {
@@ -256,7 +261,8 @@ class client_impl : public std::enable_shared_from_this<client_impl> {
   }
 
   milliseconds backoff(int attempt) {
-    double base = static_cast<double>(options_.initial_backoff.count()) * (1 << std::min(attempt, 20));
+    double base =
+        static_cast<double>(options_.initial_backoff.count()) * (1 << std::min(attempt, 20));
     base = std::min(base, static_cast<double>(options_.max_backoff.count()));
     std::uniform_real_distribution<double> jitter(0.75, 1.0);
     return milliseconds(static_cast<long long>(base * jitter(rng_)));
@@ -288,18 +294,20 @@ class client_impl : public std::enable_shared_from_this<client_impl> {
   }
 
   net::awaitable<std::unique_ptr<connection>> connect(chat_op& op, clock::time_point deadline,
-                                                       std::optional<error>& failure) {
+                                                      std::optional<error>& failure) {
     auto fail = [&](const boost::system::error_code& ec, const char* what) {
       if (ec == beast::error::timeout)
-        failure = error(error_kind::timeout, "no connection to " + url_.shown + " within the time limit (llm.timeout): " +
+        failure = error(error_kind::timeout, "no connection to " + url_.shown +
+                                                 " within the time limit (llm.timeout): " +
                                                  "check the server is up and reachable");
       else
-        failure = error(error_kind::connect, std::string("cannot ") + what + " " + url_.host + ":" + url_.port +
-                                                 " (llm.base_url " + options_.base_url + "): " + ec.message() +
+        failure = error(error_kind::connect, std::string("cannot ") + what + " " + url_.host + ":" +
+                                                 url_.port + " (llm.base_url " + options_.base_url +
+                                                 "): " + ec.message() +
                                                  "; check the server is running and llm.base_url");
     };
-    auto [ec, endpoints] = co_await op.resolver.async_resolve(url_.host, url_.port,
-                                                               net::as_tuple(net::use_awaitable));
+    auto [ec, endpoints] =
+        co_await op.resolver.async_resolve(url_.host, url_.port, net::as_tuple(net::use_awaitable));
     if (ec || op.stopped()) {
       fail(ec ? ec : net::error::operation_aborted, "resolve");
       co_return nullptr;
@@ -311,7 +319,8 @@ class client_impl : public std::enable_shared_from_this<client_impl> {
       c->plain = std::make_unique<beast::tcp_stream>(strand_);
     op.conn = c.get();
     c->lowest().expires_at(deadline);
-    auto [cec, ep] = co_await c->lowest().async_connect(endpoints, net::as_tuple(net::use_awaitable));
+    auto [cec, ep] =
+        co_await c->lowest().async_connect(endpoints, net::as_tuple(net::use_awaitable));
     if (cec || op.stopped()) {
       fail(cec ? cec : net::error::operation_aborted, "connect to");
       co_return nullptr;
@@ -322,7 +331,8 @@ class client_impl : public std::enable_shared_from_this<client_impl> {
         co_return nullptr;
       }
       if (options_.tls_verify) c->tls->set_verify_callback(ssl::host_name_verification(url_.host));
-      auto [hec] = co_await c->tls->async_handshake(ssl::stream_base::client, net::as_tuple(net::use_awaitable));
+      auto [hec] = co_await c->tls->async_handshake(ssl::stream_base::client,
+                                                    net::as_tuple(net::use_awaitable));
       if (hec || op.stopped()) {
         fail(hec ? hec : net::error::operation_aborted, "complete the TLS handshake with");
         co_return nullptr;
@@ -331,7 +341,8 @@ class client_impl : public std::enable_shared_from_this<client_impl> {
     co_return c;
   }
 
-  net::awaitable<outcome> exchange(chat_op& op, const std::string& body, bool stream, milliseconds timeout) {
+  net::awaitable<outcome> exchange(chat_op& op, const std::string& body, bool stream,
+                                   milliseconds timeout) {
     auto deadline = clock::now() + timeout;
     http::request<http::string_body> req{http::verb::post, url_.target, 11};
     req.set(http::field::host, url_.host);
@@ -363,33 +374,40 @@ class client_impl : public std::enable_shared_from_this<client_impl> {
       // (Not a ?: of two co_awaits: GCC 12 miscompiles those.)
       outcome o;
       if (conn->tls)
-        o = co_await exchange_on(*conn->tls, *conn, op, req, stream, deadline, timeout, reused, keep, stale);
+        o = co_await exchange_on(*conn->tls, *conn, op, req, stream, deadline, timeout, reused,
+                                 keep, stale);
       else
-        o = co_await exchange_on(*conn->plain, *conn, op, req, stream, deadline, timeout, reused, keep, stale);
+        o = co_await exchange_on(*conn->plain, *conn, op, req, stream, deadline, timeout, reused,
+                                 keep, stale);
       op.conn = nullptr;
       if (stale && !op.stopped()) continue;
       if (keep) give_back(std::move(conn));
       co_return o;
     }
-    co_return outcome{std::nullopt, error(error_kind::connect, "the connection to " + url_.shown + " keeps closing"), true,
-                      std::nullopt};
+    co_return outcome{
+        std::nullopt,
+        error(error_kind::connect, "the connection to " + url_.shown + " keeps closing"), true,
+        std::nullopt};
   }
 
-  error transport_error(const boost::system::error_code& ec, chat_op& op, milliseconds timeout) const {
+  error transport_error(const boost::system::error_code& ec, chat_op& op,
+                        milliseconds timeout) const {
     if (op.stopped()) return cancelled_error();
     if (ec == beast::error::timeout)
-      return error(error_kind::timeout, "no complete answer from " + url_.shown +
-                                            " within the time limit (llm.timeout " +
-                                            std::to_string(timeout.count()) +
-                                            " ms): raise llm.timeout, or check the server is not stuck");
-    return error(error_kind::connect, "the connection to " + url_.shown + " failed: " + ec.message() +
+      return error(error_kind::timeout,
+                   "no complete answer from " + url_.shown +
+                       " within the time limit (llm.timeout " + std::to_string(timeout.count()) +
+                       " ms): raise llm.timeout, or check the server is not stuck");
+    return error(error_kind::connect, "the connection to " + url_.shown +
+                                          " failed: " + ec.message() +
                                           "; check the server is running and llm.base_url");
   }
 
   template <class Stream>
-  net::awaitable<outcome> exchange_on(Stream& s, connection& c, chat_op& op, http::request<http::string_body>& req,
-                                      bool stream, clock::time_point deadline, milliseconds tout, bool reused, bool& keep,
-                                      bool& stale) {
+  net::awaitable<outcome> exchange_on(Stream& s, connection& c, chat_op& op,
+                                      http::request<http::string_body>& req, bool stream,
+                                      clock::time_point deadline, milliseconds tout, bool reused,
+                                      bool& keep, bool& stale) {
     c.lowest().expires_at(deadline);
     auto [wec, wn] = co_await http::async_write(s, req, net::as_tuple(net::use_awaitable));
     if (wec) {
@@ -398,7 +416,8 @@ class client_impl : public std::enable_shared_from_this<client_impl> {
     }
     http::response_parser<http::string_body> p;
     p.body_limit(64u << 20);
-    auto [hec, hn] = co_await http::async_read_header(s, c.buffer, p, net::as_tuple(net::use_awaitable));
+    auto [hec, hn] =
+        co_await http::async_read_header(s, c.buffer, p, net::as_tuple(net::use_awaitable));
     if (hec) {
       stale = reused && !op.stopped() && hec != beast::error::timeout &&
               (hec == http::error::end_of_stream || hec == net::error::eof ||
@@ -413,7 +432,8 @@ class client_impl : public std::enable_shared_from_this<client_impl> {
     if (sse) reader.emplace(url_.shown);
     try {
       while (!p.is_done()) {
-        auto [rec, rn] = co_await http::async_read_some(s, c.buffer, p, net::as_tuple(net::use_awaitable));
+        auto [rec, rn] =
+            co_await http::async_read_some(s, c.buffer, p, net::as_tuple(net::use_awaitable));
         if (reader) {
           reader->feed(p.get().body());
           p.get().body().clear();
@@ -424,11 +444,12 @@ class client_impl : public std::enable_shared_from_this<client_impl> {
             co_return outcome{std::nullopt, transport_error(rec, op, tout), true, std::nullopt};
           // The answer began and the connection ended: not retried for a stream (the model has
           // spent the tokens), retried for a plain answer.
-          co_return outcome{std::nullopt,
-                            error(error_kind::closed_mid_stream,
-                                  "the connection to " + url_.shown + " closed before the answer ended (" +
-                                      rec.message() + "); the server may have crashed or hit a limit"),
-                            !sse, std::nullopt};
+          co_return outcome{
+              std::nullopt,
+              error(error_kind::closed_mid_stream,
+                    "the connection to " + url_.shown + " closed before the answer ended (" +
+                        rec.message() + "); the server may have crashed or hit a limit"),
+              !sse, std::nullopt};
         }
       }
     } catch (const error& e) {
@@ -438,7 +459,8 @@ class client_impl : public std::enable_shared_from_this<client_impl> {
     if (status / 100 != 2) {
       const auto& res = p.get();
       std::string msg = error_message(res.body()).value_or(std::string(res.body().substr(0, 200)));
-      error_kind kind = (status == 401 || status == 403) ? error_kind::unauthorized : error_kind::http_status;
+      error_kind kind =
+          (status == 401 || status == 403) ? error_kind::unauthorized : error_kind::http_status;
       std::string text = "HTTP " + std::to_string(status) + " from " + url_.shown + ": " + msg;
       if (kind == error_kind::unauthorized)
         text += options_.api_key_env.empty()
@@ -452,8 +474,10 @@ class client_impl : public std::enable_shared_from_this<client_impl> {
       auto should = std::string(res["x-should-retry"]);
       if (should == "true") retry = true;
       if (should == "false") retry = false;
-      auto delay = retry_after(res["retry-after-ms"], res[http::field::retry_after], wall_clock::now());
-      co_return outcome{std::nullopt, error(kind, std::move(text), static_cast<int>(status)), retry, delay};
+      auto delay =
+          retry_after(res["retry-after-ms"], res[http::field::retry_after], wall_clock::now());
+      co_return outcome{std::nullopt, error(kind, std::move(text), static_cast<int>(status)), retry,
+                        delay};
     }
     try {
       chat_result r = reader ? reader->finish() : parse_completion(p.get().body(), url_.shown);
@@ -467,9 +491,9 @@ class client_impl : public std::enable_shared_from_this<client_impl> {
   client_options options_;
   url_parts url_;
   ssl::context tls_;
-  std::string authorization_;  // "Bearer <key>": never logged
+  std::string authorization_;                     // "Bearer <key>": never logged
   std::deque<std::unique_ptr<connection>> idle_;  // strand
-  std::mt19937 rng_;                               // strand
+  std::mt19937 rng_;                              // strand
 };
 
 }  // namespace detail
@@ -483,14 +507,15 @@ const client_options& client::options() const { return impl_->options(); }
 
 net::awaitable<chat_result> client::chat(chat_request request, cancel_handle cancel) {
   // Runs on the client's strand; co_spawn's completion resumes the caller on its executor.
-  chat_result r = co_await net::co_spawn(impl_->strand(), impl_->run(std::move(request), std::move(cancel)),
-                                         net::use_awaitable);
+  chat_result r = co_await net::co_spawn(
+      impl_->strand(), impl_->run(std::move(request), std::move(cancel)), net::use_awaitable);
   co_return r;
 }
 
 void client::async_chat(chat_request request, handler done, cancel_handle cancel) {
-  net::co_spawn(impl_->strand(), impl_->run(std::move(request), std::move(cancel)),
-                [done = std::move(done)](std::exception_ptr e, chat_result r) { done(e, std::move(r)); });
+  net::co_spawn(
+      impl_->strand(), impl_->run(std::move(request), std::move(cancel)),
+      [done = std::move(done)](std::exception_ptr e, chat_result r) { done(e, std::move(r)); });
 }
 
 }  // namespace parley::llm

@@ -41,8 +41,8 @@ std::optional<usage> read_usage(const json& j) {
   const json& e = j.contains("error") ? j["error"] : j;
   std::string msg = e.is_string() ? e.get<std::string>() : str(e, "message");
   if (msg.empty()) msg = excerpt(e.dump());
-  throw error(error_kind::server_error, "the model server at " + std::string(source) +
-                                            " answered with an error: " + msg);
+  throw error(error_kind::server_error,
+              "the model server at " + std::string(source) + " answered with an error: " + msg);
 }
 
 bool is_error_object(const json& j) {
@@ -52,9 +52,11 @@ bool is_error_object(const json& j) {
 }
 
 std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t' || s.front() == '\n' || s.front() == '\r'))
+  while (!s.empty() &&
+         (s.front() == ' ' || s.front() == '\t' || s.front() == '\n' || s.front() == '\r'))
     s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\n' || s.back() == '\r'))
+  while (!s.empty() &&
+         (s.back() == ' ' || s.back() == '\t' || s.back() == '\n' || s.back() == '\r'))
     s.remove_suffix(1);
   return s;
 }
@@ -81,7 +83,8 @@ void finish_tool_calls(std::vector<tool_call>& calls) {
     }
     if (p.is_discarded()) {
       c.parsed = nullptr;
-      c.parse_error = "the arguments of tool call '" + c.name + "' are not valid JSON: " + excerpt(raw);
+      c.parse_error =
+          "the arguments of tool call '" + c.name + "' are not valid JSON: " + excerpt(raw);
     } else {
       c.parsed = std::move(p);
     }
@@ -113,8 +116,10 @@ std::optional<std::chrono::milliseconds> retry_after(std::string_view retry_afte
     if (end != t.c_str() + t.size() || !(v >= 0)) return std::nullopt;
     return v;
   };
-  if (auto ms = number(retry_after_ms)) return std::chrono::milliseconds(static_cast<long long>(*ms));
-  if (auto s = number(retry_after)) return std::chrono::milliseconds(static_cast<long long>(*s * 1000));
+  if (auto ms = number(retry_after_ms))
+    return std::chrono::milliseconds(static_cast<long long>(*ms));
+  if (auto s = number(retry_after))
+    return std::chrono::milliseconds(static_cast<long long>(*s * 1000));
   std::string t(trim(retry_after));
   if (t.empty()) return std::nullopt;
   std::tm tm{};
@@ -153,7 +158,8 @@ chat_result parse_completion(std::string_view body, std::string_view source) {
         call.id = str(tc, "id");
         const json& f = tc.contains("function") ? tc["function"] : json::object();
         call.name = str(f, "name");
-        if (f.is_object() && f.contains("arguments")) call.arguments = arguments_text(f["arguments"]);
+        if (f.is_object() && f.contains("arguments"))
+          call.arguments = arguments_text(f["arguments"]);
         r.tool_calls.push_back(std::move(call));
       }
     }
@@ -184,7 +190,8 @@ void stream_reader::line(std::string_view l) {
   if (l.front() == ':') return;  // comment / keep-alive
   auto colon = l.find(':');
   std::string_view field = l.substr(0, colon);
-  std::string_view value = colon == std::string_view::npos ? std::string_view{} : l.substr(colon + 1);
+  std::string_view value =
+      colon == std::string_view::npos ? std::string_view{} : l.substr(colon + 1);
   if (!value.empty() && value.front() == ' ') value.remove_prefix(1);
   if (field == "data") {
     if (!data_.empty()) data_ += '\n';
@@ -206,9 +213,9 @@ void stream_reader::dispatch() {
   }
   json j = json::parse(data, nullptr, false);
   if (j.is_discarded())
-    throw error(error_kind::malformed_response, "the model server at " + source_ +
-                                                    " sent a stream event that is not JSON: " +
-                                                    excerpt(data));
+    throw error(error_kind::malformed_response,
+                "the model server at " + source_ +
+                    " sent a stream event that is not JSON: " + excerpt(data));
   if (ev == "error" || is_error_object(j)) throw_server_error(j, source_);
   ++chunks_;
   chunk(j);
@@ -258,8 +265,10 @@ void stream_reader::chunk(const json& j) {
   for (const auto& c : *ch) {
     if (auto f = str(c, "finish_reason"); !f.empty()) result_.finish_reason = f;
     const json* d = nullptr;
-    if (c.contains("delta") && c["delta"].is_object()) d = &c["delta"];
-    else if (c.contains("message") && c["message"].is_object()) d = &c["message"];
+    if (c.contains("delta") && c["delta"].is_object())
+      d = &c["delta"];
+    else if (c.contains("message") && c["message"].is_object())
+      d = &c["message"];
     if (!d) continue;
     result_.text += str(*d, "content");
     auto r = str(*d, "reasoning_content");

@@ -34,7 +34,7 @@ class stream_reader {
   explicit stream_reader(std::string source) : source_(std::move(source)) {}
   /// @throws llm::error on an error event or object, or a data line that is not JSON.
   void feed(std::string_view bytes);
-  bool done() const { return done_; }       ///< [DONE] seen
+  bool done() const { return done_; }  ///< [DONE] seen
   bool any_data() const { return chunks_ > 0; }
   /// The result so far (call at the end of the body). @throws llm::error.
   chat_result finish();

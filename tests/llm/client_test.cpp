@@ -31,7 +31,8 @@ using test::scripted_server;
 
 namespace {
 
-bool run_until(net::io_context& io, const std::function<bool()>& pred, std::chrono::milliseconds limit = 10s) {
+bool run_until(net::io_context& io, const std::function<bool()>& pred,
+               std::chrono::milliseconds limit = 10s) {
   auto until = std::chrono::steady_clock::now() + limit;
   while (!pred()) {
     if (std::chrono::steady_clock::now() >= until) return false;
@@ -61,7 +62,8 @@ std::shared_ptr<call> start(net::io_context& io, llm::client& c, llm::chat_reque
         } catch (const llm::error& e) {
           out->err = e;
         }
-        out->took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0);
+        out->took = std::chrono::duration_cast<std::chrono::milliseconds>(
+            std::chrono::steady_clock::now() - t0);
         out->done = true;
       },
       net::detached);
@@ -93,7 +95,9 @@ llm::client_options options(const scripted_server& s) {
 }
 
 std::string chunk(const json& delta, const json& finish = nullptr) {
-  return json{{"model", "scripted-model"}, {"choices", json::array({{{"index", 0}, {"delta", delta}, {"finish_reason", finish}}})}}
+  return json{
+      {"model", "scripted-model"},
+      {"choices", json::array({{{"index", 0}, {"delta", delta}, {"finish_reason", finish}}})}}
       .dump();
 }
 
@@ -125,7 +129,9 @@ class stderr_capture {
 
 }  // namespace
 
-TEST_CASE("a plain chat gets text, usage and model, POSTing the model and messages to base_url/chat/completions") {
+TEST_CASE(
+    "a plain chat gets text, usage and model, POSTing the model and messages to "
+    "base_url/chat/completions") {
   scripted_server server;
   server.push(exchange::json_body(test::completion("Hello there")));
   net::io_context io;
@@ -149,14 +155,22 @@ TEST_CASE("a plain chat gets text, usage and model, POSTing the model and messag
 
 TEST_CASE("a streamed chat joins tool-call deltas by index and reads the usage chunk") {
   scripted_server server;
-  server.push(exchange::sse({
-      chunk({{"role", "assistant"}, {"content", ""}}),
-      chunk({{"tool_calls", json::array({{{"index", 0}, {"id", "call_1"}, {"type", "function"}, {"function", {{"name", "weather"}, {"arguments", ""}}}}})}}),
-      chunk({{"tool_calls", json::array({{{"index", 0}, {"function", {{"arguments", "{\"city\""}}}}})}}),
-      chunk({{"tool_calls", json::array({{{"index", 0}, {"function", {{"arguments", ":\"Oslo\"}"}}}}})}}),
-      chunk(json::object(), "tool_calls"),
-      json{{"choices", json::array()}, {"usage", {{"prompt_tokens", 20}, {"completion_tokens", 9}, {"total_tokens", 29}}}}.dump(),
-      "[DONE]"}));
+  server.push(exchange::sse(
+      {chunk({{"role", "assistant"}, {"content", ""}}),
+       chunk({{"tool_calls",
+               json::array({{{"index", 0},
+                             {"id", "call_1"},
+                             {"type", "function"},
+                             {"function", {{"name", "weather"}, {"arguments", ""}}}}})}}),
+       chunk({{"tool_calls",
+               json::array({{{"index", 0}, {"function", {{"arguments", "{\"city\""}}}}})}}),
+       chunk({{"tool_calls",
+               json::array({{{"index", 0}, {"function", {{"arguments", ":\"Oslo\"}"}}}}})}}),
+       chunk(json::object(), "tool_calls"),
+       json{{"choices", json::array()},
+            {"usage", {{"prompt_tokens", 20}, {"completion_tokens", 9}, {"total_tokens", 29}}}}
+           .dump(),
+       "[DONE]"}));
   net::io_context io;
   llm::client c(io.get_executor(), options(server));
   auto r = chat(io, c, ask("weather?", true));
@@ -172,12 +186,19 @@ TEST_CASE("a streamed chat joins tool-call deltas by index and reads the usage c
   CHECK(body["stream_options"]["include_usage"] == true);
 }
 
-TEST_CASE("a streamed chat tolerates whole calls in one chunk, object arguments, missing ids and a reused index") {
+TEST_CASE(
+    "a streamed chat tolerates whole calls in one chunk, object arguments, missing ids and a "
+    "reused index") {
   scripted_server server;
-  server.push(exchange::sse({
-      chunk({{"tool_calls", json::array({{{"index", 0}, {"function", {{"name", "a"}, {"arguments", {{"n", 1}}}}}}})}}),
-      chunk({{"tool_calls", json::array({{{"index", 0}, {"id", "second"}, {"function", {{"name", "b"}, {"arguments", "{\"n\":2}"}}}}})}}),
-      chunk(json::object(), "tool_calls"), "[DONE]"}));
+  server.push(exchange::sse(
+      {chunk({{"tool_calls",
+               json::array(
+                   {{{"index", 0}, {"function", {{"name", "a"}, {"arguments", {{"n", 1}}}}}}})}}),
+       chunk({{"tool_calls",
+               json::array({{{"index", 0},
+                             {"id", "second"},
+                             {"function", {{"name", "b"}, {"arguments", "{\"n\":2}"}}}}})}}),
+       chunk(json::object(), "tool_calls"), "[DONE]"}));
   net::io_context io;
   llm::client c(io.get_executor(), options(server));
   auto r = chat(io, c, ask("two calls", true));
@@ -192,7 +213,8 @@ TEST_CASE("a streamed chat tolerates whole calls in one chunk, object arguments,
 
 TEST_CASE("a 429 with retry-after-ms is retried after the delay the server asks") {
   scripted_server server;
-  server.push(exchange::text(R"({"error":{"message":"slow down"}})", 429).header("retry-after-ms", "60"));
+  server.push(
+      exchange::text(R"({"error":{"message":"slow down"}})", 429).header("retry-after-ms", "60"));
   server.push(exchange::json_body(test::completion("ok")));
   net::io_context io;
   llm::client c(io.get_executor(), options(server));
@@ -206,9 +228,11 @@ TEST_CASE("a 429 with retry-after-ms is retried after the delay the server asks"
 
 TEST_CASE("a 429 with retry-after in seconds is retried, and one asking too long a wait is not") {
   scripted_server server;
-  server.push(exchange::text(R"({"error":{"message":"slow down"}})", 429).header("Retry-After", "0.06"));
+  server.push(
+      exchange::text(R"({"error":{"message":"slow down"}})", 429).header("Retry-After", "0.06"));
   server.push(exchange::json_body(test::completion("ok")));
-  server.push(exchange::text(R"({"error":{"message":"come back tomorrow"}})", 429).header("Retry-After", "86400"));
+  server.push(exchange::text(R"({"error":{"message":"come back tomorrow"}})", 429)
+                  .header("Retry-After", "86400"));
   net::io_context io;
   llm::client c(io.get_executor(), options(server));
   auto r = chat(io, c, ask("hi"));
@@ -226,7 +250,8 @@ TEST_CASE("a 429 with retry-after in seconds is retried, and one asking too long
 
 TEST_CASE("a 503 then a success, and retries stop at max_retries") {
   scripted_server server;
-  server.push(exchange::text(R"({"error":{"code":503,"message":"Loading model","type":"unavailable_error"}})", 503));
+  server.push(exchange::text(
+      R"({"error":{"code":503,"message":"Loading model","type":"unavailable_error"}})", 503));
   server.push(exchange::json_body(test::completion("loaded")));
   for (int i = 0; i < 3; ++i) server.push(exchange::text(R"({"error":{"message":"down"}})", 500));
   net::io_context io;
@@ -273,7 +298,9 @@ TEST_CASE("malformed JSON from the server is a clear error, not retried") {
 
 TEST_CASE("an error object inside a 200 stream is an error") {
   scripted_server server;
-  server.push(exchange::sse({chunk({{"content", "par"}}), R"({"error":{"message":"context overflow","type":"exceed_context_size_error"}})"}));
+  server.push(exchange::sse(
+      {chunk({{"content", "par"}}),
+       R"({"error":{"message":"context overflow","type":"exceed_context_size_error"}})"}));
   net::io_context io;
   llm::client c(io.get_executor(), options(server));
   auto r = chat(io, c, ask("hi", true));
@@ -316,11 +343,13 @@ TEST_CASE("an in-flight request is cancelled by its handle, and a cancelled hand
   REQUIRE(run_until(io, [&] { return server.request_count() == 1; }));
   CHECK_FALSE(out->done);
   h.cancel();
-  REQUIRE(run_until(io, [&] { return out->done; }, 2s));
+  REQUIRE(run_until(
+      io, [&] { return out->done; }, 2s));
   REQUIRE(out->err);
   CHECK(out->err->kind() == llm::error_kind::cancelled);
   auto again = start(io, c, ask("hi"), h);
-  REQUIRE(run_until(io, [&] { return again->done; }, 2s));
+  REQUIRE(run_until(
+      io, [&] { return again->done; }, 2s));
   REQUIRE(again->err);
   CHECK(again->err->kind() == llm::error_kind::cancelled);
   CHECK(server.request_count() == 1);
@@ -340,11 +369,14 @@ TEST_CASE("the callback form delivers the result") {
   CHECK(*text == "via callback");
 }
 
-TEST_CASE("the API key from llm.api_key_env is sent as a Bearer header and never logged, and 401 names the variable") {
+TEST_CASE(
+    "the API key from llm.api_key_env is sent as a Bearer header and never logged, and 401 names "
+    "the variable") {
   ::setenv("PARLEY_TEST_LLM_KEY", "sk-test-secret-4242", 1);
   scripted_server server;
   server.push(exchange::json_body(test::completion("authorised")));
-  server.push(exchange::text(R"({"error":{"message":"Incorrect API key provided","code":"invalid_api_key"}})", 401));
+  server.push(exchange::text(
+      R"({"error":{"message":"Incorrect API key provided","code":"invalid_api_key"}})", 401));
   net::io_context io;
   auto o = options(server);
   o.api_key_env = "PARLEY_TEST_LLM_KEY";
@@ -369,15 +401,18 @@ TEST_CASE("the API key from llm.api_key_env is sent as a Bearer header and never
 TEST_CASE("bad settings are config errors that name the key: base_url, an unset key variable") {
   net::io_context io;
   llm::client_options o;
-  for (const char* bad : {"ftp://host/v1", "localhost:8080/v1", "http:///v1", "http://host:port/v1"}) {
+  for (const char* bad :
+       {"ftp://host/v1", "localhost:8080/v1", "http:///v1", "http://host:port/v1"}) {
     CAPTURE(bad);
     o.base_url = bad;
-    CHECK_THROWS_WITH_AS(llm::client(io.get_executor(), o), doctest::Contains("llm.base_url"), parley::config_error);
+    CHECK_THROWS_WITH_AS(llm::client(io.get_executor(), o), doctest::Contains("llm.base_url"),
+                         parley::config_error);
   }
   o.base_url = "https://api.example.com/v1";
   o.api_key_env = "PARLEY_TEST_SURELY_UNSET_VARIABLE";
   ::unsetenv("PARLEY_TEST_SURELY_UNSET_VARIABLE");
-  CHECK_THROWS_WITH_AS(llm::client(io.get_executor(), o), doctest::Contains("llm.api_key_env"), parley::config_error);
+  CHECK_THROWS_WITH_AS(llm::client(io.get_executor(), o), doctest::Contains("llm.api_key_env"),
+                       parley::config_error);
 }
 
 TEST_CASE("llm.* keys are declared by the library and read into client_options") {
@@ -396,15 +431,18 @@ TEST_CASE("llm.* keys are declared by the library and read into client_options")
   CHECK(o.max_retries == 4);
 }
 
-TEST_CASE("https: the client verifies the server's certificate and name, and reuses the TLS connection") {
-  const auto dir = std::filesystem::temp_directory_path() / ("parley-llm-tls-" + std::to_string(::getpid()));
+TEST_CASE(
+    "https: the client verifies the server's certificate and name, and reuses the TLS connection") {
+  const auto dir =
+      std::filesystem::temp_directory_path() / ("parley-llm-tls-" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
   const auto cert = (dir / "cert.pem").string(), key = (dir / "key.pem").string();
   const std::string cmd =
       "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 "
-      "-subj /CN=localhost -addext subjectAltName=DNS:localhost -keyout '" + key + "' -out '" + cert +
-      "' >/dev/null 2>&1";
-  REQUIRE_MESSAGE(std::system(cmd.c_str()) == 0, "needs the openssl command (./dev test installs it)");
+      "-subj /CN=localhost -addext subjectAltName=DNS:localhost -keyout '" +
+      key + "' -out '" + cert + "' >/dev/null 2>&1";
+  REQUIRE_MESSAGE(std::system(cmd.c_str()) == 0,
+                  "needs the openssl command (./dev test installs it)");
   {
     scripted_server server(cert, key);
     server.push(exchange::json_body(test::completion("secure")));
@@ -468,7 +506,9 @@ TEST_CASE("a server that is not there is a connect error naming llm.base_url, af
   CHECK(std::string(r.err->what()).find("llm.base_url") != std::string::npos);
 }
 
-TEST_CASE("Asio per-operation cancellation (a bound cancellation slot) ends an in-flight chat as cancelled") {
+TEST_CASE(
+    "Asio per-operation cancellation (a bound cancellation slot) ends an in-flight chat as "
+    "cancelled") {
   scripted_server server;
   server.push(exchange::hang());
   net::io_context io;
@@ -490,7 +530,8 @@ TEST_CASE("Asio per-operation cancellation (a bound cancellation slot) ends an i
       net::bind_cancellation_slot(signal.slot(), net::detached));
   REQUIRE(run_until(io, [&] { return server.request_count() == 1; }));
   signal.emit(net::cancellation_type::terminal);
-  REQUIRE(run_until(io, [&] { return out->done; }, 2s));
+  REQUIRE(run_until(
+      io, [&] { return out->done; }, 2s));
   REQUIRE(out->err);
   CHECK(out->err->kind() == llm::error_kind::cancelled);
 }

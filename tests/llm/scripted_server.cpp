@@ -63,10 +63,9 @@ json completion(const std::string& text) {
   return {{"id", "chatcmpl-1"},
           {"object", "chat.completion"},
           {"model", "scripted-model"},
-          {"choices",
-           json::array({{{"index", 0},
-                         {"finish_reason", "stop"},
-                         {"message", {{"role", "assistant"}, {"content", text}}}}})},
+          {"choices", json::array({{{"index", 0},
+                                    {"finish_reason", "stop"},
+                                    {"message", {{"role", "assistant"}, {"content", text}}}}})},
           {"usage", {{"prompt_tokens", 7}, {"completion_tokens", 3}, {"total_tokens", 10}}}};
 }
 
@@ -90,7 +89,8 @@ struct scripted_server::impl : std::enable_shared_from_this<impl> {
       co_return;
     }
     ssl::stream<tcp::socket> s(std::move(socket), *tls);
-    auto [ec] = co_await s.async_handshake(ssl::stream_base::server, net::as_tuple(net::use_awaitable));
+    auto [ec] =
+        co_await s.async_handshake(ssl::stream_base::server, net::as_tuple(net::use_awaitable));
     if (!ec) co_await serve_on(s);
   }
 
@@ -99,12 +99,14 @@ struct scripted_server::impl : std::enable_shared_from_this<impl> {
     beast::flat_buffer buffer;
     while (true) {
       http::request<http::string_body> req;
-      auto [ec, n] = co_await http::async_read(socket, buffer, req, net::as_tuple(net::use_awaitable));
+      auto [ec, n] =
+          co_await http::async_read(socket, buffer, req, net::as_tuple(net::use_awaitable));
       if (ec) co_return;
       exchange e = exchange::text(R"({"error":{"message":"no scripted exchange left"}})", 500);
       {
         std::lock_guard l(m);
-        got.push_back({std::string(req.target()), std::string(req[http::field::authorization]), req.body()});
+        got.push_back(
+            {std::string(req.target()), std::string(req[http::field::authorization]), req.body()});
         if (!script.empty()) {
           e = std::move(script.front());
           script.pop_front();
@@ -122,12 +124,13 @@ struct scripted_server::impl : std::enable_shared_from_this<impl> {
         std::erase(holds, &t);
       }
       if (e.what == exchange::kind::held) e.what = exchange::kind::respond;
-      std::string head = "HTTP/1.1 " + std::to_string(e.status) + " Scripted\r\nContent-Type: " +
-                         e.content_type + "\r\n";
+      std::string head = "HTTP/1.1 " + std::to_string(e.status) +
+                         " Scripted\r\nContent-Type: " + e.content_type + "\r\n";
       for (auto& [k, v] : e.headers) head += k + ": " + v + "\r\n";
       if (e.what == exchange::kind::respond) {
         head += "Content-Length: " + std::to_string(e.body.size()) + "\r\n\r\n" + e.body;
-        auto [wec, wn] = co_await net::async_write(socket, net::buffer(head), net::as_tuple(net::use_awaitable));
+        auto [wec, wn] =
+            co_await net::async_write(socket, net::buffer(head), net::as_tuple(net::use_awaitable));
         if (wec) co_return;
         if (e.close_after_answer) {
           boost::system::error_code ignored;
@@ -137,14 +140,16 @@ struct scripted_server::impl : std::enable_shared_from_this<impl> {
         continue;
       }
       head += "Transfer-Encoding: chunked\r\n\r\n";
-      auto [hec, hn] = co_await net::async_write(socket, net::buffer(head), net::as_tuple(net::use_awaitable));
+      auto [hec, hn] =
+          co_await net::async_write(socket, net::buffer(head), net::as_tuple(net::use_awaitable));
       if (hec) co_return;
       for (auto& ev : e.events) {
         std::string data = "data: " + ev + "\n\n";
         char size[32];
         std::snprintf(size, sizeof size, "%zx\r\n", data.size());
         std::string chunk = size + data + "\r\n";
-        auto [cec, cn] = co_await net::async_write(socket, net::buffer(chunk), net::as_tuple(net::use_awaitable));
+        auto [cec, cn] = co_await net::async_write(socket, net::buffer(chunk),
+                                                   net::as_tuple(net::use_awaitable));
         if (cec) co_return;
       }
       if (e.what == exchange::kind::close_mid_stream) {
@@ -206,7 +211,8 @@ void scripted_server::push(exchange e) {
   impl_->script.push_back(std::move(e));
 }
 std::string scripted_server::base_url() const {
-  return (impl_->tls ? "https://localhost:" : "http://127.0.0.1:") + std::to_string(impl_->port) + "/v1";
+  return (impl_->tls ? "https://localhost:" : "http://127.0.0.1:") + std::to_string(impl_->port) +
+         "/v1";
 }
 int scripted_server::accepted() const {
   std::lock_guard l(impl_->m);

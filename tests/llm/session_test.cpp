@@ -36,8 +36,10 @@ TEST_CASE("a coroutine body awaits the model while another session of the agent 
     auto strand_before = s.strand().running_in_this_thread();
     auto r = co_await model.chat(std::move(req));
     // Back on the session's strand: replying from here is allowed.
-    if (strand_before && s.strand().running_in_this_thread()) s.reply(r.text);
-    else s.reply("resumed off the strand");
+    if (strand_before && s.strand().running_in_this_thread())
+      s.reply(r.text);
+    else
+      s.reply("resumed off the strand");
   });
   h.agent.start();
 

@@ -17,21 +17,22 @@ namespace parley::llm {
 /// `extra` is merged into the body last (temperature, max_tokens, ...).
 struct chat_request {
   json messages = json::array();
-  json tools;                  ///< null or empty: no tools are offered
-  std::string model;           ///< empty: the client's (llm.model)
-  bool stream = false;         ///< SSE; the result is the same, usage is asked for
+  json tools;           ///< null or empty: no tools are offered
+  std::string model;    ///< empty: the client's (llm.model)
+  bool stream = false;  ///< SSE; the result is the same, usage is asked for
   json extra = json::object();
   /// Per-attempt time limit; unset: the client's (llm.timeout).
   std::optional<std::chrono::milliseconds> timeout;
 };
 
 /// A tool call the model asked for. `arguments` is the text the server sent (an object sent
-/// as JSON is serialised; a doubly encoded string is decoded once; nothing becomes "{}").
+/// as JSON is serialised; a doubly encoded string is decoded once; none at all becomes "{}";
+/// invalid JSON is kept as sent, with parse_error saying why, never replaced by "{}").
 struct tool_call {
-  std::string id;         ///< the server's, verbatim; "call_<n>" when it sent none
+  std::string id;  ///< the server's, verbatim; "call_<n>" when it sent none
   std::string name;
-  std::string arguments;  ///< JSON text
-  json parsed;            ///< the parsed arguments; null when they are not valid JSON
+  std::string arguments;    ///< JSON text
+  json parsed;              ///< the parsed arguments; null when they are not valid JSON
   std::string parse_error;  ///< why `arguments` is not valid JSON; empty when it is
   bool arguments_valid() const { return parse_error.empty(); }
 };
@@ -43,14 +44,14 @@ struct usage {
 };
 
 struct chat_result {
-  std::string text;             ///< the assistant's content (may be empty with tool calls)
-  std::string reasoning;        ///< reasoning_content / reasoning, when the server sends it
+  std::string text;       ///< the assistant's content (may be empty with tool calls)
+  std::string reasoning;  ///< reasoning_content / reasoning, when the server sends it
   std::vector<tool_call> tool_calls;
-  std::string finish_reason;    ///< stop | length | tool_calls | content_filter | ...
-  std::optional<llm::usage> usage;  ///< absent when the server sent none
-  std::string model;            ///< as the server named it
+  std::string finish_reason;             ///< stop | length | tool_calls | content_filter | ...
+  std::optional<llm::usage> usage;       ///< absent when the server sent none
+  std::string model;                     ///< as the server named it
   std::chrono::milliseconds latency{0};  ///< from the call to the result, retries included
-  int attempts = 0;             ///< HTTP exchanges made (1 + retries)
+  int attempts = 0;                      ///< HTTP exchanges made (1 + retries)
 };
 
 enum class error_kind {
