@@ -4,7 +4,9 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <algorithm>
 #include <filesystem>
+#include <set>
 #include <fstream>
 #include <sstream>
 #include <unistd.h>
@@ -534,4 +536,48 @@ TEST_CASE(
       io, [&] { return out->done; }, 2s));
   REQUIRE(out->err);
   CHECK(out->err->kind() == llm::error_kind::cancelled);
+}
+
+TEST_CASE("twenty chats at once each get an answer, over several connections kept for reuse") {
+  scripted_server server;
+  for (int i = 0; i < 40; ++i) server.push(exchange::json_body(test::completion("a" + std::to_string(i))));
+  net::io_context io;
+  auto o = options(server);
+  o.max_idle_connections = 4;
+  llm::client c(io.get_executor(), o);
+  std::vector<std::shared_ptr<call>> calls;
+  for (int i = 0; i < 20; ++i) calls.push_back(start(io, c, ask("q" + std::to_string(i))));
+  REQUIRE(run_until(io, [&] {
+    return std::all_of(calls.begin(), calls.end(), [](auto& k) { return k->done; });
+  }));
+  std::set<std::string> texts;
+  for (auto& k : calls) {
+    REQUIRE(k->ok);
+    texts.insert(k->ok->text);
+  }
+  CHECK(texts.size() == 20);
+  CHECK(server.accepted() == 20);
+  // Four connections were kept: the next four chats at once open none.
+  calls.clear();
+  for (int i = 0; i < 4; ++i) calls.push_back(start(io, c, ask("again")));
+  REQUIRE(run_until(io, [&] {
+    return std::all_of(calls.begin(), calls.end(), [](auto& k) { return k->done; });
+  }));
+  for (auto& k : calls) CHECK(k->ok);
+  CHECK(server.accepted() == 20);
+}
+
+TEST_CASE("x-should-retry from the server overrides the status: false stops a 503, true retries a 400") {
+  scripted_server server;
+  server.push(exchange::text(R"({"error":{"message":"no"}})", 503).header("x-should-retry", "false"));
+  server.push(exchange::text(R"({"error":{"message":"again"}})", 400).header("x-should-retry", "true"));
+  server.push(exchange::json_body(test::completion("fine")));
+  net::io_context io;
+  llm::client c(io.get_executor(), options(server));
+  auto r = chat(io, c, ask("hi"));
+  REQUIRE(r.err);
+  CHECK(r.err->status() == 503);
+  auto r2 = chat(io, c, ask("hi"));
+  REQUIRE(r2.ok);
+  CHECK(r2.ok->attempts == 2);
 }
