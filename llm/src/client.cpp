@@ -440,8 +440,8 @@ class client_impl : public std::enable_shared_from_this<client_impl> {
         }
         if (rec) {
           if (op.stopped()) co_return outcome{std::nullopt, cancelled_error(), false, std::nullopt};
-          if (rec == beast::error::timeout)
-            co_return outcome{std::nullopt, transport_error(rec, op, tout), true, std::nullopt};
+          if (rec == beast::error::timeout)  // retried unless a stream had begun (as below)
+            co_return outcome{std::nullopt, transport_error(rec, op, tout), !sse, std::nullopt};
           // The answer began and the connection ended: not retried for a stream (the model has
           // spent the tokens), retried for a plain answer.
           co_return outcome{
