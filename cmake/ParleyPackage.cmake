@@ -5,17 +5,17 @@ include(GNUInstallDirs)
 include(CMakePackageConfigHelpers)
 
 # Installed names match the in-tree aliases: parley::runtime, parley::parley, ...
-foreach(_t asio runtime platforms db parley warnings sanitizers sqlitecpp)
+foreach(_t asio runtime platforms db llm parley warnings sanitizers sqlitecpp)
   set_target_properties(parley_${_t} PROPERTIES EXPORT_NAME ${_t})
 endforeach()
 
-install(TARGETS parley_asio parley_runtime parley_platforms parley_db parley_parley
+install(TARGETS parley_asio parley_runtime parley_platforms parley_db parley_llm parley_parley
         parley_warnings parley_sanitizers parley_sqlitecpp
   EXPORT parleyTargets
   ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
   LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}
   INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
-install(DIRECTORY runtime/include/ platforms/include/ db/include/ launch/include/
+install(DIRECTORY runtime/include/ platforms/include/ db/include/ llm/include/ launch/include/
   DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
 install(EXPORT parleyTargets NAMESPACE parley:: DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/parley)
 configure_package_config_file(${PROJECT_SOURCE_DIR}/cmake/parleyConfig.cmake.in
