@@ -167,14 +167,7 @@ void ws_connection<Stream>::on_read(beast::error_code ec, std::size_t) {
   if (ec) {
     // Beast has already answered protocol errors with their close code (1009 too big,
     // 1007 invalid UTF-8, 1002 protocol) or timed the peer out.
-    dead_ = true;
-    while (queue_.size() > (writing_ ? 1u : 0u)) {  // keep the in-flight one
-      queued_bytes_ -= queue_.back()->size();
-      queue_.pop_back();
-    }
-    replay_.reset();
-    close_timer_.cancel();
-    progress_timer_.cancel();
+    abandon();
     return fail(ec, "read", who_.session_id);
   }
   ++hub_->frames_in;
@@ -415,8 +408,10 @@ void ws_connection<Stream>::do_write() {
 template <class Stream>
 void ws_connection<Stream>::abandon() {
   dead_ = true;
-  queue_.clear();
-  queued_bytes_ = 0;
+  while (queue_.size() > (writing_ ? 1u : 0u)) {  // the one being written stays until it ends
+    queued_bytes_ -= queue_.back()->size();
+    queue_.pop_back();
+  }
   replay_.reset();
   close_timer_.cancel();
   progress_timer_.cancel();

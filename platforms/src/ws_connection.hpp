@@ -52,7 +52,8 @@ class ws_connection final : public ws_connection_base,
   void push(std::shared_ptr<const std::string> frame);
   void do_write();
   void on_write(beast::error_code ec, std::size_t n);
-  /// The socket failed: nothing queued will be sent, no timer is needed.
+  /// The socket failed: nothing queued will be sent (the frame being written, if any, stays
+  /// until its write ends), no timer is needed.
   void abandon();
   void watch_progress();
   void on_progress_check(beast::error_code ec);
