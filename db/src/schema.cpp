@@ -114,6 +114,36 @@ CREATE TABLE timer (
   UNIQUE (session_id, key)
 );
 )sql",
+    // 2: reasoning steps carry their run, number, tokens and latency (issue 14); agent-to-agent
+    // messages with their lineage (issue 13).
+    R"sql(
+ALTER TABLE reasoning_step ADD COLUMN run_id TEXT NOT NULL DEFAULT '';
+ALTER TABLE reasoning_step ADD COLUMN step_number INTEGER;
+ALTER TABLE reasoning_step ADD COLUMN prompt_tokens INTEGER;
+ALTER TABLE reasoning_step ADD COLUMN completion_tokens INTEGER;
+ALTER TABLE reasoning_step ADD COLUMN latency_ms REAL;
+
+CREATE TABLE agent_message (
+  id             INTEGER PRIMARY KEY,
+  session_id     INTEGER REFERENCES session (id) ON DELETE CASCADE,
+  direction      TEXT NOT NULL,
+  protocol       TEXT NOT NULL,
+  peer           TEXT NOT NULL DEFAULT '',
+  message_id     TEXT NOT NULL,
+  causation_id   TEXT NOT NULL DEFAULT '',
+  correlation_id TEXT NOT NULL DEFAULT '',
+  sender_agent   TEXT NOT NULL DEFAULT '',
+  sender_session TEXT NOT NULL DEFAULT '',
+  depth          INTEGER NOT NULL DEFAULT 0,
+  content        TEXT NOT NULL DEFAULT '',
+  status         TEXT NOT NULL DEFAULT '',
+  timestamp      TEXT NOT NULL
+);
+CREATE INDEX agent_message_by_session ON agent_message (session_id, id);
+CREATE INDEX agent_message_by_message ON agent_message (message_id);
+CREATE INDEX agent_message_by_cause ON agent_message (causation_id);
+CREATE INDEX agent_message_by_correlation ON agent_message (correlation_id);
+)sql",
 };
 
 constexpr int known_version = static_cast<int>(std::size(migrations));
