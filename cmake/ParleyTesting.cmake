@@ -23,3 +23,16 @@ function(parley_add_test name)
     FAIL_REGULAR_EXPRESSION "test cases: +0 [|]"
     ADD_LABELS 1 WORKING_DIRECTORY ${CMAKE_CURRENT_BINARY_DIR})
 endfunction()
+
+# Node test scripts run from BUILD_DIR/npm, beside the node_modules that ./dev installs there
+# from tests/npm/package.json (playwright-core, @a2a-js/sdk, the MCP servers), so their bare
+# imports resolve. parley_node_script(VAR file.mjs) copies a script of the current folder to
+# BUILD_DIR/npm/<folder under tests>/ (again whenever it changes) and sets VAR to the copy.
+# C++ tests that start npm programs get PARLEY_NPM_BIN (BUILD_DIR/npm/node_modules/.bin).
+set(PARLEY_NPM_DIR ${PROJECT_BINARY_DIR}/npm CACHE INTERNAL "where ./dev installs the npm test peers")
+function(parley_node_script out src)
+  file(RELATIVE_PATH rel ${PROJECT_SOURCE_DIR}/tests ${CMAKE_CURRENT_SOURCE_DIR})
+  set(dst ${PARLEY_NPM_DIR}/${rel}/${src})
+  configure_file(${src} ${dst} COPYONLY)
+  set(${out} ${dst} PARENT_SCOPE)
+endfunction()

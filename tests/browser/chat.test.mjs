@@ -17,7 +17,7 @@ if (!bot || !existsSync(bot)) { console.error("usage: node chat.test.mjs PATH/TO
 const chromiumPath = process.env.CHROMIUM || "/usr/bin/chromium";
 let chromium;
 try { ({ chromium } = await import("playwright-core")); } catch {
-  console.error("SKIP: playwright-core is not installed (./dev test runs npm install in tests/browser)");
+  console.error("SKIP: playwright-core is not installed (./dev test installs it into BUILD_DIR/npm)");
   process.exit(SKIP);
 }
 if (!existsSync(chromiumPath)) { console.error("SKIP: no " + chromiumPath + " (./dev test installs chromium)"); process.exit(SKIP); }
