@@ -1,5 +1,6 @@
 #include <parley/llm/client.hpp>
 
+#include <algorithm>
 #include <cstdlib>
 #include <deque>
 #include <map>
@@ -39,6 +40,12 @@ client_options client_options::from(const config& cfg) {
   o.api_key_env = cfg.get_string("llm.api_key_env");
   o.timeout = milliseconds(static_cast<long long>(cfg.get_double("llm.timeout") * 1000));
   o.max_retries = static_cast<int>(cfg.get_int("llm.max_retries"));
+  o.max_retry_wait =
+      milliseconds(static_cast<long long>(cfg.get_double("llm.max_retry_wait") * 1000));
+  o.max_idle_connections =
+      static_cast<std::size_t>(std::max<std::int64_t>(0, cfg.get_int("llm.max_idle_connections")));
+  o.tls_verify = cfg.get_bool("llm.tls_verify");
+  o.tls_ca_file = cfg.get_string("llm.tls_ca_file");
   return o;
 }
 

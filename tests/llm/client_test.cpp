@@ -431,6 +431,17 @@ TEST_CASE("llm.* keys are declared by the library and read into client_options")
   CHECK(o.api_key_env == "OPENAI_API_KEY");
   CHECK(o.timeout == 2500ms);
   CHECK(o.max_retries == 4);
+  CHECK(o.max_retry_wait == 120s);  // the defaults match client_options'
+  CHECK(o.tls_verify);
+  cfg.set_text("llm.max_retry_wait", "0.25", "test");
+  cfg.set_text("llm.max_idle_connections", "2", "test");
+  cfg.set_text("llm.tls_verify", "false", "test");
+  cfg.set_text("llm.tls_ca_file", "/etc/parley/ca.pem", "test");
+  o = llm::client_options::from(cfg);
+  CHECK(o.max_retry_wait == 250ms);
+  CHECK(o.max_idle_connections == 2);
+  CHECK_FALSE(o.tls_verify);
+  CHECK(o.tls_ca_file == "/etc/parley/ca.pem");
 }
 
 TEST_CASE(
