@@ -144,6 +144,15 @@ CREATE INDEX agent_message_by_message ON agent_message (message_id);
 CREATE INDEX agent_message_by_cause ON agent_message (causation_id);
 CREATE INDEX agent_message_by_correlation ON agent_message (correlation_id);
 )sql",
+    // 3: each agent's definition (states, transitions, intents), so tools can draw its state
+    // diagram from the database alone (issue 15).
+    R"sql(
+CREATE TABLE agent_definition (
+  agent_name TEXT PRIMARY KEY,
+  definition TEXT NOT NULL,
+  timestamp  TEXT NOT NULL
+);
+)sql",
 };
 
 constexpr int known_version = static_cast<int>(std::size(migrations));

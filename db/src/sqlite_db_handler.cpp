@@ -56,7 +56,21 @@ sqlite_db_handler::~sqlite_db_handler() {
   }
 }
 
-void sqlite_db_handler::open(const agent& owner) { open(owner.name()); }
+void sqlite_db_handler::open(const agent& owner) {
+  open(owner.name());
+  // The definition, for diagrams drawn from the file alone (parley-inspect DB diagram).
+  writer_->push([name = owner.name(), def = to_text(owner.definition()),
+                 ts = format_timestamp(wall_clock::now())](detail::write_context& c) {
+    auto& q = c.stmt(
+        "INSERT INTO agent_definition (agent_name, definition, timestamp) VALUES (?, ?, ?) "
+        "ON CONFLICT (agent_name) DO UPDATE SET definition = excluded.definition, "
+        "timestamp = excluded.timestamp");
+    q.bindNoCopy(1, name);
+    q.bindNoCopy(2, def);
+    q.bindNoCopy(3, ts);
+    q.exec();
+  });
+}
 
 void sqlite_db_handler::open(std::string agent_name) {
   if (writer_) throw db_error("database '" + options_.path + "' is already open");

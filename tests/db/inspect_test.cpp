@@ -77,6 +77,42 @@ TEST_CASE("parley-inspect reads what the greetings bot recorded") {
   CHECK(inspect({db, "reasoning", "console", "--json"}).out == "[]\n");
 }
 
+TEST_CASE("parley-inspect diagram draws the greetings bot's states and transitions") {
+  test::temp_dir dir;
+  const auto db = greetings_db(dir);
+
+  auto dot = inspect({db, "diagram"});
+  REQUIRE(dot.code == 0);
+  CHECK(has(dot.out, "digraph \"greetings\""));
+  CHECK(has(dot.out, "\"__start\" -> \"initial\";"));
+  // Every transition of greetings_bot.hpp, with its kind.
+  for (const auto* edge :
+       {"\"initial\" -> \"ask\" [label=\"intent hello\", style=solid, class=\"intent\"",
+        "\"ready\" -> \"ask\" [label=\"intent hello\"", "\"ask\" -> \"glad\" [label=\"intent good\"",
+        "\"ask\" -> \"sorry\" [label=\"intent bad\"",
+        "\"ask\" -> \"still_here\" [label=\"after ", "class=\"timeout\"",
+        "\"still_here\" -> \"glad\" [label=\"intent good\"", "\"still_here\" -> \"sorry\" [label=\"intent bad\"",
+        "\"glad\" -> \"ready\" [label=\"auto\", style=bold, class=\"auto\"",
+        "\"sorry\" -> \"ready\" [label=\"auto\""})
+    CHECK_MESSAGE(has(dot.out, edge), edge);
+  // Visits over every session: hello twice -> ask entered twice.
+  CHECK(has(dot.out, "\"ask\" [label=\"ask (2)\"]"));
+
+  auto mermaid = inspect({db, "diagram", "console", "--format", "mermaid"});
+  REQUIRE(mermaid.code == 0);
+  CHECK(mermaid.out.rfind("stateDiagram-v2\n", 0) == 0);
+  CHECK(has(mermaid.out, "state \"ready (2)\" as s1"));
+  CHECK(has(mermaid.out, "[*] --> s0"));
+  CHECK(has(mermaid.out, "s2 --> s4 #58; intent good (taken)") == false);  // ':' only as separator
+  CHECK(has(mermaid.out, "s2 --> s4 : intent good (taken)"));  // ask -> glad, taken
+  CHECK(has(mermaid.out, "s3 --> s4 : intent good\n"));        // still_here -> glad, not taken
+  CHECK(has(mermaid.out, "class s1 current"));                   // the session ended in ready
+
+  auto bad = inspect({db, "diagram", "--format", "png"});
+  CHECK(bad.code == 2);
+  CHECK(has(bad.err, "--format takes dot or mermaid"));
+}
+
 TEST_CASE("parley-inspect says what is wrong in one line and exits non-zero") {
   test::temp_dir dir;
   const auto db = greetings_db(dir);

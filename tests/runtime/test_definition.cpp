@@ -83,3 +83,46 @@ TEST_CASE("after() needs a positive duration") {
   auto& s = a.new_state("s", true);
   CHECK_THROWS_AS(s.after(std::chrono::milliseconds(0)), definition_error);
 }
+
+TEST_CASE("agent.diagram draws every state and transition with its kind, as DOT and Mermaid") {
+  using namespace std::chrono_literals;
+  parley::agent a("shop \"bot\"");
+  auto& hello = a.new_intent("hello", {"hi", "hello"});
+  auto& start = a.new_state("start", true);
+  auto& menu = a.new_state("menu: main");
+  auto& paid = a.new_state("paid");
+  auto& idle = a.new_state("idle");
+  start.when_intent_matched(hello).go_to(menu);
+  menu.when_event("order_paid").when_condition([](parley::session&) { return true; }, "vip").go_to(paid);
+  menu.when_condition([](parley::session&) { return false; }, "cart empty").go_to(idle);
+  menu.when_file_received({"image/"}).go_to(paid);
+  menu.after(30s).go_to(idle);
+  paid.go_to(start);
+
+  const auto dot = a.diagram(parley::diagram_format::dot);
+  auto has = [](const std::string& s, const std::string& part) {
+    return s.find(part) != std::string::npos;
+  };
+  CHECK(has(dot, "digraph \"shop \\\"bot\\\"\" {"));  // quotes escaped
+  CHECK(has(dot, "\"__start\" -> \"start\";"));
+  CHECK(has(dot, "\"start\" -> \"menu: main\" [label=\"intent hello\", style=solid, class=\"intent\"]"));
+  CHECK(has(dot, "\"menu: main\" -> \"paid\" [label=\"event order_paid [vip]\", style=solid, class=\"event\"]"));
+  CHECK(has(dot, "\"menu: main\" -> \"idle\" [label=\"[cart empty]\", style=dashed, class=\"condition\"]"));
+  CHECK(has(dot, "\"menu: main\" -> \"paid\" [label=\"file image/\", style=solid, class=\"file\"]"));
+  CHECK(has(dot, "\"menu: main\" -> \"idle\" [label=\"after 30000ms\", style=dotted, class=\"timeout\"]"));
+  CHECK(has(dot, "\"paid\" -> \"start\" [label=\"auto\", style=bold, class=\"auto\"]"));
+
+  const auto mermaid = a.diagram(parley::diagram_format::mermaid);
+  CHECK(mermaid.rfind("stateDiagram-v2\n", 0) == 0);
+  CHECK(has(mermaid, "state \"menu#58; main\" as s1"));  // ':' would end the label
+  CHECK(has(mermaid, "[*] --> s0"));
+  CHECK(has(mermaid, "s1 --> s2 : event order_paid [vip]"));
+  CHECK(has(mermaid, "s1 --> s3 : after 30000ms"));
+  CHECK(has(mermaid, "s2 --> s0 : auto"));
+
+  const auto def = a.definition();
+  CHECK(def["states"].size() == 4);
+  CHECK(def["intents"][0]["name"] == "hello");
+  CHECK_THROWS_AS(parley::render_diagram(parley::json::object(), parley::diagram_format::dot),
+                  std::invalid_argument);
+}

@@ -1,6 +1,7 @@
 // parley-inspect: reads what an agent recorded in its SQLite database: sessions, chat,
-// transitions, reasoning steps, events, and all of them merged into a timeline. Works on a live
-// database (WAL): it only reads, in short statements, and never blocks the agent's writer.
+// transitions, reasoning steps, events, all of them merged into a timeline, and the agent's
+// state diagram. Works on a live database (WAL): it only reads, in short statements, and never
+// blocks the agent's writer.
 #include <unistd.h>
 
 #include <csignal>
@@ -12,6 +13,7 @@
 #include <parley/db/timestamp.hpp>
 #include <parley/errors.hpp>
 
+#include "diagram.hpp"
 #include "queries.hpp"
 
 namespace {
@@ -27,12 +29,15 @@ constexpr const char* usage_text =
     "  reasoning SESSION                   reasoning steps and the reply each led to\n"
     "  events SESSION                      unhandled events, errors, closes\n"
     "  timeline SESSION                    chat, intents, transitions and reasoning in time order\n"
+    "  diagram [SESSION]                   the state diagram (DOT; --format mermaid), with visit\n"
+    "                                      counts, and the SESSION's path and current state\n"
     "\n"
     "options:\n"
     "  --json             JSON for scripts (an array; one object per line with --follow)\n"
     "  --follow           keep printing new rows as the agent writes them (Ctrl-C stops)\n"
     "  --agent NAME       only this agent's sessions (when several agents share the file)\n"
     "  --color WHEN       auto (default: only on a terminal), always or never\n"
+    "  --format F         diagram: dot (default) or mermaid\n"
     "  --help             this text\n";
 
 volatile std::sig_atomic_t g_stop = 0;
@@ -49,6 +54,8 @@ struct args {
   bool json = false, follow = false;
   std::string color = "auto";
   int interval_ms = 200;
+  bool diagram = false;
+  parley::diagram_format format = parley::diagram_format::dot;
 };
 
 std::size_t number(const std::string& flag, const std::string& v) {
@@ -95,6 +102,11 @@ args parse(int argc, char** argv) {
       a.color = value();
       if (a.color != "auto" && a.color != "always" && a.color != "never")
         throw usage_error("--color takes auto, always or never");
+    } else if (f == "--format") {
+      const auto v = value();
+      const auto fmt = parley::parse_diagram_format(v);
+      if (!fmt) throw usage_error("--format takes dot or mermaid, got '" + v + "'");
+      a.format = *fmt;
     } else if (f == "--no-color") {
       a.color = "never";
     } else if (f.size() > 1 && f[0] == '-') {
@@ -106,6 +118,13 @@ args parse(int argc, char** argv) {
   if (pos.size() < 2) throw usage_error("need a database and a command");
   a.db = pos[0];
   const auto& c = pos[1];
+  if (c == "diagram") {
+    if (pos.size() > 3) throw usage_error("diagram takes at most one SESSION id");
+    if (a.follow) throw usage_error("diagram does not --follow");
+    a.diagram = true;
+    if (pos.size() == 3) a.session = pos[2];
+    return a;
+  }
   static const std::pair<const char*, command> names[] = {
       {"sessions", command::sessions}, {"chat", command::chat},
       {"transitions", command::transitions}, {"reasoning", command::reasoning},
@@ -129,6 +148,12 @@ args parse(int argc, char** argv) {
 
 int inspect(const args& a) {
   auto db = parley::db::open_for_reading(a.db);
+  if (a.diagram) {
+    std::optional<session_ref> s;
+    if (!a.session.empty()) s = find_session(*db, a.db, a.session, a.q.agent);
+    std::cout << draw_diagram(*db, a.db, s ? &*s : nullptr, a.q.agent, a.format);
+    return 0;
+  }
   std::optional<session_ref> s;
   if (a.cmd != command::sessions) s = find_session(*db, a.db, a.session, a.q.agent);
   const bool colour = a.color == "always" || (a.color == "auto" && ::isatty(1) && !std::getenv("NO_COLOR"));

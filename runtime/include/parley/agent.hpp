@@ -25,6 +25,7 @@
 #include <parley/intent.hpp>
 #include <parley/platform.hpp>
 #include <parley/session.hpp>
+#include <parley/diagram.hpp>
 #include <parley/state.hpp>
 
 namespace parley {
@@ -80,6 +81,12 @@ class agent {
   db_handler* db() const { return db_.get(); }
   const std::vector<std::shared_ptr<platform>>& platforms() const { return platforms_; }
   bool persists_sessions() const { return persist_; }
+  /// The definition as JSON: states (name, initial, transitions with dest, kind, event and
+  /// condition) and intents (name, description). What diagrams are drawn from; the DB handler
+  /// stores it so tools can draw an agent from its database alone.
+  json definition() const;
+  /// The state diagram as Graphviz DOT or Mermaid text (see parley/diagram.hpp).
+  std::string diagram(diagram_format format) const;
 
   // ---- running ------------------------------------------------------------------------------
   /// Validates the definition, trains the intent models, opens the DB, starts the worker

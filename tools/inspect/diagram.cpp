@@ -1,0 +1,75 @@
+#include "diagram.hpp"
+
+namespace parley::inspect {
+
+namespace {
+
+std::string column_text(const SQLite::Column& c) { return c.isNull() ? std::string() : c.getString(); }
+
+// The stored definition of `agent` ("" = the only agent in the file).
+json load_definition(SQLite::Database& db, const std::string& path, const std::string& agent) {
+  if (!db.tableExists("agent_definition"))
+    throw inspect_error(path + " holds no agent definition (databases written before schema 3 "
+                               "do not); start the agent once with --db " + path + " to store it");
+  SQLite::Statement q(db, "SELECT agent_name, definition FROM agent_definition "
+                          "WHERE ?1 = '' OR agent_name = ?1 ORDER BY agent_name");
+  q.bind(1, agent);
+  std::vector<std::pair<std::string, std::string>> found;
+  while (q.executeStep()) found.emplace_back(column_text(q.getColumn(0)), column_text(q.getColumn(1)));
+  if (found.empty())
+    throw inspect_error(path + " holds no definition" +
+                        (agent.empty() ? std::string() : " of agent '" + agent + "'") +
+                        "; start the agent once with --db " + path + " to store it");
+  if (found.size() > 1) {
+    std::string names;
+    for (const auto& f : found) names += (names.empty() ? "" : ", ") + f.first;
+    throw inspect_error(path + " holds several agents (" + names + "); pick one with --agent NAME");
+  }
+  auto def = json::parse(found.front().second, nullptr, false);
+  if (def.is_discarded())
+    throw inspect_error("the definition of agent '" + found.front().first + "' in " + path +
+                        " is not valid JSON; start the agent again to rewrite it");
+  return def;
+}
+
+}  // namespace
+
+std::string draw_diagram(SQLite::Database& db, const std::string& path, const session_ref* s,
+                         const std::string& agent, diagram_format format) {
+  const json def = load_definition(db, path, s ? s->agent : agent);
+  const std::string name = def.value("agent", "");
+  diagram_marks marks;
+  // Visits: every session starts in the initial state, then each transition enters its dest.
+  std::string initial;
+  for (const auto& st : def.at("states"))
+    if (st.value("initial", false)) initial = st.value("name", "");
+  SQLite::Statement starts(db, "SELECT count(*) FROM session WHERE agent_name = ?1 AND (?2 = 0 OR id = ?2)");
+  starts.bind(1, name);
+  starts.bind(2, s ? s->row : 0);
+  if (starts.executeStep() && !initial.empty() && starts.getColumn(0).getInt64() > 0)
+    marks.visits[initial] += starts.getColumn(0).getInt64();
+  SQLite::Statement moves(db,
+                          "SELECT t.source_state, t.dest_state, count(*) FROM transition t "
+                          "JOIN session s ON s.id = t.session_id WHERE s.agent_name = ?1 "
+                          "AND (?2 = 0 OR s.id = ?2) GROUP BY t.source_state, t.dest_state");
+  moves.bind(1, name);
+  moves.bind(2, s ? s->row : 0);
+  while (moves.executeStep()) {
+    const auto src = column_text(moves.getColumn(0)), dest = column_text(moves.getColumn(1));
+    marks.visits[dest] += moves.getColumn(2).getInt64();
+    if (s) marks.taken.emplace(src, dest);
+  }
+  if (s) {
+    SQLite::Statement cur(db, "SELECT current_state FROM session WHERE id = ?1");
+    cur.bind(1, s->row);
+    if (cur.executeStep()) marks.current = column_text(cur.getColumn(0));
+  }
+  try {
+    return render_diagram(def, format, marks);
+  } catch (const std::invalid_argument& e) {
+    throw inspect_error("the definition of agent '" + name + "' in " + path + " is damaged (" +
+                        e.what() + "); start the agent again to rewrite it");
+  }
+}
+
+}  // namespace parley::inspect
