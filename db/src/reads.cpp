@@ -82,7 +82,8 @@ std::vector<reasoning_event> read_reasoning(reader_conn& c, const std::string& a
                                             const std::string& session_id,
                                             std::optional<wall_clock::time_point> until) {
   auto& q = c.statements.get(
-      "SELECT r.id, r.kind, r.step_kind, r.step, r.summary, r.payload, r.timestamp, r.chat_id "
+      "SELECT r.id, r.kind, r.step_kind, r.step, r.summary, r.payload, r.timestamp, r.chat_id, "
+      "r.run_id, r.step_number, r.prompt_tokens, r.completion_tokens, r.latency_ms "
       "FROM reasoning_step r JOIN session s ON s.id = r.session_id "
       "WHERE s.agent_name = ?1 AND s.session_id = ?2 AND (?3 IS NULL OR r.timestamp <= ?3) "
       "ORDER BY r.id");
@@ -102,6 +103,11 @@ std::vector<reasoning_event> read_reasoning(reader_conn& c, const std::string& a
     if (e.payload.is_discarded()) e.payload = col(q.getColumn(5));
     e.timestamp = parse_timestamp(col(q.getColumn(6))).value_or(wall_clock::time_point{});
     if (!q.getColumn(7).isNull()) e.chat_id = q.getColumn(7).getInt64();
+    e.run_id = col(q.getColumn(8));
+    if (!q.getColumn(9).isNull()) e.step_number = q.getColumn(9).getInt64();
+    if (!q.getColumn(10).isNull()) e.prompt_tokens = q.getColumn(10).getInt64();
+    if (!q.getColumn(11).isNull()) e.completion_tokens = q.getColumn(11).getInt64();
+    if (!q.getColumn(12).isNull()) e.latency_ms = q.getColumn(12).getDouble();
     out.push_back(std::move(e));
   }
   return out;

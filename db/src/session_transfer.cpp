@@ -109,14 +109,22 @@ json export_rows(SQLite::Database& db, const std::string& agent, const std::stri
                     {"timestamp", text(q.getColumn(2))}};
       });
   out["reasoning_steps"] = rows(
-      "SELECT chat_id, kind, step_kind, step, summary, payload, timestamp, id FROM reasoning_step "
+      "SELECT chat_id, kind, step_kind, step, summary, payload, timestamp, id, run_id, "
+      "step_number, prompt_tokens, completion_tokens, latency_ms FROM reasoning_step "
       "WHERE session_id = ? ORDER BY id",
       [](SQLite::Statement& q) {
-        return json{{"id", q.getColumn(7).getInt64()}, {"chat_id", q.getColumn(0).isNull() ? json() : json(q.getColumn(0).getInt64())},
+        auto num = [&](int i) {
+          const auto c = q.getColumn(i);
+          if (c.isNull()) return json();
+          return i == 12 ? json(c.getDouble()) : json(c.getInt64());
+        };
+        return json{{"id", q.getColumn(7).getInt64()}, {"chat_id", num(0)},
                     {"kind", text(q.getColumn(1))},      {"step_kind", text(q.getColumn(2))},
                     {"step", text(q.getColumn(3))},      {"summary", text(q.getColumn(4))},
                     {"payload", parse_or_string(text(q.getColumn(5)))},
-                    {"timestamp", text(q.getColumn(6))}};
+                    {"timestamp", text(q.getColumn(6))}, {"run_id", text(q.getColumn(8))},
+                    {"step_number", num(9)},             {"prompt_tokens", num(10)},
+                    {"completion_tokens", num(11)},      {"latency_ms", num(12)}};
       });
   out["timers"] = rows("SELECT key, due, event FROM timer WHERE session_id = ? ORDER BY id",
                        [](SQLite::Statement& q) {
@@ -277,7 +285,9 @@ std::string import_rows(SQLite::Database& db, const std::string& agent, const js
   {
     SQLite::Statement q(db,
                         "INSERT INTO reasoning_step (session_id, chat_id, kind, step_kind, step, "
-                        "summary, payload, timestamp, id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
+                        "summary, payload, timestamp, id, run_id, step_number, prompt_tokens, "
+                        "completion_tokens, latency_ms) "
+                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
     each("reasoning_steps", [&](const json& r) {
       q.reset();
       q.bind(9, new_row_id(r));
@@ -294,6 +304,18 @@ std::string import_rows(SQLite::Database& db, const std::string& agent, const js
       q.bind(6, str(r, "summary"));
       q.bind(7, r.value("payload", json::object()).dump());
       q.bind(8, or_now(r, "timestamp"));
+      q.bind(10, str(r, "run_id"));
+      int col = 11;
+      for (const char* key : {"step_number", "prompt_tokens", "completion_tokens", "latency_ms"}) {
+        const json v = r.value(key, json());
+        if (v.is_number_integer())
+          q.bind(col, v.get<std::int64_t>());
+        else if (v.is_number())
+          q.bind(col, v.get<double>());
+        else
+          q.bind(col);
+        ++col;
+      }
       q.exec();
     });
   }

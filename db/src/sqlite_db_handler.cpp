@@ -371,14 +371,26 @@ void sqlite_db_handler::save_reasoning_event(const session& s, std::string_view 
   if (!writer_) return;
   std::string step_kind = field(payload, "kind");
   if (step_kind.empty()) step_kind = field(payload, "step_kind");
+  // The run's columns (issue 14): null when the payload has no such number.
+  auto number = [&](const char* key) -> std::optional<double> {
+    if (!payload.is_object()) return std::nullopt;
+    auto it = payload.find(key);
+    if (it == payload.end() || !it->is_number()) return std::nullopt;
+    return it->get<double>();
+  };
+  struct run_columns {
+    std::optional<double> step_number, prompt_tokens, completion_tokens, latency_ms;
+  } run{number("step_number"), number("prompt_tokens"), number("completion_tokens"),
+        number("latency_ms")};
   writer_->push_for(s.id(), [id = s.id(), kind = std::string(kind), step_kind = std::move(step_kind),
                  step = field(payload, "step"), summary = field(payload, "summary"),
-                 body = to_text(payload),
+                 run_id = field(payload, "run_id"), run, body = to_text(payload),
                  ts = format_timestamp(wall_clock::now())](detail::write_context& c) {
     const auto slot = c.slot(id, ts);
     auto& q = c.stmt(
         "INSERT INTO reasoning_step (session_id, chat_id, kind, step_kind, step, summary, "
-        "payload, timestamp, id) VALUES (?, NULL, ?, ?, ?, ?, ?, ?, ?)");
+        "payload, timestamp, id, run_id, step_number, prompt_tokens, completion_tokens, "
+        "latency_ms) VALUES (?, NULL, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
     const auto rid = c.next_id();
     q.bind(8, rid);
     q.bind(1, slot.row);
@@ -388,6 +400,19 @@ void sqlite_db_handler::save_reasoning_event(const session& s, std::string_view 
     q.bindNoCopy(5, summary);
     q.bindNoCopy(6, body);
     q.bindNoCopy(7, ts);
+    q.bindNoCopy(9, run_id);
+    int col = 10;
+    for (const auto& v : {run.step_number, run.prompt_tokens, run.completion_tokens}) {
+      if (v)
+        q.bind(col, static_cast<std::int64_t>(*v));
+      else
+        q.bind(col);
+      ++col;
+    }
+    if (run.latency_ms)
+      q.bind(13, *run.latency_ms);
+    else
+      q.bind(13);
     q.exec();
     if (!slot.turn_from) c.set_slot(id, {slot.row, rid});
     c.touch(slot.row, ts);

@@ -52,7 +52,10 @@ void session::reset() {
     if (!evicted_.load(std::memory_order_relaxed)) {
       // Not counted against the capacity: a reset must never be refused for a full queue.
       schedule = push_locked(std::move(marker));
+      ++resets_queued_;
       if (schedule) post_drain();
+      // A body waiting on something slow would hold the reset back: end it now.
+      net::post(strand_, [self = shared_from_this()] { self->cancel_body_for_reset(); });
       return;
     }
   }
@@ -65,6 +68,10 @@ void session::reset() {
 }
 
 void session::do_reset() {
+  {
+    std::lock_guard lock(mutex_);
+    --resets_queued_;
+  }
   timer_.cancel();
   for (auto& sc : scheduled_) sc->timer.cancel();
   if (auto* db = agent_->db()) {
@@ -78,6 +85,17 @@ void session::do_reset() {
   PARLEY_LOG(debug, "session " << id_ << " reset");
   enter_state(agent_->initial_state());
   if (run_body(state_->body(), "body")) follow_eventless();
+}
+
+// Strand. Only a body that runs before the reset is handled is cancelled: once the marker is
+// taken, the body running is the fresh conversation's.
+void session::cancel_body_for_reset() {
+  bool queued = false;
+  {
+    std::lock_guard lock(mutex_);
+    queued = resets_queued_ > 0;
+  }
+  if (queued) cancel_body();
 }
 
 // ---- attachment and eviction ----------------------------------------------------------------
@@ -200,6 +218,7 @@ void session::close(std::string reason) {
     release_queue_locked();
   }
   net::post(strand_, [self = shared_from_this(), reason = std::move(reason)] {
+    self->cancel_body();
     self->timer_.cancel();
     if (self->poll_) self->poll_->cancel();
     for (auto& sc : self->scheduled_) sc->timer.cancel();

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 
+#include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/co_spawn.hpp>
 
 #include <parley/agent.hpp>
@@ -209,8 +210,19 @@ bool session::run_body(const parley::body& b, const char* what) {
     std::lock_guard lock(mutex_);
     busy_ = true;
   }
+  body_cancelled_ = false;
+  // The slot lets reset() and close() end a body that waits on something slow (a model, a
+  // peer): Asio passes it down to whatever the coroutine awaits.
   net::co_spawn(strand_, std::move(aw),
-                [self = shared_from_this(), what](std::exception_ptr ep) {
+                net::bind_cancellation_slot(
+                    body_cancel_.slot(), [self = shared_from_this(), what](std::exception_ptr ep) {
+                  if (ep && self->body_cancelled_) {
+                    // Ended by reset() or close(): expected, not a failure of the body.
+                    PARLEY_LOG(debug, "session " << session_tag(self->id_) << ": " << what
+                                                 << " cancelled");
+                    ep = nullptr;
+                  }
+                  self->body_cancelled_ = false;
                   if (ep) {
                     try {
                       std::rethrow_exception(ep);
@@ -226,8 +238,14 @@ bool session::run_body(const parley::body& b, const char* what) {
                   }
                   self->follow_eventless();
                   self->drain();
-                });
+                }));
   return false;
+}
+
+void session::cancel_body() {
+  if (!busy_) return;
+  body_cancelled_ = true;
+  body_cancel_.emit(net::cancellation_type::terminal);
 }
 
 void session::body_failed(const char* what, const std::string& error) {

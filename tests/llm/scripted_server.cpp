@@ -79,6 +79,9 @@ struct scripted_server::impl : std::enable_shared_from_this<impl> {
   int accepted = 0;
   unsigned short port = 0;
   bool released = false;                  // io thread
+  bool keep = true;                       // guarded by m
+  std::size_t request_total = 0;          // guarded by m
+  std::function<exchange(const received&)> responder;  // set before the first request
   std::vector<net::steady_timer*> holds;  // io thread
 
   std::optional<ssl::context> tls;
@@ -103,14 +106,22 @@ struct scripted_server::impl : std::enable_shared_from_this<impl> {
           co_await http::async_read(socket, buffer, req, net::as_tuple(net::use_awaitable));
       if (ec) co_return;
       exchange e = exchange::text(R"({"error":{"message":"no scripted exchange left"}})", 500);
+      received r{std::string(req.target()), std::string(req[http::field::authorization]), req.body()};
+      bool scripted = false;
       {
         std::lock_guard l(m);
-        got.push_back(
-            {std::string(req.target()), std::string(req[http::field::authorization]), req.body()});
+        ++request_total;
+        if (keep) got.push_back(r);
         if (!script.empty()) {
           e = std::move(script.front());
           script.pop_front();
+          scripted = true;
         }
+      }
+      if (!scripted && responder) e = responder(r);
+      if (e.delay.count() > 0) {
+        net::steady_timer t(socket.get_executor(), e.delay);
+        co_await t.async_wait(net::as_tuple(net::use_awaitable));
       }
       if (e.what == exchange::kind::hang) {
         net::steady_timer t(socket.get_executor(), std::chrono::hours(1));
@@ -224,7 +235,14 @@ std::vector<received> scripted_server::requests() const {
 }
 std::size_t scripted_server::request_count() const {
   std::lock_guard l(impl_->m);
-  return impl_->got.size();
+  return impl_->request_total;
+}
+void scripted_server::respond_with(std::function<exchange(const received&)> fn) {
+  impl_->responder = std::move(fn);
+}
+void scripted_server::keep_requests(bool keep) {
+  std::lock_guard l(impl_->m);
+  impl_->keep = keep;
 }
 
 }  // namespace test

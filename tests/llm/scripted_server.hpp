@@ -2,6 +2,8 @@
 // A scripted OpenAI-compatible HTTP server for tests: real Beast HTTP on 127.0.0.1:0, on its
 // own thread. Each request gets the next scripted exchange: a plain answer, an SSE stream, a
 // hang (the socket stays open, nothing is sent), or a stream cut off mid-way.
+#include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 #include <utility>
@@ -20,6 +22,7 @@ struct exchange {
   std::string body;                 // respond
   std::vector<std::string> events;  // sse / close_mid_stream: each sent as "data: <e>\n\n"
   bool close_after_answer = false;  // respond: then close without saying so (a stale keep-alive)
+  std::chrono::milliseconds delay{0};  // respond / sse: wait this long before answering
 
   static exchange json_body(const parley::json& j, unsigned status = 200);
   static exchange text(std::string body, unsigned status = 200);
@@ -51,6 +54,11 @@ class scripted_server {
   std::vector<received> requests() const;
   std::size_t request_count() const;
   void release();  // lets held exchanges answer (now and later)
+  // Answers requests the script has no exchange for (instead of a 500). Called on the server's
+  // thread; set it before the first request.
+  void respond_with(std::function<exchange(const received&)> fn);
+  // Whether to keep every request for requests() (on by default; benchmarks turn it off).
+  void keep_requests(bool keep);
 
   struct impl;
 

@@ -41,6 +41,11 @@ struct reasoning_event {
   json payload;
   wall_clock::time_point timestamp;
   std::optional<std::int64_t> chat_id;  ///< the reply that closed the turn
+  std::string run_id;                   ///< the reasoning run ("" for rows of no run)
+  std::optional<std::int64_t> step_number;
+  std::optional<std::int64_t> prompt_tokens;      ///< of the model call this step made
+  std::optional<std::int64_t> completion_tokens;
+  std::optional<double> latency_ms;
 };
 
 /// A pending `after(d)` or `schedule` timer of a persisted session.
@@ -102,6 +107,10 @@ class db_handler {
   /// Unhandled events, errors, closes. `s` is null for broadcasts.
   virtual void save_event(const session* s, std::string_view event, std::string_view info) = 0;
   virtual void save_variables(const session& s) = 0;
+  /// A reasoning step (`kind` "reasoning_step") or task list snapshot ("task_list_update").
+  /// The columns come from the payload's fields: "kind" (or "step_kind"), "step", "summary",
+  /// and, when present, "run_id", "step_number", "prompt_tokens", "completion_tokens",
+  /// "latency_ms". The whole payload is stored too.
   virtual void save_reasoning_event(const session& s, std::string_view kind,
                                     const json& payload) = 0;
   virtual void save_timer(const session& s, const pending_timer& t) = 0;

@@ -19,6 +19,8 @@
 #include <string>
 #include <vector>
 
+#include <boost/asio/cancellation_signal.hpp>
+
 #include <parley/db_handler.hpp>
 #include <parley/event.hpp>
 #include <parley/reply.hpp>
@@ -162,10 +164,15 @@ class session : public std::enable_shared_from_this<session> {
   void schedule(clock::duration delay, parley::event e);
   /// Any thread. Starts the conversation again in place, after the events queued before
   /// this call: deletes its recorded rows, clears the dictionary and timers, enters the initial
-  /// state and runs its body. Events queued after it belong to the fresh conversation.
+  /// state and runs its body. Events queued after it belong to the fresh conversation. A
+  /// coroutine body suspended at the time is cancelled at once (see close()).
   void reset();
   /// Any thread. Makes the session terminal: timers cancelled, later events refused with
-  /// `reason`. Closing twice keeps the first reason.
+  /// `reason`. Closing twice keeps the first reason. A coroutine body suspended at the time
+  /// gets a terminal cancellation through the slot bound to it (net::this_coro::
+  /// cancellation_state): the operation it awaits (a model call, a timer, a DB read) ends with
+  /// operation_aborted or its own "cancelled" error, and that ending is not reported as a
+  /// failure of the body.
   void close(std::string reason);
 
   // ---- runtime internals (used by agent, platforms and DB handlers) -------------------------
@@ -225,6 +232,8 @@ class session : public std::enable_shared_from_this<session> {
   void add_timer(std::string key, clock::duration delay, parley::event e);
   void report_unhandled(const parley::event& e);
   void body_failed(const char* what, const std::string& error);
+  void cancel_body();
+  void cancel_body_for_reset();
   void touch();
   void detach();
   std::shared_ptr<session> successor();
@@ -261,6 +270,10 @@ class session : public std::enable_shared_from_this<session> {
   clock::time_point entered_at_{};
   std::uint32_t chain_ = 0;       // moves since the last event (loop guard)
   bool busy_ = false;             // a coroutine body is suspended
+  // Bound to the running coroutine body (one at a time); emitted by reset() and close().
+  net::cancellation_signal body_cancel_;
+  bool body_cancelled_ = false;  // the running body was cancelled: its ending is no failure
+  std::size_t resets_queued_ = 0;  // reset markers not yet handled; guarded by mutex_
   bool started_ = false;
   std::array<const parley::state*, 8> recent_{};  // states left by the last moves
   std::atomic<const parley::state*> visible_state_{nullptr};  // for listings off the strand
