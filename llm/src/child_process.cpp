@@ -38,6 +38,22 @@ void set_nonblocking(int fd) {
   ::fcntl(fd, F_SETFL, flags | O_NONBLOCK);
 }
 
+// Whether `command` names an executable file, itself or on PATH. posix_spawnp reports a
+// failed exec too, but not everywhere (under valgrind the child starts and exits 127).
+bool findable(const std::string& command) {
+  if (command.find('/') != std::string::npos) return ::access(command.c_str(), X_OK) == 0;
+  const char* path = std::getenv("PATH");
+  std::string dirs = path ? path : "/usr/bin:/bin";
+  for (std::size_t i = 0; i <= dirs.size();) {
+    std::size_t j = dirs.find(':', i);
+    if (j == std::string::npos) j = dirs.size();
+    std::string dir = j > i ? dirs.substr(i, j - i) : ".";
+    if (::access((dir + "/" + command).c_str(), X_OK) == 0) return true;
+    i = j + 1;
+  }
+  return false;
+}
+
 }  // namespace
 
 std::vector<std::string> scrubbed_environment(const std::map<std::string, std::string>& extra) {
@@ -53,6 +69,10 @@ std::vector<std::string> scrubbed_environment(const std::map<std::string, std::s
 
 child_process spawn_child(const std::string& command, const std::vector<std::string>& args,
                           const std::vector<std::string>& env) {
+  if (command.empty()) throw std::runtime_error("the command is empty");
+  if (!findable(command))
+    throw std::runtime_error("no executable file by that name" +
+                             std::string(command.find('/') == std::string::npos ? " on PATH" : ""));
   pipe_pair in, out, err;
   make_pipe(in);
   make_pipe(out);
