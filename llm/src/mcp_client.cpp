@@ -12,6 +12,7 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/read_until.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 
@@ -158,6 +159,8 @@ class mcp_session : public std::enable_shared_from_this<mcp_session> {
 
   net::awaitable<json> request(std::string method, json params,
                                std::optional<milliseconds> timeout) {
+    // A cancelled caller (a session reset) ends the wait below, which then tells the server.
+    co_await net::this_coro::throw_if_cancelled(false);
     if (failure_) throw *failure_;
     if (!started_) throw mcp_error(mcp_error_kind::protocol, who() + " is not started: co_await start() first");
     auto self = shared_from_this();
@@ -172,6 +175,13 @@ class mcp_session : public std::enable_shared_from_this<mcp_session> {
     co_await p->wake.async_wait(net::as_tuple(net::use_awaitable));
     pending_.erase(id);
     if (p->failure) throw *p->failure;
+    auto cs = co_await net::this_coro::cancellation_state;
+    if (!p->answered && cs.cancelled() != net::cancellation_type::none) {
+      send({{"jsonrpc", "2.0"},
+            {"method", "notifications/cancelled"},
+            {"params", {{"requestId", id}, {"reason", "cancelled by the client"}}}});
+      throw mcp_error(mcp_error_kind::cancelled, who() + ": " + method + " was cancelled");
+    }
     if (!p->answered) {
       // Tell the server to stop working on it (the answer, if one comes, is dropped).
       send({{"jsonrpc", "2.0"},

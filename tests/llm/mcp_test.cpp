@@ -7,8 +7,12 @@
 #include <filesystem>
 #include <fstream>
 #include <future>
+
+#include <sys/wait.h>
 #include <set>
 
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/use_future.hpp>
@@ -314,6 +318,31 @@ TEST_CASE("a call that gets no answer times out; the connection stays usable") {
   fx.finish(*c);
 }
 
+TEST_CASE("a cancelled call ends at once with cancelled; the server is told and keeps serving") {
+  io_fixture fx;
+  auto c = fx.peer(10s);
+  fx.run(c->start());
+  net::cancellation_signal stop;
+  std::exception_ptr ended;
+  bool done = false;
+  net::co_spawn(fx.io, c->call_tool("silent", json::object()),
+                net::bind_cancellation_slot(stop.slot(), [&](std::exception_ptr e, json) {
+                  ended = e;
+                  done = true;
+                }));
+  // A call made after it is answered after it was sent: the silent call is in flight.
+  CHECK(llm::mcp_result_text(fx.run(c->call_tool("echo", {{"message", "1"}}))) == "Echo: 1");
+  CHECK_FALSE(done);
+  stop.emit(net::cancellation_type::terminal);
+  auto until = std::chrono::steady_clock::now() + 5s;
+  while (!done && std::chrono::steady_clock::now() < until) fx.io.run_one_for(50ms);
+  REQUIRE(done);
+  auto e = error_of([&] { std::rethrow_exception(ended); });
+  CHECK(e.kind() == llm::mcp_error_kind::cancelled);
+  CHECK(llm::mcp_result_text(fx.run(c->call_tool("echo", {{"message", "2"}}))) == "Echo: 2");
+  fx.finish(*c);
+}
+
 TEST_CASE("shutdown: a server that ignores stdin's end and SIGTERM is killed and reaped") {
   io_fixture fx;
   llm::mcp_server_options o = opts("stubborn", "node", {peer_script, "stubborn"});
@@ -391,4 +420,20 @@ TEST_CASE("start_mcp_servers starts every configured server and gathers their to
   servers.push_back(opts("ghost", "/nonexistent/mcp-ghost"));
   auto e = error_of([&] { fx.run(llm::start_mcp_servers(fx.io.get_executor(), servers)); });
   CHECK(e.kind() == llm::mcp_error_kind::spawn);
+}
+
+TEST_CASE("an io_context destroyed while a server runs ends it without harm") {
+  pid_t pid = -1;
+  {
+    io_fixture fx;
+    auto c = fx.peer();
+    fx.run(c->start());
+    pid = c->pid();
+    // Neither shutdown() nor wait_exited(): the client goes, then the io_context with the
+    // client's reads still pending.
+  }
+  // Its stdin closed with the client, so the server exits; the test's time limit bounds this.
+  int status = 0;
+  REQUIRE(::waitpid(pid, &status, 0) == pid);
+  CHECK(WIFEXITED(status));
 }

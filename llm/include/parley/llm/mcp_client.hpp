@@ -48,6 +48,7 @@ enum class mcp_error_kind {
   timeout,     ///< no answer within the request's time limit
   rpc_error,   ///< the server answered with a JSON-RPC error (code())
   protocol,    ///< the answer does not follow MCP (e.g. an unsupported protocol version)
+  cancelled,   ///< the awaiting coroutine was cancelled (the server is told)
   closed,      ///< the client was shut down
 };
 
@@ -79,7 +80,10 @@ class mcp_session;
 
 /// One MCP server. Public calls are safe from any thread; the coroutines resume on the
 /// awaiting coroutine's executor (a session body's strand). Requests run concurrently and
-/// are matched to their answers by id. Destroying the client shuts the server down.
+/// are matched to their answers by id. A call whose awaiting coroutine is cancelled (Asio
+/// per-operation cancellation, e.g. a session reset) ends with mcp_error_kind::cancelled and
+/// the server gets notifications/cancelled. Destroying the client shuts the server down;
+/// destroy it before its io_context, like any Asio object.
 class mcp_client {
  public:
   mcp_client(net::any_io_executor executor, mcp_server_options options);
