@@ -56,10 +56,16 @@ bool findable(const std::string& command) {
 
 }  // namespace
 
-std::vector<std::string> scrubbed_environment(const std::map<std::string, std::string>& extra) {
+std::vector<std::string> scrubbed_environment(const std::map<std::string, std::string>& extra,
+                                              const std::vector<std::string>& pass) {
   std::map<std::string, std::string> vars;
   for (const char* name : {"HOME", "LOGNAME", "PATH", "SHELL", "TERM", "USER"})
     if (const char* v = std::getenv(name)) vars[name] = v;
+  for (const auto& name : pass) {
+    const char* v = std::getenv(name.c_str());
+    if (!v) throw std::runtime_error("the environment variable " + name + " (pass_env) is not set");
+    vars[name] = v;
+  }
   for (const auto& [k, v] : extra) vars[k] = v;
   std::vector<std::string> out;
   out.reserve(vars.size());

@@ -17,8 +17,11 @@ struct child_process {
 };
 
 // The environment a server gets: HOME, LOGNAME, PATH, SHELL, TERM and USER from ours (when
-// set), then `extra`. Never our whole environment: API keys and tokens stay here.
-std::vector<std::string> scrubbed_environment(const std::map<std::string, std::string>& extra);
+// set), the variables named by `pass`, then `extra`. Never our whole environment: API keys and tokens stay here.
+// `pass` names variables of ours the server also gets. @throws std::runtime_error naming a
+// variable of `pass` that is not set.
+std::vector<std::string> scrubbed_environment(const std::map<std::string, std::string>& extra,
+                                              const std::vector<std::string>& pass = {});
 
 // Starts `command` (searched on PATH when it has no '/') with `args` and `env` ("K=V").
 // Every descriptor returned is non-blocking and close-on-exec.

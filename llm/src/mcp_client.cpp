@@ -81,6 +81,8 @@ class mcp_session : public std::enable_shared_from_this<mcp_session> {
     return instructions_;
   }
   int pid() const { return pid_.load(); }
+  bool tools_changed() const { return tools_changed_.load(); }
+  void listing_tools() { tools_changed_ = false; }
 
   // ---- lifecycle (strand) --------------------------------------------------------------------
 
@@ -89,12 +91,14 @@ class mcp_session : public std::enable_shared_from_this<mcp_session> {
     started_ = true;
     child_process c;
     try {
-      c = spawn_child(options_.command, options_.args, scrubbed_environment(options_.env));
+      c = spawn_child(options_.command, options_.args,
+                      scrubbed_environment(options_.env, options_.pass_env));
     } catch (const std::exception& e) {
       fail(mcp_error(mcp_error_kind::spawn,
                      who() + ": cannot start '" + options_.command + "': " + e.what() +
                          "; check mcp.servers." + options_.name +
-                         ".command (a path, or a program on PATH) and that it is installed"));
+                         ".command (a path, or a program on PATH) and that it is installed, "
+                         "and export every variable named by .pass_env"));
       throw *failure_;
     }
     pid_ = c.pid;
@@ -314,6 +318,7 @@ class mcp_session : public std::enable_shared_from_this<mcp_session> {
     if (method != msg.end()) {
       if (!method->is_string()) return garbage();
       if (id == msg.end()) {  // a notification: logging, progress, list_changed, ...
+        if (*method == "notifications/tools/list_changed") tools_changed_ = true;
         PARLEY_LOG(debug, "mcp " << options_.name << ": notification " << method->get<std::string>());
         return true;
       }
@@ -435,6 +440,7 @@ class mcp_session : public std::enable_shared_from_this<mcp_session> {
   net::steady_timer kill_timer_;
   net::steady_timer exited_;  // cancelled once the process is reaped
   std::atomic<int> pid_{-1};
+  std::atomic<bool> tools_changed_{false};  // read from any thread
   int open_parts_ = 0;  // of the process, its stdout and its stderr, those not yet ended
   bool started_ = false;
   bool closing_ = false;
@@ -488,6 +494,7 @@ net::awaitable<std::vector<mcp_tool_info>> mcp_client::list_tools() {
       throw mcp_error(mcp_error_kind::protocol,
                       "MCP server '" + impl_->options().name +
                           "' keeps sending tools/list pages (1000 so far): is its cursor stuck?");
+    if (page == 0) impl_->listing_tools();
     json params = json::object();
     if (cursor) params["cursor"] = *cursor;
     json r = co_await request("tools/list", std::move(params));
@@ -544,5 +551,6 @@ std::string mcp_client::protocol_version() const { return impl_->protocol_versio
 json mcp_client::server_info() const { return impl_->server_info(); }
 std::string mcp_client::instructions() const { return impl_->instructions(); }
 int mcp_client::pid() const { return impl_->pid(); }
+bool mcp_client::tools_changed() const { return impl_->tools_changed(); }
 
 }  // namespace parley::llm

@@ -140,8 +140,13 @@ void mcp_toolset::add(std::shared_ptr<mcp_client> server, const std::vector<mcp_
     tool t;
     t.name = name;
     t.description = info.description.empty() ? info.title : info.description;
+    // The schema as the server gave it, less "$schema" (metadata some model servers refuse),
+    // with the "type" and "properties" strict OpenAI-compatible servers expect.
     t.parameters = info.input_schema;
+    t.parameters.erase("$schema");
     if (!t.parameters.contains("type")) t.parameters["type"] = "object";
+    if (t.parameters["type"] == "object" && !t.parameters.contains("properties"))
+      t.parameters["properties"] = json::object();
     t.timeout = server->options().timeout;
     t.run = [server, mcp_name = info.name](json arguments) {
       return call_mcp_tool(server, mcp_name, std::move(arguments));
@@ -176,7 +181,7 @@ std::vector<mcp_server_options> mcp_servers_from(config& cfg) {
     auto dot = rest.find('.');
     if (dot == std::string::npos || dot == 0)
       throw config_error("config key '" + key + "' names no setting: use mcp.servers.NAME.command "
-                         "(and .args, .env, .timeout)");
+                         "(and .args, .env, .pass_env, .timeout)");
     found[rest.substr(0, dot)].push_back(key);
   }
   // Servers declared before (a second call) are read again.
@@ -198,6 +203,10 @@ std::vector<mcp_server_options> mcp_servers_from(config& cfg) {
       } else if (setting == "args") {
         cfg.declare(key, config_type::string_list, json::array(), "MCP server arguments");
         if (raw.is_string()) cfg.set_text(key, raw.get<std::string>(), "config");
+      } else if (setting == "pass_env") {
+        cfg.declare(key, config_type::string_list, json::array(),
+                    "names of our environment variables the MCP server also gets");
+        if (raw.is_string()) cfg.set_text(key, raw.get<std::string>(), "config");
       } else if (setting == "timeout") {
         cfg.declare(key, config_type::number, 60.0, "seconds an MCP request may take");
       } else if (setting.rfind("env.", 0) == 0 && setting.size() > 4) {
@@ -205,7 +214,7 @@ std::vector<mcp_server_options> mcp_servers_from(config& cfg) {
         cfg.declare(key, config_type::string, "", "environment variable for the MCP server");
       } else {
         throw config_error("config key '" + key + "': '" + setting +
-                           "' is not an MCP server setting: use command, args, env.VAR or timeout");
+                           "' is not an MCP server setting: use command, args, env.VAR, pass_env or timeout");
       }
     }
     mcp_server_options o;
@@ -215,6 +224,7 @@ std::vector<mcp_server_options> mcp_servers_from(config& cfg) {
       throw config_error("MCP server '" + name + "' has no command: set " + base +
                          "command (e.g. mcp-server-filesystem)");
     if (cfg.contains(base + "args")) o.args = cfg.get_strings(base + "args");
+    if (cfg.contains(base + "pass_env")) o.pass_env = cfg.get_strings(base + "pass_env");
     if (cfg.contains(base + "timeout")) {
       double s = cfg.get_double(base + "timeout");
       if (!(s > 0))

@@ -38,6 +38,7 @@ function call(id, name, args) {
       send({ jsonrpc: '2.0', id: nextId++, method: 'ping' });
       send({ jsonrpc: '2.0', id: nextId++, method: 'roots/list', params: {} });
       send({ jsonrpc: '2.0', method: 'notifications/message', params: { level: 'info', data: 'hi' } });
+      send({ jsonrpc: '2.0', method: 'notifications/tools/list_changed' });
       return send({ jsonrpc: '2.0', id, result: text('asked') });
     case 'client_answers': return send({ jsonrpc: '2.0', id, result: text(JSON.stringify(clientAnswers)) });
     case 'blocks':

@@ -160,6 +160,11 @@ TEST_CASE("server-everything: initialize, every tool listed, echo and get-sum, a
   llm::mcp_toolset set;
   set.add(c, listed);
   REQUIRE(set.find("everything__get-sum"));
+  for (const auto& t : set.tools) {  // schemas as strict OpenAI-compatible servers take them
+    CHECK_FALSE(t.parameters.contains("$schema"));
+    CHECK(t.parameters["type"] == "object");
+    CHECK(t.parameters["properties"].is_object());
+  }
   CHECK(set.find("everything__get-sum")->mcp_name == "get-sum");
   CHECK(run_tool(fx, set, "everything__get-sum", {{"a", 2}, {"b", 3}}) == "The sum of 2 and 3 is 5.");
 
@@ -254,6 +259,7 @@ TEST_CASE("server requests are answered (ping) or refused (method not found); no
   io_fixture fx;
   auto c = fx.peer();
   fx.run(c->start());
+  CHECK_FALSE(c->tools_changed());
   fx.run(c->call_tool("ask_client", json::object()));
   // The peer answers in order, so our replies to its two requests came before this call.
   json answers = json::parse(llm::mcp_result_text(fx.run(c->call_tool("client_answers", json::object()))));
@@ -262,6 +268,9 @@ TEST_CASE("server requests are answered (ping) or refused (method not found); no
   CHECK(answers[0]["result"] == json::object());
   CHECK(answers[1]["id"] == 1001);
   CHECK(answers[1]["error"]["code"] == -32601);
+  CHECK(c->tools_changed());  // the peer sent notifications/tools/list_changed
+  fx.run(c->list_tools());
+  CHECK_FALSE(c->tools_changed());
   fx.finish(*c);
 }
 
@@ -270,14 +279,24 @@ TEST_CASE("the server gets a scrubbed environment: no secrets of ours, its own v
   io_fixture fx;
   llm::mcp_server_options o = opts("peer", "node", {peer_script});
   o.env["PEER_SETTING"] = "on";
+  ::setenv("PARLEY_TEST_PASSED_TOKEN", "given", 1);
+  o.pass_env = {"PARLEY_TEST_PASSED_TOKEN"};
   auto c = fx.client(o);
   fx.run(c->start());
   json env = json::parse(llm::mcp_result_text(fx.run(c->call_tool("env", json::object()))));
   CHECK_FALSE(env.contains("PARLEY_TEST_SECRET_TOKEN"));
   CHECK(env.value("PEER_SETTING", "") == "on");
   CHECK(env.contains("PATH"));
+  CHECK(env.value("PARLEY_TEST_PASSED_TOKEN", "") == "given");  // named by pass_env
   fx.finish(*c);
   ::unsetenv("PARLEY_TEST_SECRET_TOKEN");
+  ::unsetenv("PARLEY_TEST_PASSED_TOKEN");
+  // A variable pass_env names that is not set: the server does not start, and we say which.
+  o.pass_env = {"PARLEY_TEST_UNSET_VARIABLE"};
+  auto missing = fx.client(o);
+  auto e = error_of([&] { fx.run(missing->start()); });
+  CHECK(e.kind() == llm::mcp_error_kind::spawn);
+  CHECK(std::string(e.what()).find("PARLEY_TEST_UNSET_VARIABLE") != std::string::npos);
 }
 
 TEST_CASE("a server that exits mid-call fails the call, and every later one, naming it") {
@@ -376,6 +395,7 @@ mcp:
 )");
   cfg.set_text("mcp.servers.peer.command", "node", "--set");
   cfg.set_text("mcp.servers.peer.args", "peer.mjs,stubborn", "--set");
+  cfg.set_text("mcp.servers.peer.pass_env", "TOKEN_A,TOKEN_B", "--set");
   auto servers = llm::mcp_servers_from(cfg);
   REQUIRE(servers.size() == 2);
   CHECK(servers[0].name == "fs");
@@ -386,6 +406,7 @@ mcp:
   CHECK(servers[0].timeout == 2500ms);
   CHECK(servers[1].name == "peer");
   CHECK(servers[1].args == std::vector<std::string>{"peer.mjs", "stubborn"});
+  CHECK(servers[1].pass_env == std::vector<std::string>{"TOKEN_A", "TOKEN_B"});
   for (const auto& k : cfg.unknown_keys()) CHECK(k.rfind("mcp.", 0) != 0);  // all declared
   CHECK(llm::mcp_servers_from(cfg).size() == 2);  // a second call reads them again
 

@@ -35,6 +35,9 @@ struct mcp_server_options {
   /// (HOME, LOGNAME, PATH, SHELL, TERM, USER): never the parent's whole environment, so its
   /// secrets do not leak to a third-party server.
   std::map<std::string, std::string> env;
+  /// Names of variables of the parent's environment the server also gets (a token it needs),
+  /// so that secrets stay out of config files. Each must be set when the server starts.
+  std::vector<std::string> pass_env;
   std::chrono::milliseconds timeout{60'000};  ///< per request (initialize and each call)
   /// After stdin is closed on shutdown, how long the server has to exit before SIGTERM, and
   /// again before SIGKILL.
@@ -119,6 +122,9 @@ class mcp_client {
   std::string instructions() const;
   /// The process id while it runs (tests and logs), else -1.
   int pid() const;
+  /// True once the server has said its tools changed (notifications/tools/list_changed)
+  /// since the last list_tools(): list them again. Any thread.
+  bool tools_changed() const;
 
  private:
   std::shared_ptr<detail::mcp_session> impl_;

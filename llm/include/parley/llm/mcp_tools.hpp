@@ -4,6 +4,7 @@
 ///   mcp.servers.fs.command: mcp-server-filesystem
 ///   mcp.servers.fs.args: [/srv/docs]
 ///   mcp.servers.fs.env: {LOG_LEVEL: warn}     # optional: variables besides PATH, HOME, ...
+///   mcp.servers.fs.pass_env: [GITHUB_TOKEN]   # optional: variables of ours it also gets
 ///   mcp.servers.fs.timeout: 30                # optional: seconds per call (60)
 ///
 ///   auto servers = llm::mcp_servers_from(agent.config());      // before agent.start()
