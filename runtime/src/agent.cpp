@@ -105,14 +105,15 @@ void agent::train() {
       try {
         for (std::size_t i; (i = next.fetch_add(1)) < todo.size();) {
           state& s = *todo[i];
+          const auto& classifier = s.classifier() ? s.classifier() : classifier_;
           try {
-            s.set_model(classifier_->train(std::span<const intent* const>(s.intents()), *this));
+            s.set_model(classifier->train(std::span<const intent* const>(s.intents()), *this));
           } catch (const definition_error&) {
             throw;
           } catch (const std::exception& ex) {
             // A classifier that cannot use the training data is told a definition mistake.
             throw definition_error("agent '" + name_ + "', state '" + s.name() + "': the " +
-                                   std::string(classifier_->name()) +
+                                   std::string(classifier->name()) +
                                    " intent classifier cannot train: " + ex.what());
           }
         }

@@ -91,6 +91,11 @@ json config::coerce(const config_key& k, json v, std::string_view source) const 
   return v;
 }
 
+const json* config::find_set_value(const std::string& key) const {
+  auto it = values_.find(key);
+  return it == values_.end() ? nullptr : &it->second;
+}
+
 void config::set(const std::string& key, json value, std::string_view source) {
   auto it = keys_.find(key);
   if (it == keys_.end()) {

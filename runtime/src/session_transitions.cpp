@@ -5,8 +5,10 @@
 
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/post.hpp>
 
 #include <parley/agent.hpp>
+#include <parley/intent.hpp>
 #include <parley/log.hpp>
 #include <parley/state.hpp>
 
@@ -40,7 +42,50 @@ void session::handle(parley::event e) {
       db->save_message(*this, r, true);
     }
   }
+  if (wants_async_prediction(e)) {
+    predict_then_dispatch(std::move(e));
+    return;
+  }
+  dispatch(std::move(e));
+}
 
+bool session::wants_async_prediction(const parley::event& e) const {
+  const intent_model* m = state_->model();
+  if (!m || !m->asynchronous()) return false;
+  for (const transition& t : state_->transitions())
+    if ((t.trigger_kind() == trigger::intent || t.trigger_kind() == trigger::no_intent) &&
+        t.matches_event(e))
+      return true;
+  return false;
+}
+
+void session::predict_then_dispatch(parley::event e) {
+  // The model answers later (an LLM): the session is busy as with a suspended coroutine body,
+  // so its next events wait in the mailbox, in order, and the strand is free meanwhile. The
+  // answer comes back through the strand; the event is then handled with that prediction.
+  {
+    std::lock_guard lock(mutex_);
+    busy_ = true;
+  }
+  std::string text = e.text();
+  state_->model()->async_predict(
+      std::move(text), [self = shared_from_this(), e = std::move(e)](intent_prediction p) mutable {
+        net::post(self->strand_, [self, e = std::move(e), p = std::move(p)]() mutable {
+          {
+            std::lock_guard lock(self->mutex_);
+            self->busy_ = false;
+          }
+          if (!self->is_terminal()) {
+            self->ready_prediction_ = std::move(p);
+            self->dispatch(std::move(e));
+            self->ready_prediction_.reset();
+          }
+          self->drain();
+        });
+      });
+}
+
+void session::dispatch(parley::event e) {
   // Conditions may look at session.event(): it is the new event while transitions are
   // evaluated, and the previous one again if nothing handles it.
   std::swap(event_, e);
@@ -70,7 +115,12 @@ void session::handle(parley::event e) {
 void session::predict() {
   const std::string& text = event_.text();
   intent_prediction p;
-  if (const intent_model* m = state_->model()) p = m->predict(text);
+  if (ready_prediction_) {
+    p = std::move(*ready_prediction_);  // the asynchronous model's answer for this event
+    ready_prediction_.reset();
+  } else if (const intent_model* m = state_->model()) {
+    p = m->predict(text);
+  }
   if (p.intent && p.score < agent_->intent_threshold()) {
     p.intent = nullptr;
     p.intent_name.clear();

@@ -89,6 +89,11 @@ state& state::go_to(state& dest) { return transition_builder(*this).go_to(dest);
 
 void state::set_model(std::unique_ptr<intent_model> m) { model_ = std::move(m); }
 
+state& state::set_intent_classifier(std::shared_ptr<parley::intent_classifier> c) {
+  classifier_ = std::move(c);
+  return *this;
+}
+
 void state::add(transition t) {
   if (&t.dest().owner() != agent_)
     throw definition_error("state '" + name_ + "' of agent '" + agent_->name() +

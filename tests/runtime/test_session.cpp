@@ -5,6 +5,10 @@
 
 #include <atomic>
 #include <future>
+#include <mutex>
+#include <thread>
+
+#include <parley/intent.hpp>
 
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/redirect_error.hpp>
@@ -495,4 +499,102 @@ TEST_CASE("broadcast_event reaches every live session, and receive_event needs a
   CHECK(refused.error.find("broadcast_event") != std::string::npos);
   CHECK(h.agent.broadcast_event(event::custom("news")) == 10);
   for (int i = 0; i < 10; ++i) CHECK(h.replies.wait_count("b" + std::to_string(i), 1));
+}
+
+namespace {
+
+// An asynchronous model: predictions wait until the test answers them, from its own thread.
+struct held_predictions {
+  std::mutex m;
+  std::vector<std::pair<std::string, parley::intent_model::prediction_handler>> waiting;
+  std::size_t count() {
+    std::lock_guard l(m);
+    return waiting.size();
+  }
+  void answer_all(const parley::intent* i) {
+    std::vector<std::pair<std::string, parley::intent_model::prediction_handler>> w;
+    {
+      std::lock_guard l(m);
+      w.swap(waiting);
+    }
+    std::thread([w = std::move(w), i] {  // from a thread of its own, as an LLM client might
+      for (auto& [text, done] : w) {
+        parley::intent_prediction p;
+        p.intent = i;
+        p.intent_name = i->name();
+        p.score = 0.9;
+        p.classifier = "held";
+        done(p);
+      }
+    }).join();
+  }
+};
+
+class held_model final : public parley::intent_model {
+ public:
+  explicit held_model(held_predictions& h) : h_(h) {}
+  parley::intent_prediction predict(std::string_view) const override { return {}; }
+  bool asynchronous() const override { return true; }
+  void async_predict(std::string text, prediction_handler done) const override {
+    std::lock_guard l(h_.m);
+    h_.waiting.emplace_back(std::move(text), std::move(done));
+  }
+
+ private:
+  held_predictions& h_;
+};
+
+class held_classifier final : public parley::intent_classifier {
+ public:
+  explicit held_classifier(held_predictions& h) : h_(h) {}
+  std::string_view name() const override { return "held"; }
+  std::unique_ptr<parley::intent_model> train(std::span<const parley::intent* const>,
+                                              const parley::agent&) const override {
+    return std::make_unique<held_model>(h_);
+  }
+
+ private:
+  held_predictions& h_;
+};
+
+}  // namespace
+
+TEST_CASE("an asynchronous intent model is awaited off the strand: later events wait, others run") {
+  harness h;
+  held_predictions held;
+  auto& hi = h.agent.new_intent("hi", {"hello"});
+  auto& a = h.agent.new_state("a", true);
+  auto& b = h.agent.new_state("b");
+  a.when_intent_matched(hi).go_to(b);
+  a.when_event("ping").go_to(a);
+  a.set_body([](session& s) {
+    if (s.event().name() == "ping") s.reply("pong");
+  });
+  b.set_body([](session& s) { s.reply("b:" + s.event().intent_name()); });
+  a.set_intent_classifier(std::make_shared<held_classifier>(held));
+  h.agent.start();
+
+  auto s = h.session("s");
+  s->post(event::text("hello"));
+  s->post(event::custom("ping"));  // waits behind the prediction
+  REQUIRE(h.replies.wait([&] { return held.count() == 1; }));
+  auto other = h.session("other");
+  other->post(event::custom("ping"));
+  REQUIRE(h.replies.wait_count("other", 1));  // not held up by s
+  CHECK(h.replies.of("s").empty());
+  CHECK(s->pending_event_count() == 1);
+  held.answer_all(&hi);
+  REQUIRE(h.replies.wait_count("s", 1));
+  h.idle(s);
+  CHECK(h.replies.of("s") == std::vector<std::string>{"b:hi"});
+  CHECK(h.state_of(s) == "b");  // the ping came after the move (in a it would have ponged)
+
+  // A session closed while its model thinks drops the answer.
+  auto t = h.session("t");
+  t->post(event::text("hello"));
+  REQUIRE(h.replies.wait([&] { return held.count() == 1; }));
+  t->close("test");
+  held.answer_all(&hi);
+  h.idle(other);
+  CHECK(h.replies.of("t").empty());
 }

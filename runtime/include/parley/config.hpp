@@ -45,6 +45,10 @@ class config {
   void set_text(const std::string& key, std::string_view text, std::string_view source);
 
   bool contains(const std::string& key) const;
+  /// The value set for `key` from a file, a flag or code, declared or not (a library that
+  /// finds its keys by prefix, like mcp.servers.NAME.*, reads them this way before declaring
+  /// them); nullptr when none was set.
+  const json* find_set_value(const std::string& key) const;
   /// The value (or the declared default). @throws config_error for an unknown key.
   const json& value(const std::string& key) const;
   bool get_bool(const std::string& key) const { return value(key).get<bool>(); }

@@ -2,6 +2,7 @@
 /// Intents and the classifier interface. The runtime asks an `intent_classifier` for one
 /// `intent_model` per state that has intent transitions (only that state's intents compete),
 /// trained once at start-up; predictions below `nlp.intent_threshold` mean "no intent".
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -66,6 +67,18 @@ class intent_model {
   /// prediction (intent == nullptr) when there is nothing to predict. The runtime applies
   /// the threshold.
   virtual intent_prediction predict(std::string_view text) const = 0;
+
+  /// True for a model that answers through async_predict (one that asks an LLM): the session
+  /// then waits for the answer without holding its strand, as it waits for a coroutine body
+  /// (its later events queue, other sessions run). See docs/threading.md.
+  virtual bool asynchronous() const { return false; }
+  using prediction_handler = std::function<void(intent_prediction)>;
+  /// Called instead of predict() when asynchronous(): calls `done` exactly once, from any
+  /// thread, with the prediction (the runtime applies the threshold). Must not throw. Any
+  /// thread; several calls may run at once.
+  virtual void async_predict(std::string text, prediction_handler done) const {
+    done(predict(text));
+  }
 };
 
 /// Trains models. `train` may be called from several threads at once (one per state).

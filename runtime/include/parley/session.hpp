@@ -220,6 +220,9 @@ class session : public std::enable_shared_from_this<session> {
   void do_reset();
   void drain();
   void handle(parley::event e);
+  void dispatch(parley::event e);
+  bool wants_async_prediction(const parley::event& e) const;
+  void predict_then_dispatch(parley::event e);
   const transition* find_event_transition(bool& wants_fallback);
   const transition* find_eventless_transition();
   bool conditions_hold(const transition& t);
@@ -269,11 +272,12 @@ class session : public std::enable_shared_from_this<session> {
   std::uint64_t generation_ = 0;  // bumped on every state entry; stale timeouts are dropped
   clock::time_point entered_at_{};
   std::uint32_t chain_ = 0;       // moves since the last event (loop guard)
-  bool busy_ = false;             // a coroutine body is suspended
+  bool busy_ = false;             // a coroutine body is suspended, or a prediction awaited
   // Bound to the running coroutine body (one at a time); emitted by reset() and close().
   net::cancellation_signal body_cancel_;
   bool body_cancelled_ = false;  // the running body was cancelled: its ending is no failure
   std::size_t resets_queued_ = 0;  // reset markers not yet handled; guarded by mutex_
+  std::optional<intent_prediction> ready_prediction_;  // an asynchronous model's answer
   bool started_ = false;
   std::array<const parley::state*, 8> recent_{};  // states left by the last moves
   std::atomic<const parley::state*> visible_state_{nullptr};  // for listings off the strand

@@ -4,6 +4,7 @@
 /// States are made by `agent::new_state`, live as long as the agent, and are defined before
 /// `run()`; after that they are read-only (safe from every thread).
 #include <deque>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -14,6 +15,7 @@
 namespace parley {
 
 class agent;
+class intent_classifier;
 class intent_model;
 
 class state {
@@ -62,6 +64,12 @@ class state {
   const std::vector<clock::duration>& timeouts() const { return timeouts_; }
   bool has_eventless_transitions() const { return has_eventless_; }
 
+  /// Classifies this state's messages with `c` instead of the agent's classifier (e.g. an LLM
+  /// where a few intents are hard to tell apart). Before run().
+  state& set_intent_classifier(std::shared_ptr<parley::intent_classifier> c);
+  /// This state's own classifier, or null (the agent's is used).
+  const std::shared_ptr<parley::intent_classifier>& classifier() const { return classifier_; }
+
   /// The trained model for this state (set at run(); null when it has no intents).
   const intent_model* model() const { return model_.get(); }
   void set_model(std::unique_ptr<intent_model> m);
@@ -81,6 +89,7 @@ class state {
   std::deque<transition> transitions_;  // deque: stable addresses as transitions are added
   std::vector<const intent*> intents_;
   std::vector<clock::duration> timeouts_;
+  std::shared_ptr<parley::intent_classifier> classifier_;
   std::unique_ptr<intent_model> model_;
 };
 
