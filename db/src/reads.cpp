@@ -107,6 +107,10 @@ std::vector<reasoning_event> read_reasoning(reader_conn& c, const std::string& a
   return out;
 }
 
+// Handled agent-message ids read back with a session (it keeps agent.agent_message_ids of them,
+// the newest): a bound on the read, above any sensible setting of that key.
+constexpr std::int64_t handled_ids_kept = 4096;
+
 std::optional<session_snapshot> read_session(reader_conn& c, const std::string& agent,
                                              const std::string& session_id) {
   // One read transaction: the state, dictionary and timers of one moment.
@@ -156,6 +160,14 @@ std::optional<session_snapshot> read_session(reader_conn& c, const std::string& 
     p.due = *due;
     snap.timers.push_back(std::move(p));
   }
+  // The agent messages it handled last, oldest first: a resend after a restart is dropped.
+  auto& a = c.statements.get(
+      "SELECT message_id FROM (SELECT id, message_id FROM agent_message WHERE session_id = ? "
+      "AND direction = 'in' AND status = 'handled' ORDER BY id DESC LIMIT ?) ORDER BY id");
+  reset_at_exit reset_ids{a};
+  a.bind(1, row);
+  a.bind(2, handled_ids_kept);
+  while (a.executeStep()) snap.handled_agent_ids.push_back(col(a.getColumn(0)));
   return snap;
 }
 

@@ -118,6 +118,20 @@ json export_rows(SQLite::Database& db, const std::string& agent, const std::stri
                     {"payload", parse_or_string(text(q.getColumn(5)))},
                     {"timestamp", text(q.getColumn(6))}};
       });
+  out["agent_messages"] = rows(
+      "SELECT id, direction, protocol, peer, message_id, causation_id, correlation_id, "
+      "sender_agent, sender_session, depth, content, status, timestamp FROM agent_message "
+      "WHERE session_id = ? ORDER BY id",
+      [](SQLite::Statement& q) {
+        return json{{"id", q.getColumn(0).getInt64()},     {"direction", text(q.getColumn(1))},
+                    {"protocol", text(q.getColumn(2))},    {"peer", text(q.getColumn(3))},
+                    {"message_id", text(q.getColumn(4))},  {"causation_id", text(q.getColumn(5))},
+                    {"correlation_id", text(q.getColumn(6))},
+                    {"sender_agent", text(q.getColumn(7))},
+                    {"sender_session", text(q.getColumn(8))},
+                    {"depth", q.getColumn(9).getInt64()},  {"content", text(q.getColumn(10))},
+                    {"status", text(q.getColumn(11))},     {"timestamp", text(q.getColumn(12))}};
+      });
   out["timers"] = rows("SELECT key, due, event FROM timer WHERE session_id = ? ORDER BY id",
                        [](SQLite::Statement& q) {
                          return json{{"key", text(q.getColumn(0))},
@@ -178,7 +192,8 @@ std::string import_rows(SQLite::Database& db, const std::string& agent, const js
   // New ids keep the exported rows' order across tables: new = base + (old - lowest old).
   // Rows without an id (hand-written documents) come after them.
   std::int64_t lowest = std::numeric_limits<std::int64_t>::max(), highest = 0;
-  for (const char* key : {"chat", "transitions", "intent_predictions", "events", "reasoning_steps"})
+  for (const char* key : {"chat", "transitions", "intent_predictions", "events", "reasoning_steps",
+                          "agent_messages"})
     each(key, [&](const json& r) {
       if (auto it = r.find("id"); it != r.end() && it->is_number_integer()) {
         lowest = std::min(lowest, it->get<std::int64_t>());
@@ -294,6 +309,28 @@ std::string import_rows(SQLite::Database& db, const std::string& agent, const js
       q.bind(6, str(r, "summary"));
       q.bind(7, r.value("payload", json::object()).dump());
       q.bind(8, or_now(r, "timestamp"));
+      q.exec();
+    });
+  }
+  {
+    SQLite::Statement q(db,
+                        "INSERT INTO agent_message (session_id, direction, protocol, peer, "
+                        "message_id, causation_id, correlation_id, sender_agent, sender_session, "
+                        "depth, content, status, timestamp, id) "
+                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+    each("agent_messages", [&](const json& r) {
+      q.reset();
+      q.bind(14, new_row_id(r));
+      q.bind(1, row);
+      int i = 2;
+      for (const char* key : {"direction", "protocol", "peer", "message_id", "causation_id",
+                              "correlation_id", "sender_agent", "sender_session"})
+        q.bind(i++, str(r, key));
+      const json d = r.value("depth", json(0));
+      q.bind(10, d.is_number_integer() ? d.get<std::int64_t>() : std::int64_t{0});
+      q.bind(11, str(r, "content"));
+      q.bind(12, str(r, "status"));
+      q.bind(13, or_now(r, "timestamp"));
       q.exec();
     });
   }

@@ -380,6 +380,34 @@ void sqlite_db_handler::save_reasoning_event(const session& s, std::string_view 
   });
 }
 
+void sqlite_db_handler::save_agent_message(const session& s, const agent_message_record& m) {
+  if (!writer_) return;
+  writer_->push_for(s.id(), [id = s.id(), m, ts = format_timestamp(m.timestamp)](
+                                detail::write_context& c) {
+    const auto slot = c.slot(id, ts);
+    auto& q = c.stmt(
+        "INSERT INTO agent_message (session_id, direction, protocol, peer, message_id, "
+        "causation_id, correlation_id, sender_agent, sender_session, depth, content, status, "
+        "timestamp, id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+    q.bind(14, c.next_id());
+    q.bind(1, slot.row);
+    q.bindNoCopy(2, m.direction);
+    q.bindNoCopy(3, m.protocol);
+    q.bindNoCopy(4, m.peer);
+    q.bindNoCopy(5, m.lineage.id);
+    q.bindNoCopy(6, m.lineage.causation_id);
+    q.bindNoCopy(7, m.lineage.correlation_id);
+    q.bindNoCopy(8, m.lineage.sender_agent);
+    q.bindNoCopy(9, m.lineage.sender_session);
+    q.bind(10, m.lineage.depth);
+    detail::bind_text(q, 11, m.content);
+    q.bindNoCopy(12, m.status);
+    q.bindNoCopy(13, ts);
+    q.exec();
+    c.touch(slot.row, ts);
+  });
+}
+
 void sqlite_db_handler::save_timer(const session& s, const pending_timer& t) {
   if (!writer_) return;
   writer_->push_for(s.id(), [id = s.id(), key = t.key, due = format_timestamp(t.due), ev = to_text(t.event),
@@ -427,6 +455,7 @@ void sqlite_db_handler::delete_session(std::string_view agent_name, std::string_
         "(SELECT id FROM intent_prediction WHERE session_id = ?)",
         "DELETE FROM intent_prediction WHERE session_id = ?",
         "DELETE FROM reasoning_step WHERE session_id = ?",
+        "DELETE FROM agent_message WHERE session_id = ?",
         "DELETE FROM chat WHERE session_id = ?",
         "DELETE FROM transition WHERE session_id = ?",
         "DELETE FROM event WHERE session_id = ?",

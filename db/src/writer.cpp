@@ -48,7 +48,7 @@ void write_context::begin_batch() {
   // The batch holds the file's write lock (BEGIN IMMEDIATE) until it ends: no connection of
   // this or another process adds a row meanwhile, so ids above the largest one now in the
   // file are this batch's alone. Read at every batch because another process writing the same
-  // file (a second agent, an import from a tool) moves it; five lookups of a b-tree's last
+  // file (a second agent, an import from a tool) moves it; six lookups of a b-tree's last
   // row, about a microsecond each. Never below our own count: ids are not reused after a
   // delete within a run.
   auto& q = stmt(
@@ -56,7 +56,8 @@ void write_context::begin_batch() {
       "coalesce((SELECT max(id) FROM transition), 0), "
       "coalesce((SELECT max(id) FROM intent_prediction), 0), "
       "coalesce((SELECT max(id) FROM event), 0), "
-      "coalesce((SELECT max(id) FROM reasoning_step), 0))");
+      "coalesce((SELECT max(id) FROM reasoning_step), 0), "
+      "coalesce((SELECT max(id) FROM agent_message), 0))");
   if (q.executeStep()) next_id_ = std::max(next_id_, q.getColumn(0).getInt64());
   q.tryReset();
   batch_first_id_ = next_id_;

@@ -1,10 +1,5 @@
 #include "ws_http.hpp"
 
-#include <sys/random.h>
-
-#include <cerrno>
-#include <system_error>
-
 #include <parley/agent.hpp>
 
 #include "a2a_server.hpp"
@@ -76,31 +71,9 @@ bool token_ok(const request& req, const std::string& token, std::string& why) {
   return false;
 }
 
-std::string fresh_session_id() {
-  // A session id is a bearer secret: 128 bits from the kernel's CSPRNG (getrandom(2) blocks
-  // only until the pool is first seeded at boot), never from a seeded PRNG.
-  unsigned char bytes[16];
-  std::size_t got = 0;
-  while (got < sizeof bytes) {
-    const auto n = ::getrandom(bytes + got, sizeof bytes - got, 0);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      throw std::system_error(errno, std::generic_category(), "getrandom");
-    }
-    got += static_cast<std::size_t>(n);
-  }
-  // As a UUID is written (8-4-4-4-12 hex digits), every bit random (BAF uses the connection's
-  // UUID).
-  static const char* hex = "0123456789abcdef";
-  std::string id;
-  id.reserve(36);
-  for (std::size_t i = 0; i < sizeof bytes; ++i) {
-    if (i == 4 || i == 6 || i == 8 || i == 10) id += '-';
-    id += hex[bytes[i] >> 4];
-    id += hex[bytes[i] & 15];
-  }
-  return id;
-}
+// A session id is a bearer secret: parley::random_id() gives 128 bits from the kernel's CSPRNG,
+// written as a UUID is (BAF uses the connection's UUID).
+std::string fresh_session_id() { return random_id(); }
 
 std::string query_param(std::string_view target, std::string_view key) {
   const auto q = target.find('?');

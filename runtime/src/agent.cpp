@@ -65,6 +65,25 @@ void agent::use_platform(std::shared_ptr<platform> p) { platforms_.push_back(std
 void agent::use_db(std::shared_ptr<db_handler> db) { db_ = std::move(db); }
 void agent::persist_sessions(bool on) { persist_ = on; }
 
+void agent::set_agent_transport(std::string protocol, std::shared_ptr<agent_transport> t) {
+  std::lock_guard lock(transports_mutex_);
+  transports_[std::move(protocol)] = std::move(t);
+}
+
+std::shared_ptr<agent_transport> agent::find_agent_transport(std::string_view protocol) const {
+  std::lock_guard lock(transports_mutex_);
+  auto it = transports_.find(protocol);
+  return it == transports_.end() ? nullptr : it->second;
+}
+
+std::vector<std::shared_ptr<agent_transport>> agent::agent_transports() const {
+  std::lock_guard lock(transports_mutex_);
+  std::vector<std::shared_ptr<agent_transport>> all;
+  for (const auto& [name, t] : transports_)
+    if (t) all.push_back(t);
+  return all;
+}
+
 const state* agent::find_state(std::string_view name) const {
   for (const auto& s : states_)
     if (s.name() == name) return &s;
@@ -152,6 +171,15 @@ void agent::start() {
   const auto max = config_.get_int("agent.max_sessions");
   if (max < 1) throw config_error("agent.max_sessions must be at least 1, got " + std::to_string(max));
   max_sessions_ = static_cast<std::size_t>(max);
+  const auto depth = config_.get_int("agent.max_agent_depth");
+  if (depth < 0 || depth > 1000)
+    throw config_error("agent.max_agent_depth must be between 0 and 1000, got " +
+                       std::to_string(depth));
+  max_agent_depth_ = static_cast<int>(depth);
+  const auto ids = config_.get_int("agent.agent_message_ids");
+  if (ids < 1)
+    throw config_error("agent.agent_message_ids must be at least 1, got " + std::to_string(ids));
+  agent_message_ids_ = static_cast<std::size_t>(ids);
   if (config_.get_bool("agent.persist_sessions")) persist_ = true;
   if (!error_reply_set_) error_reply_ = config_.get_string("agent.error_reply");
 

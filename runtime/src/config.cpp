@@ -36,6 +36,10 @@ config::config() {
           "live sessions; beyond it new ones are refused (WebSocket: 503)");
   declare("agent.error_reply", t::string, "Sorry, something went wrong.",
           "reply sent when a body throws");
+  declare("agent.max_agent_depth", t::integer, 8,
+          "agent-to-agent hops since a human spoke beyond which a message is not sent");
+  declare("agent.agent_message_ids", t::integer, 1024,
+          "ids of handled agent messages each session remembers, to drop resends");
   declare("nlp.intent_threshold", t::number, 0.4, "minimum score for an intent to match");
   declare("nlp.language", t::string, "en", "language of the training sentences");
   declare("log.level", t::string, "info", "trace, debug, info, warn, error or off");

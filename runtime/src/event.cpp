@@ -59,6 +59,30 @@ event event::timeout(std::uint64_t generation, clock::duration after) {
   return e;
 }
 
+event event::agent_error(std::string url, std::string reason, std::string message_id) {
+  event e = custom(std::string(agent_error_event),
+                   {{"url", url}, {"reason", std::move(reason)}, {"message_id", message_id}});
+  e.origin_ = std::make_shared<const agent_origin>(agent_origin{std::move(url), {}, {}, false});
+  return e;
+}
+
+event& event::from_agent(std::string sender, parley::lineage l, std::string protocol,
+                         bool inbound) {
+  origin_ = std::make_shared<const agent_origin>(
+      agent_origin{std::move(sender), std::move(l), std::move(protocol), inbound});
+  return *this;
+}
+
+const std::string& event::sender() const {
+  static const std::string none;
+  return origin_ ? origin_->sender : none;
+}
+
+const std::string& event::agent_protocol() const {
+  static const std::string none;
+  return origin_ ? origin_->protocol : none;
+}
+
 std::string_view event::name() const {
   switch (kind_) {
     case event_kind::text: return "receive_message_text";
@@ -105,6 +129,12 @@ std::string event::describe() const {
 
 json event_to_json(const event& e) {
   json j{{"kind", to_string(e.kind())}, {"human", e.human()}};
+  if (!e.sender().empty() || e.lineage()) {
+    j["sender"] = e.sender();
+    j["protocol"] = e.agent_protocol();
+    j["inbound"] = e.inbound_agent_message();
+    if (const auto* l = e.lineage()) j["lineage"] = l->to_json();
+  }
   switch (e.kind()) {
     case event_kind::text: j["text"] = e.text(); break;
     case event_kind::json: j["payload"] = e.payload(); break;
@@ -124,7 +154,25 @@ json event_to_json(const event& e) {
   return j;
 }
 
+namespace {
+event event_from_json_kind(const json& j);
+}  // namespace
+
 event event_from_json(const json& j) {
+  event e = event_from_json_kind(j);
+  auto s = j.find("sender");
+  if (s != j.end() && s->is_string()) {
+    parley::lineage l;
+    if (auto lj = j.find("lineage"); lj != j.end())
+      if (auto parsed = lineage::from_json(*lj)) l = std::move(*parsed);
+    e.from_agent(s->get<std::string>(), std::move(l), j.value("protocol", std::string()),
+                 j.value("inbound", false));
+  }
+  return e;
+}
+
+namespace {
+event event_from_json_kind(const json& j) {
   const auto kind = j.value("kind", std::string("custom"));
   const bool human = j.value("human", false);
   if (kind == "text") return event::text(j.value("text", std::string()), human);
@@ -138,5 +186,6 @@ event event_from_json(const json& j) {
                           clock::duration(j.value("after_ns", std::int64_t{0})));
   return event::custom(j.value("name", std::string()), j.value("payload", json()));
 }
+}  // namespace
 
 }  // namespace parley

@@ -75,6 +75,10 @@ void session::do_reset() {
   dictionary_ = json();
   event_ = parley::event();
   chain_ = 0;
+  // A fresh conversation: links to other agents are closed, handled ids forgotten.
+  forget_agent_links();
+  handled_ids_.clear();
+  handled_order_.clear();
   PARLEY_LOG(debug, "session " << id_ << " reset");
   enter_state(agent_->initial_state());
   if (run_body(state_->body(), "body")) follow_eventless();
@@ -152,6 +156,7 @@ void session::start(const session_snapshot* snapshot) {
       s = &agent_->initial_state();
     }
     dictionary_ = snapshot->variables;
+    for (const auto& id : snapshot->handled_agent_ids) remember_agent_id(id);
     state_ = s;
     visible_state_.store(s, std::memory_order_relaxed);
     ++generation_;
@@ -203,6 +208,7 @@ void session::close(std::string reason) {
     self->timer_.cancel();
     if (self->poll_) self->poll_->cancel();
     for (auto& sc : self->scheduled_) sc->timer.cancel();
+    self->forget_agent_links();
     if (auto* db = self->agent_->db()) db->session_closed(*self, reason);
     if (self->platform_) self->platform_->session_ended(*self, reason);
     PARLEY_LOG(debug, "session " << self->id_ << " closed: " << reason);

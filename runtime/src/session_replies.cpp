@@ -33,6 +33,16 @@ void session::reply_task_list(json tasks) {
 
 void session::send(parley::reply r) {
   touch();
+  if (event_.inbound_agent_message() && !r.lineage) {
+    // Answering an agent that called us: the reply is an agent message too, caused by the one
+    // being handled (depth + 1), guarded and recorded like those the session sends.
+    auto l = std::make_shared<parley::lineage>(next_lineage());
+    std::string content = r.content();
+    if (refuse_deep(event_.agent_protocol(), event_.sender(), *l, content)) return;
+    record_agent_message("out", event_.agent_protocol(), event_.sender(), *l, std::move(content),
+                         "sent");
+    r.lineage = std::move(l);
+  }
   if (auto* db = agent_->db()) {
     if (db->sync_commit() && platform_) {
       // The client sees the reply only once its row is durable (db.sync_commit).

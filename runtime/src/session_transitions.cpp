@@ -24,6 +24,11 @@ void session::handle(parley::event e) {
     PARLEY_LOG(trace, "session " << id_ << ": stale timeout dropped");
     return;
   }
+  if (!take_agent_message(e)) return;  // a resend of an agent message handled before
+  if (e.kind() == event_kind::custom && e.name() == agent_error_event)
+    if (auto* db = agent_->db())
+      db->save_event(this, "agent_error",
+                     redact_url(e.sender()) + ": " + e.payload().value("reason", std::string()));
   chain_ = 0;
   if (e.human() && (e.kind() == event_kind::text || e.kind() == event_kind::json ||
                     e.kind() == event_kind::file)) {

@@ -42,6 +42,12 @@ transition_builder state::when_event(std::string name) {
   b.t_.event_name_ = std::move(name);
   return b;
 }
+transition_builder state::when_agent_message(std::string sender) {
+  transition_builder b(*this);
+  b.t_.trigger_ = trigger::agent_message;
+  b.t_.event_name_ = std::move(sender);
+  return b;
+}
 transition_builder state::when_intent_matched(const intent& i) {
   if (&i.owner() != agent_)
     throw definition_error("state '" + name_ + "': intent '" + i.name() +

@@ -37,6 +37,8 @@ bool transition::matches_event(const event& e) const {
       return false;
     }
     case trigger::timeout: return e.kind() == event_kind::timeout && e.timeout_after() == timeout_;
+    case trigger::agent_message:
+      return e.is_agent_message() && (event_name_.empty() || e.sender() == event_name_);
   }
   return false;
 }
@@ -58,6 +60,8 @@ std::string transition::describe_event() const {
       return "after " +
              std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(timeout_).count()) +
              "ms";
+    case trigger::agent_message:
+      return event_name_.empty() ? "agent message" : "agent message from " + redact_url(event_name_);
   }
   return "?";
 }

@@ -18,6 +18,7 @@
 
 #include <boost/asio/signal_set.hpp>
 
+#include <parley/agent_link.hpp>
 #include <parley/body.hpp>
 #include <parley/config.hpp>
 #include <parley/db_handler.hpp>
@@ -80,6 +81,16 @@ class agent {
   db_handler* db() const { return db_.get(); }
   const std::vector<std::shared_ptr<platform>>& platforms() const { return platforms_; }
   bool persists_sessions() const { return persist_; }
+
+  // ---- agent-to-agent messaging (issue 13) ------------------------------------------------
+  /// Any thread. Registers the way sessions reach other agents over `protocol` ("websocket":
+  /// session::send_to_agent; "a2a": session::ask_agent), replacing one set before. Platforms
+  /// register theirs when they start; a bot may set its own.
+  void set_agent_transport(std::string protocol, std::shared_ptr<agent_transport> t);
+  /// Any thread. The transport registered for `protocol`, or null.
+  std::shared_ptr<agent_transport> find_agent_transport(std::string_view protocol) const;
+  /// Any thread. Every registered transport.
+  std::vector<std::shared_ptr<agent_transport>> agent_transports() const;
 
   // ---- running ------------------------------------------------------------------------------
   /// Validates the definition, trains the intent models, opens the DB, starts the worker
@@ -154,6 +165,10 @@ class agent {
   /// agent.session_idle_ttl (zero: sessions are never evicted).
   clock::duration session_idle_ttl() const { return idle_ttl_; }
   std::size_t max_sessions() const { return max_sessions_; }
+  /// agent.max_agent_depth: a message to another agent deeper than this is refused.
+  int max_agent_depth() const { return max_agent_depth_; }
+  /// agent.agent_message_ids: handled agent-message ids a session remembers.
+  std::size_t agent_message_ids() const { return agent_message_ids_; }
 
  private:
   void validate() const;
@@ -197,6 +212,11 @@ class agent {
   clock::duration check_delay_{};
   clock::duration idle_ttl_{};
   std::size_t max_sessions_ = 1'000'000;
+  int max_agent_depth_ = 8;
+  std::size_t agent_message_ids_ = 1024;
+
+  mutable std::mutex transports_mutex_;
+  std::map<std::string, std::shared_ptr<agent_transport>, std::less<>> transports_;
 
   net::io_context io_;
   std::optional<net::executor_work_guard<net::io_context::executor_type>> work_;

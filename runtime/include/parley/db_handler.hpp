@@ -60,6 +60,9 @@ struct session_snapshot {
   json variables = json::object();
   std::string closed_reason;
   std::vector<pending_timer> timers;
+  /// Lineage ids of the agent messages it handled last (oldest first), so a resend after a
+  /// restart is still dropped as a duplicate. Handlers that do not keep them leave it empty.
+  std::vector<std::string> handled_agent_ids;
 };
 
 /// A stored session, for listings (no history).
@@ -104,6 +107,8 @@ class db_handler {
   virtual void save_variables(const session& s) = 0;
   virtual void save_reasoning_event(const session& s, std::string_view kind,
                                     const json& payload) = 0;
+  /// An agent-to-agent message, in or out, with its lineage (issue 13). Default: not recorded.
+  virtual void save_agent_message(const session& /*s*/, const agent_message_record& /*m*/) {}
   virtual void save_timer(const session& s, const pending_timer& t) = 0;
   virtual void delete_timer(const session& s, std::string_view key) = 0;
 

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include <parley/agent_link.hpp>
 #include <parley/net.hpp>
 
 namespace parley {
@@ -61,9 +62,36 @@ class event {
   static event custom(std::string name, json payload = {});
   /// A timeout (made by the runtime; `generation` ties it to one entry into a state).
   static event timeout(std::uint64_t generation, clock::duration after);
+  /// The `agent_error_event` for a message to `url` that failed or was refused: payload
+  /// {"url","reason","message_id"}, sender() = `url`. Made by the runtime and transports.
+  static event agent_error(std::string url, std::string reason, std::string message_id);
+
+  /// Marks this event as coming from another agent: `sender` (the peer's URL, or its agent
+  /// name), the `lineage` it carried and the `protocol` ("websocket", "a2a"). Platforms and
+  /// transports call it at the edge. `inbound`: the peer called us (a platform got it), so the
+  /// session's replies go back to that peer and carry lineage; false for what a transport
+  /// brings back to the session that called (its replies go to its own user).
+  event& from_agent(std::string sender, parley::lineage l, std::string protocol,
+                    bool inbound = false);
 
   event_kind kind() const { return kind_; }
+  /// True for a person's message; false for another agent's, and for runtime events.
   bool human() const { return human_; }
+  /// Who sent it: the peer's URL or agent name for agent messages and agent errors, else "".
+  const std::string& sender() const;
+  /// The lineage an agent message carried (null for humans, timeouts, BAF peers without it).
+  const parley::lineage* lineage() const {
+    return origin_ && !origin_->lineage.id.empty() ? &origin_->lineage : nullptr;
+  }
+  /// "websocket", "a2a" for agent messages that came by a transport, else "".
+  const std::string& agent_protocol() const;
+  /// Whether the peer called this session (see from_agent): its replies answer that peer.
+  bool inbound_agent_message() const { return origin_ && origin_->inbound; }
+  /// A non-human text, JSON or file event: a message from another agent.
+  bool is_agent_message() const {
+    return !human_ && (kind_ == event_kind::text || kind_ == event_kind::json ||
+                       kind_ == event_kind::file);
+  }
   /// BAF-style name: "receive_message_text", "receive_message_json", "receive_file",
   /// "timeout", or the custom name.
   std::string_view name() const;
@@ -98,6 +126,13 @@ class event {
   json payload_;
   std::shared_ptr<const file_data> file_;
   std::shared_ptr<const intent_prediction> prediction_;
+  struct agent_origin {
+    std::string sender;
+    parley::lineage lineage;
+    std::string protocol;
+    bool inbound = false;
+  };
+  std::shared_ptr<const agent_origin> origin_;
   bool reset_ = false;  // the session's own reset marker (see session::reset)
   friend class session;
 };

@@ -1,9 +1,11 @@
 #pragma once
 /// What an agent sends back. Every platform renders each kind as well as it can.
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include <parley/agent_link.hpp>
 #include <parley/net.hpp>
 
 namespace parley {
@@ -29,6 +31,9 @@ struct reply {
   std::string text;
   json data;
   wall_clock::time_point timestamp = wall_clock::now();
+  /// Set by the session when the reply answers another agent's message: the reply's own
+  /// lineage (caused by that message, depth + 1). Platforms that talk to agents send it along.
+  std::shared_ptr<const parley::lineage> lineage{};
 
   /// The content as stored in the chat table: the text, or the JSON data serialised.
   std::string content() const;

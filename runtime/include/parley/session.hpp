@@ -15,8 +15,10 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <deque>
 #include <optional>
 #include <string>
+#include <unordered_set>
 #include <vector>
 
 #include <parley/db_handler.hpp>
@@ -146,6 +148,25 @@ class session : public std::enable_shared_from_this<session> {
   net::awaitable<std::vector<reasoning_event>> reasoning_events(
       std::optional<wall_clock::time_point> until = {});
 
+  // ---- other agents (strand; issue 13) ----------------------------------------------------
+  // Each message inherits the lineage of the event being handled (see next_lineage). One
+  // deeper than agent.max_agent_depth is not sent: it is recorded as refused and the session
+  // gets an `agent_error_event`. Failures later on (unreachable, refused handshake, dropped
+  // connection, full queue, timeout) come as agent_error events too; answers come as non-human
+  // events whose sender() is `url` (transitions: state::when_agent_message / when_agent_error).
+  /// Strand. Sends `message` (a string or a JSON object) to the agent at `url` (ws:// or
+  /// wss://) over BAF's WebSocket way. Returns the message's id, or "" when it was refused.
+  std::string send_to_agent(const std::string& url, json message);
+  /// Strand. Opens the WebSocket connection to `url` now (send_to_agent opens it otherwise).
+  void create_agent_connection(const std::string& url);
+  /// Strand. Sends `message` to the A2A agent at `url` (its base URL). Returns the message's
+  /// id, or "" when it was refused (no A2A client registered, or the loop guard).
+  std::string ask_agent(const std::string& url, json message);
+  /// Strand. The lineage a message sent now would carry: a new id; caused by the event being
+  /// handled (its lineage id; "" when it has none, e.g. a human's message); its correlation
+  /// kept (a new one when it had none); depth + 1 (1 after a human); sent by this session.
+  parley::lineage next_lineage() const;
+
   // ---- events and transitions -------------------------------------------------------------
   /// Any thread. Queues `e` (FIFO); refused when the queue is full or the session is closed.
   post_result post(parley::event e);
@@ -229,6 +250,14 @@ class session : public std::enable_shared_from_this<session> {
   void detach();
   std::shared_ptr<session> successor();
   clock::time_point next_timer_due() const;
+  std::string message_agent(std::string_view protocol, const std::string& url, json message);
+  bool refuse_deep(std::string_view protocol, const std::string& peer, const parley::lineage& l,
+                   const std::string& content);
+  bool take_agent_message(const parley::event& e);
+  void remember_agent_id(const std::string& id);
+  void record_agent_message(std::string direction, std::string_view protocol, std::string peer,
+                            const parley::lineage& l, std::string content, std::string status);
+  void forget_agent_links();
 
   parley::agent* agent_;
   parley::platform* platform_;
@@ -268,6 +297,10 @@ class session : public std::enable_shared_from_this<session> {
   std::optional<clock::time_point> after_due_;  // the armed after(d) timeout, if any
   std::uint64_t timer_seq_ = 0;
   std::vector<std::shared_ptr<scheduled>> scheduled_;
+  // Lineage ids of the agent messages handled last (agent.agent_message_ids of them): a
+  // resend is dropped. Strand.
+  std::deque<std::string> handled_order_;
+  std::unordered_set<std::string> handled_ids_;
 };
 
 }  // namespace parley

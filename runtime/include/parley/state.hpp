@@ -40,6 +40,12 @@ class state {
   transition_builder when_event();
   transition_builder when_event(event_kind kind);
   transition_builder when_event(std::string name);
+  /// A message from another agent (a non-human text, JSON or file event), from any agent or,
+  /// with `sender`, only from that one (its URL as passed to send_to_agent, or its name).
+  transition_builder when_agent_message(std::string sender = {});
+  /// An `agent_error_event`: a message to another agent failed or was refused. Its payload
+  /// holds "url", "reason" and "message_id".
+  transition_builder when_agent_error() { return when_event(std::string(agent_error_event)); }
   /// A text (or JSON-with-message) event whose predicted intent is `i` (above threshold).
   /// @throws definition_error if `i` belongs to another agent or is already used here.
   transition_builder when_intent_matched(const intent& i);

@@ -34,6 +34,7 @@ enum class trigger : std::uint8_t {
   no_intent,    ///< when_no_intent_matched()
   file,         ///< when_file_received(types)
   timeout,      ///< after(d)
+  agent_message,  ///< when_agent_message(): a text, JSON or file event from another agent
 };
 
 struct condition {

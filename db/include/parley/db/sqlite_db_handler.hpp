@@ -125,6 +125,7 @@ class sqlite_db_handler final : public db_handler {
   void save_variables(const session& s) override;
   void save_reasoning_event(const session& s, std::string_view kind,
                             const json& payload) override;
+  void save_agent_message(const session& s, const agent_message_record& m) override;
   void save_timer(const session& s, const pending_timer& t) override;
   void delete_timer(const session& s, std::string_view key) override;
 
