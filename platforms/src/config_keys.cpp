@@ -34,6 +34,35 @@ void declare_config(config& cfg) {
   cfg.declare("platforms.websocket.tls_cert", t::string, "",
               "PEM certificate chain; with tls_key the server speaks https/wss");
   cfg.declare("platforms.websocket.tls_key", t::string, "", "PEM private key of tls_cert");
+  // A2A, on the WebSocket platform's port; defaults match a2a_options'.
+  cfg.declare("platforms.a2a.enabled", t::boolean, true,
+              "serve the A2A agent card and JSON-RPC on the WebSocket port, and let sessions ask "
+              "other A2A agents");
+  cfg.declare("platforms.a2a.path", t::string, "/a2a", "where A2A JSON-RPC is served");
+  cfg.declare("platforms.a2a.url", t::string, "",
+              "the JSON-RPC URL the agent card announces; empty = from the request's Host");
+  cfg.declare("platforms.a2a.name", t::string, "", "the agent card's name; empty = the agent's");
+  cfg.declare("platforms.a2a.description", t::string, "A Parley agent",
+              "the agent card's description");
+  cfg.declare("platforms.a2a.version", t::string, "1.0.0", "the agent's version on its card");
+  cfg.declare("platforms.a2a.skills", t::string_list, json::array(),
+              "the card's skills, 'name: description' each; empty = one per intent");
+  cfg.declare("platforms.a2a.input_required_states", t::string_list, json::array(),
+              "states in which the agent waits for an answer: a turn ending there leaves its "
+              "A2A task INPUT_REQUIRED instead of COMPLETED");
+  cfg.declare("platforms.a2a.max_body", t::integer, 1 << 20,
+              "largest A2A request body in bytes (413 past it)");
+  cfg.declare("platforms.a2a.max_tasks", t::integer, 10000,
+              "A2A tasks kept in memory; the oldest ended ones are forgotten first");
+  cfg.declare("platforms.a2a.wait_timeout", t::number, 60.0,
+              "seconds a blocking SendMessage waits for its turn to end before answering the "
+              "task as it stands");
+  cfg.declare("platforms.a2a.client_timeout", t::number, 30.0,
+              "seconds one A2A request to another agent may take (card, send, stream)");
+  cfg.declare("platforms.a2a.card_ttl", t::number, 300.0,
+              "seconds a fetched agent card is reused");
+  cfg.declare("platforms.a2a.max_response", t::integer, 4 << 20,
+              "largest answer or stream event accepted from another A2A agent, bytes");
 }
 
 }  // namespace parley::platforms

@@ -8,6 +8,7 @@
 #include <parley/log.hpp>
 #include <parley/session.hpp>
 
+#include "a2a_server.hpp"
 #include "ws_hub.hpp"
 #include "ws_protocol.hpp"
 
@@ -26,6 +27,32 @@ std::size_t positive(const config& cfg, const std::string& key) {
   return static_cast<std::size_t>(v);
 }
 }  // namespace
+
+a2a_options a2a_options::from_config(const config& cfg) {
+  const std::string k = "platforms.a2a.";
+  a2a_options o;
+  o.enabled = cfg.get_bool(k + "enabled");
+  o.path = cfg.get_string(k + "path");
+  if (o.path.empty() || o.path.front() != '/' || o.path.find('?') != std::string::npos ||
+      o.path == "/" || o.path == "/health")
+    throw config_error(k + "path must be a path of its own starting with '/', e.g. /a2a; got '" +
+                       o.path + "'");
+  o.url = cfg.get_string(k + "url");
+  if (!o.url.empty() && o.url.rfind("http://", 0) != 0 && o.url.rfind("https://", 0) != 0)
+    throw config_error(k + "url must be an http:// or https:// URL, got '" + o.url + "'");
+  o.name = cfg.get_string(k + "name");
+  o.description = cfg.get_string(k + "description");
+  o.version = cfg.get_string(k + "version");
+  o.skills = cfg.get_strings(k + "skills");
+  o.input_required_states = cfg.get_strings(k + "input_required_states");
+  o.max_body = positive(cfg, k + "max_body");
+  o.max_tasks = positive(cfg, k + "max_tasks");
+  o.wait_timeout = seconds_key(cfg, k + "wait_timeout");
+  o.client_timeout = seconds_key(cfg, k + "client_timeout");
+  o.card_ttl = seconds_key(cfg, k + "card_ttl");
+  o.max_response = positive(cfg, k + "max_response");
+  return o;
+}
 
 websocket_options websocket_options::from_config(const config& cfg) {
   const std::string k = "platforms.websocket.";
@@ -49,6 +76,7 @@ websocket_options websocket_options::from_config(const config& cfg) {
   o.send_timeout = seconds_key(cfg, k + "send_timeout");
   o.handshake_timeout = seconds_key(cfg, k + "handshake_timeout");
   o.idle_timeout = seconds_key(cfg, k + "idle_timeout");
+  o.a2a = a2a_options::from_config(cfg);
   return o;
 }
 
@@ -74,6 +102,15 @@ void websocket_platform::start(agent& owner) {
   hub.owner = &owner;
   hub.plat = this;
   hub.started = wall_clock::now();
+  for (const auto& st : options_.a2a.input_required_states)
+    if (!owner.find_state(st))
+      throw config_error("platforms.a2a.input_required_states names '" + st +
+                         "', which is not a state of agent " + owner.name());
+  hub.a2a = options_.a2a.enabled
+                ? std::make_shared<detail::a2a::server>(owner, this, options_.a2a,
+                                                        !options_.token.empty(),
+                                                        options_.max_file_size)
+                : nullptr;
   impl_->server = detail::start_ws_server(owner.io_context(), impl_->hub);
   impl_->port = impl_->server->port();
   PARLEY_LOG(info, "websocket: agent " << owner.name() << " listening; open " << url());
@@ -95,6 +132,7 @@ websocket_stats websocket_platform::stats() const {
 }
 
 void websocket_platform::deliver(session& s, const reply& r) {
+  if (auto& a2a = impl_->hub->a2a) a2a->tasks().on_reply(s, r);
   auto conns = impl_->hub->connections_of(s.id());
   if (conns.empty()) return;  // nobody connected now: the reply is in the chat log (with a DB)
   // Encoded once, shared by every connection of the session.

@@ -2,6 +2,8 @@
 
 #include <parley/agent.hpp>
 
+#include "a2a_server.hpp"
+
 namespace parley::platforms::detail {
 
 namespace {
@@ -39,11 +41,35 @@ bool same(std::string_view a, std::string_view b) {
   return d == 0;
 }
 
+// A Host header fit to go into the card's URL (else the listening address is used).
+bool plausible_host(std::string_view h) {
+  if (h.empty() || h.size() > 255) return false;
+  for (char c : h)
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '-' && c != ':' &&
+        c != '[' && c != ']')
+      return false;
+  return true;
+}
+
+}  // namespace
+
 std::string_view path_of(std::string_view target) {
   return target.substr(0, target.find('?'));
 }
 
-}  // namespace
+bool token_ok(const request& req, const std::string& token, std::string& why) {
+  if (token.empty()) return true;
+  std::string sent;
+  if (auto h = req.find(http::field::authorization); h != req.end()) {
+    const std::string_view v = h->value();
+    if (v.size() > 7 && beast::iequals(v.substr(0, 7), "Bearer ")) sent = std::string(v.substr(7));
+  }
+  if (sent.empty()) sent = query_param(req.target(), "token");
+  if (same(sent, token)) return true;
+  why = sent.empty() ? "a token is required: send 'Authorization: Bearer TOKEN' or ?token=TOKEN"
+                     : "the token is wrong";
+  return false;
+}
 
 // A session id is a bearer secret: parley::random_id() gives 128 bits from the kernel's CSPRNG,
 // written as a UUID is (BAF uses the connection's UUID).
@@ -97,19 +123,7 @@ http::status admit(const request& req, ws_hub& hub, std::string& why) {
       return http::status::forbidden;
     }
   }
-  if (!o.token.empty()) {
-    std::string sent;
-    if (auto h = req.find(http::field::authorization); h != req.end()) {
-      const std::string_view v = h->value();
-      if (v.size() > 7 && beast::iequals(v.substr(0, 7), "Bearer ")) sent = std::string(v.substr(7));
-    }
-    if (sent.empty()) sent = query_param(req.target(), "token");
-    if (!same(sent, o.token)) {
-      why = sent.empty() ? "a token is required: send 'Authorization: Bearer TOKEN' or ?token=TOKEN"
-                         : "the token is wrong";
-      return http::status::unauthorized;
-    }
-  }
+  if (!token_ok(req, o.token, why)) return http::status::unauthorized;
   for (const char* h : {"X-Session-ID", "X-User-ID"})
     if (auto it = req.find(h); it != req.end() && it->value().size() > 256) {
       why = std::string(h) + " is longer than 256 characters";
@@ -167,9 +181,21 @@ response handle_http(const request& req, ws_hub& hub) {
               {"db", hub.owner && hub.owner->db() ? json(std::string(hub.owner->db()->name())) : json(nullptr)},
               {"uptime_seconds", up.count()}};
     res.body() = j.dump();
+  } else if (hub.a2a && path == a2a::card_path) {
+    // The card is public (it holds no secret; the JSON-RPC endpoint checks the token).
+    const auto h = req.find(http::field::host);
+    std::string host = h == req.end() ? std::string() : std::string(h->value());
+    if (!plausible_host(host)) host = hub.opts.host + ":" + std::to_string(hub.port);
+    res.set(http::field::content_type, "application/json");
+    res.set(http::field::cache_control, "public, max-age=300");
+    res.body() = hub.a2a->card(hub.scheme, host);
   } else {
     return text_response(http::status::not_found, req.version(),
-                         "not found: this server has / (the chat page), /health and WebSocket",
+                         std::string("not found: this server has / (the chat page), /health") +
+                             (hub.a2a ? ", the A2A agent card at " + std::string(a2a::card_path) +
+                                            " with JSON-RPC at " + hub.opts.a2a.path
+                                      : std::string()) +
+                             " and WebSocket",
                          req.keep_alive());
   }
   res.prepare_payload();

@@ -29,12 +29,20 @@ std::string fresh_session_id();
 /// The value of query parameter `key` in `target` (percent-decoded), or "".
 std::string query_param(std::string_view target, std::string_view key);
 
+/// Whether `req` carries `token` (Authorization: Bearer, else ?token=); an empty token lets
+/// everyone in. `why` says what is wrong.
+bool token_ok(const request& req, const std::string& token, std::string& why);
+
+/// The path part of a request target (before '?').
+std::string_view path_of(std::string_view target);
+
 /// 101 when the upgrade may go ahead (and then a connection slot is reserved), else the
 /// refusal: 503 (stopping or max_connections), 403 (Origin), 401 (token), 400 (bad id); `why`
 /// says what and how to fix it.
 http::status admit(const request& req, ws_hub& hub, std::string& why);
 
-/// GET / (the page), GET /health, else 404 (405 for other methods).
+/// GET / (the page), GET /health, the A2A agent card (when A2A is on), else 404 (405 for
+/// other methods).
 response handle_http(const request& req, ws_hub& hub);
 
 /// A small text response, e.g. for a refused handshake.

@@ -16,6 +16,10 @@
 
 namespace parley::platforms::detail {
 
+namespace a2a {
+class server;
+}
+
 /// One open WebSocket connection, seen from outside its strand.
 class ws_connection_base {
  public:
@@ -34,7 +38,9 @@ struct ws_hub {
   parley::platform* plat = nullptr;
   std::atomic<bool> stopping{false};
   std::string scheme = "http";
+  std::uint16_t port = 0;  // the bound port (set before accepting)
   wall_clock::time_point started = wall_clock::now();
+  std::shared_ptr<a2a::server> a2a;  // the A2A server on this port, when platforms.a2a.enabled
 
   std::atomic<std::size_t> open{0};  // reserved WebSocket slots (handshaking or open)
   std::atomic<std::uint64_t> accepted{0}, rejected{0}, slow_closed{0}, rate_limited{0},

@@ -32,30 +32,8 @@ std::string type_name(const json& j) {
   }
 }
 
-// JSON nested deeper than this is refused before a tree is built: nlohmann's copy and dump
-// recurse once per level, and a 200 kB frame of '[' overflowed an 8 MB thread stack.
-constexpr int max_nesting = 64;
 constexpr const char* too_deep_message =
     "the frame nests JSON more than 64 levels deep; send flatter data";
-
-bool nests_too_deep(std::string_view text) {
-  int depth = 0;
-  bool in_string = false, escaped = false;
-  for (const char c : text) {
-    if (in_string) {
-      if (escaped) escaped = false;
-      else if (c == '\\') escaped = true;
-      else if (c == '"') in_string = false;
-    } else if (c == '"') {
-      in_string = true;
-    } else if (c == '[' || c == '{') {
-      if (++depth > max_nesting) return true;
-    } else if (c == ']' || c == '}') {
-      --depth;
-    }
-  }
-  return false;
-}
 
 client_input parse_file(const json& message, std::size_t max_file_size) {
   json f = message;
@@ -143,6 +121,27 @@ class common_frame {
 };
 
 }  // namespace
+
+// JSON nested deeper than max_json_nesting is refused before a tree is built: nlohmann's copy
+// and dump recurse once per level, and a 200 kB frame of '[' overflowed an 8 MB thread stack.
+bool nests_too_deep(std::string_view text) {
+  int depth = 0;
+  bool in_string = false, escaped = false;
+  for (const char c : text) {
+    if (in_string) {
+      if (escaped) escaped = false;
+      else if (c == '\\') escaped = true;
+      else if (c == '"') in_string = false;
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > max_json_nesting) return true;
+    } else if (c == ']' || c == '}') {
+      --depth;
+    }
+  }
+  return false;
+}
 
 std::size_t base64_decoded_size(std::string_view b64) {
   std::size_t n = 0, pad = 0;

@@ -51,6 +51,12 @@ std::string encode_history(const chat_message& m);
 /// {"action":"error","message":...}
 std::string encode_error(std::string_view message);
 
+/// Deepest JSON nesting a frame or request may have.
+constexpr int max_json_nesting = 64;
+/// Whether `text` nests arrays/objects more than max_json_nesting deep (checked before parsing:
+/// building the tree recurses once per level).
+bool nests_too_deep(std::string_view text);
+
 /// Decoded size of a base64 string, or npos if it is not base64.
 std::size_t base64_decoded_size(std::string_view b64);
 

@@ -1,10 +1,8 @@
-// The listening side: the acceptor, and one HTTP session per TCP connection (TLS first when
-// configured) that serves the page and /health or hands the stream to a ws_connection.
+// The listening side: the acceptor, and one HTTP session per TCP connection (http_session.hpp).
 #include <optional>
 
 #include "beast.hpp"
-#include "ws_connection.hpp"
-#include "ws_http.hpp"
+#include "http_session.hpp"
 
 #include <parley/agent.hpp>
 #include <parley/log.hpp>
@@ -70,111 +68,6 @@ std::vector<std::shared_ptr<ws_connection_base>> ws_hub::all_connections() {
 }
 
 namespace {
-
-void fail(beast::error_code ec, const char* what) {
-  if (ec == net::error::operation_aborted || ec == beast::error::timeout ||
-      ec == http::error::end_of_stream || ec == net::ssl::error::stream_truncated ||
-      ec == net::error::eof || ec == net::error::connection_reset)
-    PARLEY_LOG(debug, "http: " << what << ": " << ec.message());
-  else
-    PARLEY_LOG(info, "http: " << what << ": " << ec.message());
-}
-
-template <class Stream>
-constexpr bool is_tls = !std::is_same_v<Stream, beast::tcp_stream>;
-
-// ---- HTTP session --------------------------------------------------------------------------
-
-template <class Stream>
-class http_session : public std::enable_shared_from_this<http_session<Stream>> {
- public:
-  http_session(Stream&& stream, std::shared_ptr<ws_hub> hub)
-      : stream_(std::move(stream)), hub_(std::move(hub)) {}
-
-  void run() {
-    // The whole handshake (TLS, request) must fit in the handshake timeout.
-    beast::get_lowest_layer(stream_).expires_after(hub_->opts.handshake_timeout);
-    if constexpr (is_tls<Stream>) {
-      stream_.async_handshake(ssl::stream_base::server,
-                              beast::bind_front_handler(&http_session::on_tls, this->shared_from_this()));
-    } else {
-      do_read();
-    }
-  }
-
- private:
-  void on_tls(beast::error_code ec) {
-    if (ec) return fail(ec, "tls handshake");
-    do_read();
-  }
-
-  void do_read() {
-    parser_.emplace();
-    parser_->header_limit(16 * 1024);
-    parser_->body_limit(16 * 1024);
-    beast::get_lowest_layer(stream_).expires_after(hub_->opts.handshake_timeout);
-    http::async_read(stream_, buffer_, *parser_,
-                     beast::bind_front_handler(&http_session::on_read, this->shared_from_this()));
-  }
-
-  void on_read(beast::error_code ec, std::size_t) {
-    if (ec == http::error::end_of_stream) return do_eof();
-    if (ec) return fail(ec, "read");
-    request req = parser_->release();
-    if (websocket::is_upgrade(req)) {
-      std::string why;
-      const auto status = admit(req, *hub_, why);
-      if (status != http::status::switching_protocols) {
-        ++hub_->rejected;
-        PARLEY_LOG(info, "websocket handshake refused (" << static_cast<int>(status) << "): " << why);
-        auto res = text_response(status, req.version(), why, false);
-        if (status == http::status::unauthorized) res.set(http::field::www_authenticate, "Bearer");
-        return write(std::move(res));
-      }
-      client_identity who;
-      try {
-        who = identify(req);
-      } catch (const std::exception& ex) {
-        hub_->release();
-        ++hub_->rejected;
-        PARLEY_LOG(error, "websocket handshake refused (500): " << ex.what());
-        return write(text_response(http::status::internal_server_error, req.version(),
-                                   "cannot make a session id; try again later", false));
-      }
-      // The slot reserved by admit() now belongs to the connection.
-      auto conn = std::make_shared<ws_connection<Stream>>(std::move(stream_), hub_, std::move(who));
-      conn->run(std::move(req));
-      return;
-    }
-    write(handle_http(req, *hub_));
-  }
-
-  void write(response res) {
-    auto sp = std::make_shared<response>(std::move(res));
-    beast::get_lowest_layer(stream_).expires_after(hub_->opts.handshake_timeout);
-    http::async_write(stream_, *sp,
-                      [self = this->shared_from_this(), sp](beast::error_code ec, std::size_t) {
-                        if (ec) return fail(ec, "write");
-                        if (!sp->keep_alive() || self->hub_->stopping.load()) return self->do_eof();
-                        self->do_read();
-                      });
-  }
-
-  void do_eof() {
-    if constexpr (is_tls<Stream>) {
-      beast::get_lowest_layer(stream_).expires_after(std::chrono::seconds(2));
-      stream_.async_shutdown([self = this->shared_from_this()](beast::error_code) {});
-    } else {
-      beast::error_code ignored;
-      stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
-    }
-  }
-
-  Stream stream_;
-  std::shared_ptr<ws_hub> hub_;
-  beast::flat_buffer buffer_;
-  std::optional<http::request_parser<http::string_body>> parser_;
-};
 
 // ---- listener --------------------------------------------------------------------------------
 
@@ -296,6 +189,7 @@ std::shared_ptr<ws_server> start_ws_server(net::io_context& io, std::shared_ptr<
   hub->scheme = tls ? "https" : "http";
   auto l = std::make_shared<listener>(io, hub, std::move(tls));
   l->open(hub->opts.host, hub->opts.port);
+  hub->port = l->port();
   l->start();
   return l;
 }

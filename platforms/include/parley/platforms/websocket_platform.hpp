@@ -23,6 +23,36 @@
 
 namespace parley::platforms {
 
+/// The A2A (Agent2Agent protocol v1.0) server that shares the WebSocket platform's port (agent
+/// card at /.well-known/agent-card.json, JSON-RPC at `path`), and the client sessions use to
+/// reach other A2A agents (session::ask_agent). Defaults are those of the `platforms.a2a.*` keys.
+struct a2a_options {
+  bool enabled = true;            ///< serve the card and JSON-RPC, and register the client
+  std::string path = "/a2a";      ///< where JSON-RPC is served (the card's interface URL)
+  /// The interface URL the card announces; "" = this server's scheme, the request's Host and
+  /// `path` (set it behind a proxy).
+  std::string url;
+  std::string name;                         ///< the card's name; "" = the agent's name
+  std::string description = "A Parley agent";
+  std::string version = "1.0.0";           ///< the agent's version (the card's)
+  /// Skills for the card, "name: description" each; empty = one skill per intent.
+  std::vector<std::string> skills;
+  /// States in which the agent waits for an answer to its question: a turn ending there leaves
+  /// the task INPUT_REQUIRED; any other state completes it.
+  std::vector<std::string> input_required_states;
+  std::size_t max_body = 1 << 20;           ///< largest JSON-RPC request body, bytes (else 413)
+  std::size_t max_tasks = 10000;            ///< tasks kept in memory (oldest ended go first)
+  /// How long a blocking SendMessage waits for its turn to end; then the task is answered as
+  /// it stands (WORKING) and the client may poll GetTask or SubscribeToTask.
+  std::chrono::milliseconds wait_timeout{60'000};
+  std::chrono::milliseconds client_timeout{30'000};  ///< client: one request (card, send, stream)
+  std::chrono::milliseconds card_ttl{300'000};       ///< client: how long a fetched card is used
+  std::size_t max_response = 4 << 20;                ///< client: largest answer or SSE event
+
+  /// Reads `platforms.a2a.*` from `cfg`. @throws config_error naming a bad value.
+  static a2a_options from_config(const config& cfg);
+};
+
 /// Settings of the WebSocket platform. Defaults are those of the config keys.
 struct websocket_options {
   std::string host = "127.0.0.1";
@@ -43,6 +73,7 @@ struct websocket_options {
   std::chrono::milliseconds send_timeout{30'000};
   std::chrono::milliseconds handshake_timeout{10'000};  ///< HTTP request, TLS, upgrade and close
   std::chrono::milliseconds idle_timeout{60'000};       ///< no data this long (pinged at half) closes
+  a2a_options a2a;                                      ///< the A2A server on the same port
 
   /// Reads `platforms.websocket.*` from `cfg`. @throws config_error naming a bad value.
   static websocket_options from_config(const config& cfg);

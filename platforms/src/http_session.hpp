@@ -1,0 +1,264 @@
+#pragma once
+// One HTTP connection on the WebSocket platform's port (TLS first when configured), on its own
+// strand: it serves the page, /health and the A2A card, answers A2A JSON-RPC (a whole JSON
+// answer, or an SSE stream of chunks), or hands the stream to a ws_connection. One request at
+// a time; every read and write has a timeout. Included by ws_server.cpp only.
+#include <deque>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include <boost/asio/post.hpp>
+
+#include "a2a_server.hpp"
+#include "beast.hpp"
+#include "ws_connection.hpp"
+#include "ws_http.hpp"
+
+#include <parley/log.hpp>
+
+namespace parley::platforms::detail {
+
+inline void http_fail(beast::error_code ec, const char* what) {
+  if (ec == net::error::operation_aborted || ec == beast::error::timeout ||
+      ec == http::error::end_of_stream || ec == net::ssl::error::stream_truncated ||
+      ec == net::error::eof || ec == net::error::connection_reset ||
+      ec == net::error::broken_pipe)
+    PARLEY_LOG(debug, "http: " << what << ": " << ec.message());
+  else
+    PARLEY_LOG(info, "http: " << what << ": " << ec.message());
+}
+
+template <class Stream>
+constexpr bool is_tls = !std::is_same_v<Stream, beast::tcp_stream>;
+
+template <class Stream>
+class http_session : public std::enable_shared_from_this<http_session<Stream>> {
+ public:
+  http_session(Stream&& stream, std::shared_ptr<ws_hub> hub)
+      : stream_(std::move(stream)), hub_(std::move(hub)) {}
+
+  void run() {
+    // The whole handshake (TLS, request) must fit in the handshake timeout.
+    beast::get_lowest_layer(stream_).expires_after(hub_->opts.handshake_timeout);
+    if constexpr (is_tls<Stream>) {
+      stream_.async_handshake(ssl::stream_base::server,
+                              beast::bind_front_handler(&http_session::on_tls, this->shared_from_this()));
+    } else {
+      do_read();
+    }
+  }
+
+ private:
+  using request_header = http::request_header<>;
+
+  // The A2A server's view of the request being answered: posts to our strand.
+  class a2a_exchange final : public a2a::exchange {
+   public:
+    explicit a2a_exchange(std::shared_ptr<http_session> s) : s_(std::move(s)) {}
+    net::any_io_executor executor() override { return s_->stream_.get_executor(); }
+    void respond(std::string body) override {
+      net::post(s_->stream_.get_executor(), [s = s_, body = std::move(body)]() mutable {
+        s->write(s->json_response(http::status::ok, std::move(body)));
+      });
+    }
+    void event(std::string body, bool last) override {
+      net::post(s_->stream_.get_executor(), [s = s_, body = std::move(body), last]() mutable {
+        s->sse(std::move(body), last);
+      });
+    }
+
+   private:
+    std::shared_ptr<http_session> s_;
+  };
+
+  void on_tls(beast::error_code ec) {
+    if (ec) return http_fail(ec, "tls handshake");
+    do_read();
+  }
+
+  void do_read() {
+    parser_.emplace();
+    parser_->header_limit(16 * 1024);
+    // Narrowed in on_header once the target is known; a Content-Length over this fails there.
+    parser_->body_limit(std::max<std::size_t>(hub_->opts.a2a.max_body, 16 * 1024));
+    beast::get_lowest_layer(stream_).expires_after(hub_->opts.handshake_timeout);
+    http::async_read_header(stream_, buffer_, *parser_,
+                            beast::bind_front_handler(&http_session::on_header, this->shared_from_this()));
+  }
+
+  bool is_a2a_post(const request_header& h) const {
+    return hub_->a2a && h.method() == http::verb::post && path_of(h.target()) == hub_->opts.a2a.path;
+  }
+
+  void on_header(beast::error_code ec, std::size_t) {
+    if (ec == http::error::body_limit) return too_large();
+    if (ec == http::error::end_of_stream) return do_eof();
+    if (ec) return http_fail(ec, "read");
+    // A2A requests may be larger than the page's (platforms.a2a.max_body).
+    parser_->body_limit(is_a2a_post(parser_->get().base()) ? hub_->opts.a2a.max_body : 16 * 1024);
+    http::async_read(stream_, buffer_, *parser_,
+                     beast::bind_front_handler(&http_session::on_read, this->shared_from_this()));
+  }
+
+  // The body is not read: answer and close.
+  void too_large() {
+    version_ = parser_->get().version();
+    keep_alive_ = false;
+    auto res = json_response(http::status::payload_too_large,
+                               a2a::error_response(nullptr, {a2a::error_code::invalid_request,
+                                                             "the request body is over " +
+                                                                 std::to_string(hub_->opts.a2a.max_body) +
+                                                                 " bytes (platforms.a2a.max_body)"})
+                                   .dump());
+    write(std::move(res));
+  }
+
+  void on_read(beast::error_code ec, std::size_t) {
+    if (ec == http::error::body_limit) return too_large();
+    if (ec == http::error::end_of_stream) return do_eof();
+    if (ec) return http_fail(ec, "read");
+    request req = parser_->release();
+    if (websocket::is_upgrade(req)) return upgrade(std::move(req));
+    if (is_a2a_post(req.base())) return a2a_request(std::move(req));
+    write(handle_http(req, *hub_));
+  }
+
+  void a2a_request(request req) {
+    keep_alive_ = req.keep_alive();
+    version_ = req.version();
+    std::string why;
+    if (hub_->stopping.load()) {
+      auto res = text_response(http::status::service_unavailable, version_,
+                               "the server is shutting down; try again later", false);
+      return write(std::move(res));
+    }
+    if (!token_ok(req, hub_->opts.token, why)) {
+      auto res = json_response(http::status::unauthorized,
+                               a2a::error_response(nullptr, {a2a::error_code::invalid_request, why}).dump());
+      res.set(http::field::www_authenticate, "Bearer");
+      return write(std::move(res));
+    }
+    a2a::rpc_request r;
+    if (auto h = req.find("A2A-Version"); h != req.end()) r.version = std::string(h->value());
+    if (auto h = req.find(http::field::content_type); h != req.end())
+      r.content_type = std::string(h->value());
+    r.body = std::move(req.body());
+    hub_->a2a->handle(r, std::make_shared<a2a_exchange>(this->shared_from_this()));
+  }
+
+  response json_response(http::status status, std::string body) {
+    response res{status, version_};
+    res.set(http::field::server, "parley");
+    res.set(http::field::content_type, "application/json");
+    res.keep_alive(keep_alive_);
+    res.body() = std::move(body);
+    res.prepare_payload();
+    return res;
+  }
+
+  // One SSE event as an HTTP chunk; the first sends the header, the last the final chunk.
+  void sse(std::string body, bool last) {
+    if (sse_done_) return;
+    if (!sse_started_) {
+      sse_started_ = true;
+      std::string head = "HTTP/1.1 200 OK\r\nServer: parley\r\nContent-Type: text/event-stream\r\n"
+                         "Cache-Control: no-cache\r\nX-Accel-Buffering: no\r\n"
+                         "Transfer-Encoding: chunked\r\n";
+      head += keep_alive_ ? "\r\n" : "Connection: close\r\n\r\n";
+      sse_out_.push_back(std::move(head));
+    }
+    const std::string data = "data: " + body + "\n\n";
+    char size[20];
+    std::snprintf(size, sizeof size, "%zx\r\n", data.size());
+    sse_out_.push_back(size + data + "\r\n");
+    if (last) {
+      sse_out_.push_back("0\r\n\r\n");
+      sse_done_ = true;
+    }
+    if (!sse_writing_) sse_write();
+  }
+
+  void sse_write() {
+    if (sse_out_.empty()) {
+      sse_writing_ = false;
+      if (sse_done_) {
+        sse_started_ = sse_done_ = false;
+        if (!keep_alive_ || hub_->stopping.load()) return do_eof();
+        do_read();
+      }
+      return;
+    }
+    sse_writing_ = true;
+    beast::get_lowest_layer(stream_).expires_after(hub_->opts.send_timeout);
+    net::async_write(stream_, net::buffer(sse_out_.front()),
+                     [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
+                       if (ec) {
+                         // The client went: later events are dropped (sse_done_).
+                         self->sse_out_.clear();
+                         self->sse_done_ = true;
+                         return http_fail(ec, "sse write");
+                       }
+                       self->sse_out_.pop_front();
+                       self->sse_write();
+                     });
+  }
+
+  void upgrade(request req) {
+    std::string why;
+    const auto status = admit(req, *hub_, why);
+    if (status != http::status::switching_protocols) {
+      ++hub_->rejected;
+      PARLEY_LOG(info, "websocket handshake refused (" << static_cast<int>(status) << "): " << why);
+      auto res = text_response(status, req.version(), why, false);
+      if (status == http::status::unauthorized) res.set(http::field::www_authenticate, "Bearer");
+      return write(std::move(res));
+    }
+    client_identity who;
+    try {
+      who = identify(req);
+    } catch (const std::exception& ex) {
+      hub_->release();
+      ++hub_->rejected;
+      PARLEY_LOG(error, "websocket handshake refused (500): " << ex.what());
+      return write(text_response(http::status::internal_server_error, req.version(),
+                                 "cannot make a session id; try again later", false));
+    }
+    // The slot reserved by admit() now belongs to the connection.
+    auto conn = std::make_shared<ws_connection<Stream>>(std::move(stream_), hub_, std::move(who));
+    conn->run(std::move(req));
+  }
+
+  void write(response res) {
+    auto sp = std::make_shared<response>(std::move(res));
+    beast::get_lowest_layer(stream_).expires_after(hub_->opts.handshake_timeout);
+    http::async_write(stream_, *sp,
+                      [self = this->shared_from_this(), sp](beast::error_code ec, std::size_t) {
+                        if (ec) return http_fail(ec, "write");
+                        if (!sp->keep_alive() || self->hub_->stopping.load()) return self->do_eof();
+                        self->do_read();
+                      });
+  }
+
+  void do_eof() {
+    if constexpr (is_tls<Stream>) {
+      beast::get_lowest_layer(stream_).expires_after(std::chrono::seconds(2));
+      stream_.async_shutdown([self = this->shared_from_this()](beast::error_code) {});
+    } else {
+      beast::error_code ignored;
+      stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    }
+  }
+
+  Stream stream_;
+  std::shared_ptr<ws_hub> hub_;
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+  // The A2A request being answered.
+  unsigned version_ = 11;
+  bool keep_alive_ = true;
+  std::deque<std::string> sse_out_;
+  bool sse_started_ = false, sse_writing_ = false, sse_done_ = false;
+};
+
+}  // namespace parley::platforms::detail

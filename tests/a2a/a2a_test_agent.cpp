@@ -1,0 +1,68 @@
+// The Parley agent the A2A tests talk to (run with the standard flags, e.g. --port 0; the log
+// says "open http://HOST:PORT/"). It answers:
+//   "ask ..."   -> "Which city?" and waits in state `city` (INPUT_REQUIRED); the answer gets
+//                  "Weather in X: sunny" and {"city": X}, and the task completes
+//   "slow"      -> a coroutine body that replies "slow done" after 1.5 s
+//   "rich"      -> a markdown, a JSON and a file reply
+//   JSON        -> the JSON back
+//   a file      -> its name and type
+//   anything else -> "echo: TEXT" (with "(agent)" when another agent sent it)
+#include <chrono>
+
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <parley/parley.hpp>
+
+int main(int argc, char** argv) {
+  using parley::session;
+  parley::agent agent("a2a_test_agent");
+  agent.new_intent("weather", {"ask weather", "ask about the weather"}, "tells the weather of a city");
+  auto& idle = agent.new_state("idle", /*initial=*/true);
+  auto& city = agent.new_state("city");
+  auto& answer = agent.new_state("answer");
+  auto& echo = agent.new_state("echo");
+  auto& slow = agent.new_state("slow");
+
+  const auto starts = [](const char* prefix) {
+    return [prefix](session& s) { return s.event().text().rfind(prefix, 0) == 0; };
+  };
+  city.set_body([](session& s) { s.reply("Which city?"); });
+  city.when_event(parley::event_kind::text).go_to(answer);
+  answer.set_body([](session& s) {
+    s.reply("Weather in " + s.event().text() + ": sunny");
+    s.reply_json({{"city", s.event().text()}});
+  });
+  answer.go_to(idle);
+  echo.set_body([](session& s) {
+    const auto& e = s.event();
+    if (e.kind() == parley::event_kind::json) {
+      s.reply_json(e.payload());
+    } else if (const auto* f = e.file()) {
+      s.reply("file " + f->name + " (" + f->type + ")");
+    } else if (e.text() == "rich") {
+      s.reply_markdown("**bold**");
+      s.reply_json({{"k", 1}});
+      s.reply_file({"a.txt", "text/plain", "aGk="});
+    } else {
+      s.reply("echo: " + e.text() + (e.human() ? "" : " (agent)"));
+    }
+  });
+  echo.go_to(idle);
+  slow.set_body([](session& s) -> parley::net::awaitable<void> {
+    parley::net::steady_timer t(co_await parley::net::this_coro::executor);
+    t.expires_after(std::chrono::milliseconds(1500));
+    co_await t.async_wait(parley::net::use_awaitable);
+    s.reply("slow done");
+  });
+  slow.go_to(idle);
+
+  idle.when_event(parley::event_kind::text).with_condition(starts("ask"), "ask").go_to(city);
+  idle.when_event(parley::event_kind::text).with_condition(starts("slow"), "slow").go_to(slow);
+  idle.when_event().go_to(echo);
+
+  parley::declare_config(agent.config());
+  agent.config().set("platforms.a2a.input_required_states", parley::json::array({"city"}));
+  return parley::run(agent, argc, argv);
+}
