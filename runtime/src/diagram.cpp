@@ -18,6 +18,7 @@ std::string_view kind_of(const transition& t) {
     case trigger::any_event:
     case trigger::event_kind:
     case trigger::named_event: return "event";
+    case trigger::agent_message: return "agent";
   }
   return "event";
 }

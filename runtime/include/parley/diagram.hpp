@@ -1,6 +1,6 @@
 #pragma once
 /// State diagrams of an agent (issue 15 §2): its states and transitions, with the kind of each
-/// (intent, condition, timeout, file, event, auto), as Graphviz DOT or Mermaid text. Made from
+/// (intent, condition, timeout, file, event, agent, auto), as Graphviz DOT or Mermaid text. Made from
 /// the agent's definition as JSON (agent::definition(), which the DB handler also stores), so
 /// `parley-inspect DB diagram` draws the same picture from a database file alone.
 ///
