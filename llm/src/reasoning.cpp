@@ -12,7 +12,6 @@
 
 #include <parley/agent.hpp>
 #include <parley/log.hpp>
-#include <parley/platform.hpp>
 #include <parley/session.hpp>
 #include <parley/state.hpp>
 #include <parley/llm/typed_tool.hpp>
@@ -154,16 +153,15 @@ struct run {
       row["latency_ms"] = static_cast<double>(model_call->latency.count());
     }
     s.save_reasoning_event("reasoning_step", std::move(row));
-    // Straight to the platform: the row above is the record (a chat row would double it).
-    if (o.stream_steps && s.platform())
-      s.platform()->deliver(s, reply{reply_kind::reasoning_step, {}, std::move(env)});
+    // As a reply: besides the frame, a chat row, from which a WebSocket client that comes back
+    // replays the trace as it streamed. The reasoning_step row is the structured record.
+    if (o.stream_steps) s.reply_reasoning_step(std::move(env));
   }
   void record_tasks() {
     json snap = tasks.snapshot();
     s.save_reasoning_event("task_list_update",
                            {{"tasks", snap}, {"run_id", run_id}, {"step", step}, {"step_number", step}});
-    if (o.stream_steps && s.platform())
-      s.platform()->deliver(s, reply{reply_kind::task_list_update, {}, std::move(snap)});
+    if (o.stream_steps) s.reply_task_list(std::move(snap));
   }
   // The last row of a run, written before its reply so the reply links it.
   void finish(const std::string& outcome) {
@@ -397,18 +395,26 @@ struct run {
   }
 };
 
-// The earlier conversation as chat messages (the current message excluded).
+// The earlier conversation as chat messages (the current message excluded): the last `n` text
+// messages. Streamed steps are chat rows too, so the window widens until it holds n of them.
 net::awaitable<json> history(session& s, std::size_t n, const std::string& current) {
-  auto rows = co_await s.chat_history(n + 1);
-  if (!rows.empty() && rows.back().is_user && rows.back().content == current) rows.pop_back();
-  json out = json::array();
-  const std::size_t from = rows.size() > n ? rows.size() - n : 0;
-  for (std::size_t i = from; i < rows.size(); ++i) {
-    const auto& m = rows[i];
-    // Text only ("str", BAF's name for plain text); options, files and JSON are left out.
-    if (m.type != to_string(reply_kind::text) && m.type != to_string(reply_kind::markdown)) continue;
-    out.push_back({{"role", m.is_user ? "user" : "assistant"}, {"content", m.content}});
+  const auto is_text = [](const chat_message& m) {
+    // "str" is BAF's name for plain text; options, files, JSON and reasoning rows are left out.
+    return m.type == to_string(reply_kind::text) || m.type == to_string(reply_kind::markdown);
+  };
+  std::vector<chat_message> texts;
+  for (std::size_t window = (n + 1) * 8;; window *= 4) {
+    auto rows = co_await s.chat_history(window);
+    texts.clear();
+    for (auto& m : rows)
+      if (is_text(m)) texts.push_back(std::move(m));
+    if (!texts.empty() && texts.back().is_user && texts.back().content == current) texts.pop_back();
+    if (texts.size() >= n || rows.size() < window || window >= 65'536) break;
   }
+  json out = json::array();
+  const std::size_t from = texts.size() > n ? texts.size() - n : 0;
+  for (std::size_t i = from; i < texts.size(); ++i)
+    out.push_back({{"role", texts[i].is_user ? "user" : "assistant"}, {"content", texts[i].content}});
   co_return out;
 }
 

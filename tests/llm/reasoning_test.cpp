@@ -104,8 +104,9 @@ TEST_CASE("a tool call, its result and the final answer are recorded, linked and
   for (const auto& x : all) steps += x.kind == parley::reply_kind::reasoning_step;
   CHECK(steps == 5);
   CHECK(all.back().kind == parley::reply_kind::text);
-  // The steps are recorded once, in reasoning_step, not as chat rows too.
-  CHECK(test::query_count(r.path, "SELECT count(*) FROM chat WHERE type = 'reasoning_step'") == 0);
+  // Streamed steps are chat rows too (a returning WebSocket client replays them), which do not
+  // close the turn: the rows link to the answer.
+  CHECK(test::query_count(r.path, "SELECT count(*) FROM chat WHERE type = 'reasoning_step'") == 5);
 }
 
 TEST_CASE("without stream_steps nothing but the answer reaches the client") {
@@ -117,6 +118,7 @@ TEST_CASE("without stream_steps nothing but the answer reaches the client") {
   REQUIRE(r.wait_texts("s", 1));
   CHECK(r.all("s").size() == 1);
   CHECK(r.kinds() == std::vector<std::string>{"reasoning_started", "final_answer", "reasoning_finished"});
+  CHECK(test::query_count(r.path, "SELECT count(*) FROM chat WHERE type = 'reasoning_step'") == 0);
 }
 
 TEST_CASE("parallel_tools runs one step's calls concurrently") {
@@ -410,4 +412,40 @@ TEST_CASE("a close while the model hangs records reasoning_cancelled and nothing
   CHECK(r.texts("s").empty());
   // No error was recorded for the body: its end was asked for.
   CHECK(test::query_count(r.path, "SELECT count(*) FROM event WHERE event = 'error'") == 0);
+}
+
+TEST_CASE("the run's columns are read back, exported and imported") {
+  test::reasoner r(plain({adder()}));
+  r.server.push(exchange::json_body(tool_calls_answer({{"c1", "add", R"({"a":1,"b":1})"}}, 21, 5)));
+  r.server.push(exchange::json_body(test::completion("2")));
+  r.say("s", "1+1");
+  REQUIRE(r.wait_texts("s", 1));
+  r.db->flush();
+  auto s = r.agent.find_session("s");
+  REQUIRE(s);
+  std::vector<parley::reasoning_event> events;
+  test::on_strand(*s, [&] { events = s->get_reasoning_events(); });
+  REQUIRE(events.size() == 5);
+  CHECK(events[1].step_kind == "llm_tool_calls");
+  CHECK(events[1].run_id == events[0].run_id);
+  CHECK(events[1].step_number == 0);
+  CHECK(events[1].prompt_tokens == 21);
+  CHECK(events[1].completion_tokens == 5);
+  CHECK(events[1].latency_ms.has_value());
+  CHECK_FALSE(events[0].prompt_tokens.has_value());  // no model call in reasoning_started
+
+  const json doc = r.db->export_session("reasoner", "s");
+  const auto& steps = doc["reasoning_steps"];
+  REQUIRE(steps.size() == 5);
+  CHECK(steps[1]["run_id"] == events[0].run_id);
+  CHECK(steps[1]["prompt_tokens"] == 21);
+  CHECK(steps[1]["completion_tokens"] == 5);
+  CHECK(steps[1]["step_number"] == 0);
+  CHECK(steps[0]["prompt_tokens"].is_null());
+  r.db->import_session("reasoner", doc, "copy");
+  CHECK(test::query_count(r.path, "SELECT count(*) FROM reasoning_step r JOIN session s ON "
+                                  "s.id = r.session_id WHERE s.session_id = 'copy' AND "
+                                  "r.prompt_tokens = 21 AND r.completion_tokens = 5 AND "
+                                  "r.step_number = 0 AND r.run_id = '" +
+                                      events[0].run_id + "'") == 1);
 }
