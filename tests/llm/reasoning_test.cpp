@@ -449,3 +449,39 @@ TEST_CASE("the run's columns are read back, exported and imported") {
                                   "r.step_number = 0 AND r.run_id = '" +
                                       events[0].run_id + "'") == 1);
 }
+
+TEST_CASE("with persisted sessions a pending approval survives a restart") {
+  test::temp_dir dir;
+  const auto path = dir.file("persist.db");
+  std::atomic<int> deletes{0};
+  auto options = [&] {
+    auto del = llm::make_tool("delete_file", "Deletes a file.", {llm::param::string("path", "the file")},
+                              [&deletes](const llm::tool_args&) {
+                                ++deletes;
+                                return std::string("deleted");
+                              },
+                              {.needs_approval = true});
+    return plain({del});
+  };
+  std::string run_id;
+  {
+    test::reasoner first(options(), {}, path, true);
+    first.server.push(exchange::json_body(tool_calls_answer({{"d1", "delete_file", R"({"path":"a.txt"})"}})));
+    first.say("s", "delete a.txt");
+    REQUIRE(first.wait_texts("s", 1));
+    run_id = first.rows().front().run_id;
+  }
+  test::reasoner second(options(), {}, path, true);
+  second.server.push(exchange::json_body(test::completion("a.txt is gone")));
+  second.say("s", "yes");
+  REQUIRE(second.wait_texts("s", 1));
+  CHECK(second.texts("s")[0] == "a.txt is gone");
+  CHECK(deletes == 1);
+  // The model got the conversation of the first life, with the tool's result.
+  const auto reqs = second.requests();
+  REQUIRE(reqs.size() == 1);
+  CHECK(reqs[0]["messages"][1]["content"] == "delete a.txt");
+  CHECK(tool_contents(reqs[0]) == std::vector<std::string>{"deleted"});
+  for (const auto& row : second.rows())
+    if (row.kind == "reasoning_step") CHECK(row.run_id == run_id);
+}
