@@ -148,7 +148,7 @@ TEST_CASE("parallel_tools runs one step's calls concurrently") {
   CHECK(tool_contents(r.requests()[1]) == std::vector<std::string>{"opened", "done"});
 }
 
-TEST_CASE("invalid arguments go back to the model as errors naming the problem; the tool does not run") {
+TEST_CASE("invalid arguments go back to the model as errors naming the problem, the tool does not run") {
   std::atomic<int> calls{0};
   test::reasoner r(plain({adder(&calls)}));
   r.server.push(exchange::json_body(tool_calls_answer({{"c1", "add", R"({"a":"two","b":3})"},
@@ -234,7 +234,7 @@ TEST_CASE("the token budget stops the loop with a clear reply") {
   CHECK_FALSE(has(kinds, "max_steps"));
 }
 
-TEST_CASE("task tools plan the work; a final answer with tasks pending is pushed back as a user message") {
+TEST_CASE("task tools plan the work, a final answer with tasks pending is pushed back as a user message") {
   llm::reasoning_options o;  // task planning on
   o.tools = {adder()};
   test::reasoner r(o);
@@ -281,7 +281,7 @@ TEST_CASE("task tools plan the work; a final answer with tasks pending is pushed
   CHECK(streamed == 3);
 }
 
-TEST_CASE("a tool that needs approval asks the user; Yes runs it, No gives the model an error") {
+TEST_CASE("a tool that needs approval asks the user, Yes runs it, No gives the model an error") {
   std::atomic<int> deletes{0};
   auto del = llm::make_tool("delete_file", "Deletes a file.", {llm::param::string("path", "the file")},
                             [&deletes](const llm::tool_args&) {
@@ -385,7 +385,7 @@ TEST_CASE("history_messages gives the model the earlier conversation") {
   CHECK(m[3] == json{{"role", "user"}, {"content", "who am I?"}});
 }
 
-TEST_CASE("a reset while the model hangs ends the run at once; the next message is handled") {
+TEST_CASE("a reset while the model hangs ends the run at once, the next message is handled") {
   test::reasoner r(plain());
   r.server.push(exchange::hang());
   r.server.push(exchange::json_body(test::completion("fresh answer")));

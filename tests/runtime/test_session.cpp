@@ -329,7 +329,7 @@ TEST_CASE("a coroutine body awaits a timer while other sessions keep answering, 
   CHECK(h.replies.of("slow") == std::vector<std::string>{"slow done", "echo after"});
 }
 
-TEST_CASE("reset and close cancel a suspended coroutine body; the fresh conversation's body is not") {
+TEST_CASE("reset and close cancel a suspended coroutine body, the fresh conversation's body is not") {
   harness h("cancel", 2);
   std::atomic<int> ended{0};
   auto& a = h.agent.new_state("a", true);
