@@ -27,8 +27,9 @@ json tool_calls_answer(const std::vector<call_spec>& calls, int prompt_tokens,
 }
 
 reasoner::reasoner(parley::llm::reasoning_options o,
-                   std::function<void(parley::agent&, parley::state&)> extra)
-    : path(dir.file("reasoning.db")) {
+                   std::function<void(parley::agent&, parley::state&)> extra, std::string db_path,
+                   bool persist)
+    : path(db_path.empty() ? dir.file("reasoning.db") : std::move(db_path)) {
   agent.config().set("agent.threads", 2, "test");
   agent.config().set("log.level", "error", "test");
   parley::llm::client_options co;
@@ -52,6 +53,7 @@ reasoner::reasoner(parley::llm::reasoning_options o,
       },
       "test");
   agent.use_platform(platform);
+  agent.persist_sessions(persist);
   agent.start();
 }
 

@@ -38,8 +38,10 @@ struct step_row {
 };
 
 struct reasoner {
+  // `db_path` empty: a file in a fresh temp folder. `persist`: agent.persist_sessions.
   explicit reasoner(parley::llm::reasoning_options o,
-                    std::function<void(parley::agent&, parley::state&)> extra = {});
+                    std::function<void(parley::agent&, parley::state&)> extra = {},
+                    std::string db_path = {}, bool persist = false);
   ~reasoner();
   // Sends a text message to session `id`.
   void say(const std::string& id, const std::string& text);

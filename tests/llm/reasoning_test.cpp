@@ -104,8 +104,9 @@ TEST_CASE("a tool call, its result and the final answer are recorded, linked and
   for (const auto& x : all) steps += x.kind == parley::reply_kind::reasoning_step;
   CHECK(steps == 5);
   CHECK(all.back().kind == parley::reply_kind::text);
-  // The steps are recorded once, in reasoning_step, not as chat rows too.
-  CHECK(test::query_count(r.path, "SELECT count(*) FROM chat WHERE type = 'reasoning_step'") == 0);
+  // Streamed steps are chat rows too (a returning WebSocket client replays them), which do not
+  // close the turn: the rows link to the answer.
+  CHECK(test::query_count(r.path, "SELECT count(*) FROM chat WHERE type = 'reasoning_step'") == 5);
 }
 
 TEST_CASE("without stream_steps nothing but the answer reaches the client") {
@@ -117,6 +118,7 @@ TEST_CASE("without stream_steps nothing but the answer reaches the client") {
   REQUIRE(r.wait_texts("s", 1));
   CHECK(r.all("s").size() == 1);
   CHECK(r.kinds() == std::vector<std::string>{"reasoning_started", "final_answer", "reasoning_finished"});
+  CHECK(test::query_count(r.path, "SELECT count(*) FROM chat WHERE type = 'reasoning_step'") == 0);
 }
 
 TEST_CASE("parallel_tools runs one step's calls concurrently") {
@@ -146,7 +148,7 @@ TEST_CASE("parallel_tools runs one step's calls concurrently") {
   CHECK(tool_contents(r.requests()[1]) == std::vector<std::string>{"opened", "done"});
 }
 
-TEST_CASE("invalid arguments go back to the model as errors naming the problem; the tool does not run") {
+TEST_CASE("invalid arguments go back to the model as errors naming the problem, the tool does not run") {
   std::atomic<int> calls{0};
   test::reasoner r(plain({adder(&calls)}));
   r.server.push(exchange::json_body(tool_calls_answer({{"c1", "add", R"({"a":"two","b":3})"},
@@ -232,7 +234,7 @@ TEST_CASE("the token budget stops the loop with a clear reply") {
   CHECK_FALSE(has(kinds, "max_steps"));
 }
 
-TEST_CASE("task tools plan the work; a final answer with tasks pending is pushed back as a user message") {
+TEST_CASE("task tools plan the work, a final answer with tasks pending is pushed back as a user message") {
   llm::reasoning_options o;  // task planning on
   o.tools = {adder()};
   test::reasoner r(o);
@@ -279,7 +281,7 @@ TEST_CASE("task tools plan the work; a final answer with tasks pending is pushed
   CHECK(streamed == 3);
 }
 
-TEST_CASE("a tool that needs approval asks the user; Yes runs it, No gives the model an error") {
+TEST_CASE("a tool that needs approval asks the user, Yes runs it, No gives the model an error") {
   std::atomic<int> deletes{0};
   auto del = llm::make_tool("delete_file", "Deletes a file.", {llm::param::string("path", "the file")},
                             [&deletes](const llm::tool_args&) {
@@ -383,7 +385,7 @@ TEST_CASE("history_messages gives the model the earlier conversation") {
   CHECK(m[3] == json{{"role", "user"}, {"content", "who am I?"}});
 }
 
-TEST_CASE("a reset while the model hangs ends the run at once; the next message is handled") {
+TEST_CASE("a reset while the model hangs ends the run at once, the next message is handled") {
   test::reasoner r(plain());
   r.server.push(exchange::hang());
   r.server.push(exchange::json_body(test::completion("fresh answer")));
@@ -410,4 +412,76 @@ TEST_CASE("a close while the model hangs records reasoning_cancelled and nothing
   CHECK(r.texts("s").empty());
   // No error was recorded for the body: its end was asked for.
   CHECK(test::query_count(r.path, "SELECT count(*) FROM event WHERE event = 'error'") == 0);
+}
+
+TEST_CASE("the run's columns are read back, exported and imported") {
+  test::reasoner r(plain({adder()}));
+  r.server.push(exchange::json_body(tool_calls_answer({{"c1", "add", R"({"a":1,"b":1})"}}, 21, 5)));
+  r.server.push(exchange::json_body(test::completion("2")));
+  r.say("s", "1+1");
+  REQUIRE(r.wait_texts("s", 1));
+  r.db->flush();
+  auto s = r.agent.find_session("s");
+  REQUIRE(s);
+  std::vector<parley::reasoning_event> events;
+  test::on_strand(*s, [&] { events = s->get_reasoning_events(); });
+  REQUIRE(events.size() == 5);
+  CHECK(events[1].step_kind == "llm_tool_calls");
+  CHECK(events[1].run_id == events[0].run_id);
+  CHECK(events[1].step_number == 0);
+  CHECK(events[1].prompt_tokens == 21);
+  CHECK(events[1].completion_tokens == 5);
+  CHECK(events[1].latency_ms.has_value());
+  CHECK_FALSE(events[0].prompt_tokens.has_value());  // no model call in reasoning_started
+
+  const json doc = r.db->export_session("reasoner", "s");
+  const auto& steps = doc["reasoning_steps"];
+  REQUIRE(steps.size() == 5);
+  CHECK(steps[1]["run_id"] == events[0].run_id);
+  CHECK(steps[1]["prompt_tokens"] == 21);
+  CHECK(steps[1]["completion_tokens"] == 5);
+  CHECK(steps[1]["step_number"] == 0);
+  CHECK(steps[0]["prompt_tokens"].is_null());
+  r.db->import_session("reasoner", doc, "copy");
+  CHECK(test::query_count(r.path, "SELECT count(*) FROM reasoning_step r JOIN session s ON "
+                                  "s.id = r.session_id WHERE s.session_id = 'copy' AND "
+                                  "r.prompt_tokens = 21 AND r.completion_tokens = 5 AND "
+                                  "r.step_number = 0 AND r.run_id = '" +
+                                      events[0].run_id + "'") == 1);
+}
+
+TEST_CASE("with persisted sessions a pending approval survives a restart") {
+  test::temp_dir dir;
+  const auto path = dir.file("persist.db");
+  std::atomic<int> deletes{0};
+  auto options = [&] {
+    auto del = llm::make_tool("delete_file", "Deletes a file.", {llm::param::string("path", "the file")},
+                              [&deletes](const llm::tool_args&) {
+                                ++deletes;
+                                return std::string("deleted");
+                              },
+                              {.needs_approval = true});
+    return plain({del});
+  };
+  std::string run_id;
+  {
+    test::reasoner first(options(), {}, path, true);
+    first.server.push(exchange::json_body(tool_calls_answer({{"d1", "delete_file", R"({"path":"a.txt"})"}})));
+    first.say("s", "delete a.txt");
+    REQUIRE(first.wait_texts("s", 1));
+    run_id = first.rows().front().run_id;
+  }
+  test::reasoner second(options(), {}, path, true);
+  second.server.push(exchange::json_body(test::completion("a.txt is gone")));
+  second.say("s", "yes");
+  REQUIRE(second.wait_texts("s", 1));
+  CHECK(second.texts("s")[0] == "a.txt is gone");
+  CHECK(deletes == 1);
+  // The model got the conversation of the first life, with the tool's result.
+  const auto reqs = second.requests();
+  REQUIRE(reqs.size() == 1);
+  CHECK(reqs[0]["messages"][1]["content"] == "delete a.txt");
+  CHECK(tool_contents(reqs[0]) == std::vector<std::string>{"deleted"});
+  for (const auto& row : second.rows())
+    if (row.kind == "reasoning_step") CHECK(row.run_id == run_id);
 }

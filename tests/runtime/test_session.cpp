@@ -333,6 +333,48 @@ TEST_CASE("a coroutine body awaits a timer while other sessions keep answering, 
   CHECK(h.replies.of("slow") == std::vector<std::string>{"slow done", "echo after"});
 }
 
+TEST_CASE("reset and close cancel a suspended coroutine body, the fresh conversation's body is not") {
+  harness h("cancel", 2);
+  std::atomic<int> ended{0};
+  auto& a = h.agent.new_state("a", true);
+  auto& wait = h.agent.new_state("wait");
+  a.when_event("wait").go_to(wait);
+  // A short wait: a cancellation meant for an older body would end it without its reply.
+  a.set_body([](session& s) -> boost::asio::awaitable<void> {
+    boost::asio::steady_timer t(co_await boost::asio::this_coro::executor, 20ms);
+    co_await t.async_wait(boost::asio::use_awaitable);
+    s.reply("start");
+  });
+  wait.set_body([&ended](session& s) -> boost::asio::awaitable<void> {
+    boost::asio::steady_timer t(co_await boost::asio::this_coro::executor, 1h);
+    try {
+      co_await t.async_wait(boost::asio::use_awaitable);
+      s.reply("the hour passed");
+    } catch (const boost::system::system_error&) {
+      ++ended;
+      throw;  // a cancelled body's end is no failure: no error reply
+    }
+  });
+  h.agent.start();
+  auto s = h.session("s");
+  REQUIRE(h.replies.wait_count("s", 1));
+  s->post(event::custom("wait"));
+  REQUIRE(h.replies.wait([&] { return h.state_of(s) == "wait"; }));
+  s->reset();  // handled at once: the body waiting for an hour is cancelled
+  REQUIRE(h.replies.wait_count("s", 2, 5s));
+  CHECK(h.replies.of("s") == std::vector<std::string>{"start", "start"});
+  CHECK(ended == 1);
+  CHECK(h.state_of(s) == "a");
+  // A reset while idle does not cancel the body the reset itself starts.
+  s->reset();
+  REQUIRE(h.replies.wait_count("s", 3, 5s));
+  s->post(event::custom("wait"));
+  REQUIRE(h.replies.wait([&] { return h.state_of(s) == "wait"; }));
+  s->close("bye");
+  REQUIRE(h.replies.wait([&] { return ended == 2; }, 5s));
+  CHECK(h.replies.of("s").size() == 3);
+}
+
 TEST_CASE("a coroutine body that throws gets the error reply") {
   harness h;
   auto& a = h.agent.new_state("a", true);
