@@ -1,5 +1,8 @@
 #include <parley/llm/intent_classifier.hpp>
 
+#include <algorithm>
+#include <cctype>
+
 #include <boost/asio/post.hpp>
 
 #include <parley/log.hpp>

@@ -161,6 +161,11 @@ void mcp_toolset::shutdown() {
   for (auto& s : servers) s->shutdown();
 }
 
+net::awaitable<void> mcp_toolset::close() {
+  shutdown();
+  for (auto& s : servers) co_await s->wait_exited();
+}
+
 net::awaitable<mcp_toolset> tools_of(std::shared_ptr<mcp_client> server) {
   auto listed = co_await server->list_tools();
   mcp_toolset set;

@@ -435,7 +435,8 @@ TEST_CASE("start_mcp_servers starts every configured server and gathers their to
   CHECK(set.find("peer__echo"));
   CHECK(run_tool(fx, set, "everything__echo", {{"message", "a"}}) == "Echo: a");
   CHECK(run_tool(fx, set, "peer__echo", {{"message", "b"}}) == "Echo: b");
-  for (auto& s : set.servers) fx.finish(*s);
+  fx.run(set.close());
+  for (auto& s : set.servers) CHECK(s->pid() == -1);
 
   // One server that cannot start fails the call; the others are shut down.
   servers.push_back(opts("ghost", "/nonexistent/mcp-ghost"));

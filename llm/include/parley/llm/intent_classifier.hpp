@@ -4,7 +4,8 @@
 /// JSON answer ({"intent": "<name>" | "none", "confidence": 0..1, "parameters": {...}}). When
 /// the model fails, times out or answers anything else, the local classifier decides. Every
 /// prediction is recorded like a local one; its classifier name says which answered:
-/// "llm:<model>" or "llm-fallback:<local classifier>".
+/// "llm:<model>" or "llm-fallback:<local classifier>". The model's confidence is the score,
+/// so nlp.intent_threshold applies to it as to a local score.
 ///
 ///   auto model = std::make_shared<llm::client>(ex, llm::client_options::from(agent.config()));
 ///   agent.set_intent_classifier(llm::make_llm_classifier(ex, model));   // every state

@@ -56,8 +56,11 @@ struct mcp_toolset {
   /// Adds a server's tools (listed with list_tools), naming them uniquely among those here:
   /// a clash gets the hash suffix. Strand or single thread.
   void add(std::shared_ptr<mcp_client> server, const std::vector<mcp_tool_info>& listed);
-  /// Shuts every server down (any thread).
+  /// Shuts every server down (any thread; returns at once).
   void shutdown();
+  /// Shuts every server down and waits until each is reaped: call it before the agent stops
+  /// (its io_context must still run), e.g. co_spawn(io, tools.close(), use_future).get().
+  net::awaitable<void> close();
 };
 
 /// Connects `server` (already started) and lists its tools into a toolset of its own.
