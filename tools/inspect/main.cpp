@@ -3,6 +3,7 @@
 // database (WAL): it only reads, in short statements, and never blocks the agent's writer.
 #include <unistd.h>
 
+#include <algorithm>
 #include <csignal>
 #include <cstdlib>
 #include <iostream>
@@ -12,6 +13,7 @@
 #include <parley/db/timestamp.hpp>
 #include <parley/errors.hpp>
 
+#include "chain.hpp"
 #include "queries.hpp"
 
 namespace {
@@ -19,6 +21,7 @@ using namespace parley::inspect;
 
 constexpr const char* usage_text =
     "usage: parley-inspect DB COMMAND [SESSION] [options]\n"
+    "       parley-inspect DB [DB...] chain MESSAGE_ID [--json]\n"
     "\n"
     "commands:\n"
     "  sessions [--user U] [--limit N]     sessions, most recently active first\n"
@@ -27,6 +30,8 @@ constexpr const char* usage_text =
     "  reasoning SESSION                   reasoning steps and the reply each led to\n"
     "  events SESSION                      unhandled events, errors, closes\n"
     "  timeline SESSION                    chat, intents, transitions and reasoning in time order\n"
+    "  chain MESSAGE_ID                    an agent-to-agent message's causes and effects, across\n"
+    "                                      sessions and agents; give every agent's file before it\n"
     "\n"
     "options:\n"
     "  --json             JSON for scripts (an array; one object per line with --follow)\n"
@@ -43,6 +48,8 @@ struct usage_error : std::runtime_error {
 
 struct args {
   std::string db;
+  std::vector<std::string> dbs;  // chain: every file given
+  bool chain = false;
   command cmd{};
   std::string session;
   query_options q;
@@ -104,6 +111,16 @@ args parse(int argc, char** argv) {
     }
   }
   if (pos.size() < 2) throw usage_error("need a database and a command");
+  // chain reads several files: DB [DB...] chain ID.
+  if (auto it = std::find(pos.begin() + 1, pos.end(), "chain"); it != pos.end()) {
+    a.dbs.assign(pos.begin(), it);
+    a.db = a.dbs.front();
+    a.chain = true;
+    if (pos.end() - it != 2) throw usage_error("chain needs one MESSAGE_ID");
+    a.session = *(it + 1);
+    if (a.follow) throw usage_error("chain does not --follow");
+    return a;
+  }
   a.db = pos[0];
   const auto& c = pos[1];
   static const std::pair<const char*, command> names[] = {
@@ -128,6 +145,13 @@ args parse(int argc, char** argv) {
 }
 
 int inspect(const args& a) {
+  if (a.chain) {
+    const bool colour = a.color == "always" || (a.color == "auto" && ::isatty(1) && !std::getenv("NO_COLOR"));
+    printer out(chain_headers(), a.json, false, colour && !a.json);
+    out.print(chain(a.dbs, a.session));
+    out.finish();
+    return 0;
+  }
   auto db = parley::db::open_for_reading(a.db);
   std::optional<session_ref> s;
   if (a.cmd != command::sessions) s = find_session(*db, a.db, a.session, a.q.agent);
