@@ -63,6 +63,19 @@ void declare_config(config& cfg) {
               "seconds a fetched agent card is reused");
   cfg.declare("platforms.a2a.max_response", t::integer, 4 << 20,
               "largest answer or stream event accepted from another A2A agent, bytes");
+  // Links to other agents (session::send_to_agent); defaults match websocket_agent_options'.
+  cfg.declare("platforms.websocket_agents.queue_limit", t::integer, 256,
+              "messages waiting per link to another agent; beyond it they fail (agent_error)");
+  cfg.declare("platforms.websocket_agents.connect_timeout", t::number, 5.0,
+              "seconds for the TCP, TLS and WebSocket handshakes with another agent");
+  cfg.declare("platforms.websocket_agents.reconnect_attempts", t::integer, 3,
+              "failed connects in a row before the waiting messages fail");
+  cfg.declare("platforms.websocket_agents.backoff", t::number, 0.2,
+              "seconds before the first reconnect (doubling, at most 5 s)");
+  cfg.declare("platforms.websocket_agents.token", t::string, "",
+              "bearer token sent to other agents (Authorization header)");
+  cfg.declare("platforms.websocket_agents.tls_verify", t::boolean, true,
+              "wss://: verify other agents' certificates");
 }
 
 }  // namespace parley::platforms

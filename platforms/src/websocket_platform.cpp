@@ -1,5 +1,7 @@
 #include <parley/platforms/websocket_platform.hpp>
 
+#include <parley/platforms/websocket_agents.hpp>
+
 #include <algorithm>
 
 #include <boost/asio/post.hpp>
@@ -111,6 +113,13 @@ void websocket_platform::start(agent& owner) {
                                                         !options_.token.empty(),
                                                         options_.max_file_size)
                 : nullptr;
+  // BAF's way to message other agents comes with the platform, unless the bot set its own.
+  if (!owner.find_agent_transport("websocket")) {
+    const bool configured =
+        owner.config().declared().contains("platforms.websocket_agents.queue_limit");
+    use_websocket_agents(owner, configured ? websocket_agent_options::from_config(owner.config())
+                                           : websocket_agent_options{});
+  }
   impl_->server = detail::start_ws_server(owner.io_context(), impl_->hub);
   impl_->port = impl_->server->port();
   PARLEY_LOG(info, "websocket: agent " << owner.name() << " listening; open " << url());

@@ -77,6 +77,7 @@ class common_frame {
 
   std::string action, message;
   bool got_action = false, got_message = false;
+  bool got_lineage = false;  // an "id" key: an agent's frame with lineage (general path)
 
   bool null() { return scalar(); }
   bool boolean(bool) { return scalar(); }
@@ -99,8 +100,10 @@ class common_frame {
   bool end_object() { return --depth_, true; }
   bool end_array() { return --depth_, true; }
   bool key(string_t& k) {
-    if (depth_ == 1)
+    if (depth_ == 1) {
       field_ = k == "action" ? field::action : k == "message" ? field::message : field::other;
+      if (k == "id") got_lineage = true;
+    }
     return true;
   }
   bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception&) {
@@ -167,7 +170,7 @@ client_input parse_client_frame(std::string_view text, std::size_t max_file_size
     common_frame c;
     if (json::sax_parse(text, &c) && c.got_action && c.got_message) {
       if (c.action == "user_message") return input_event{event::text(std::move(c.message), true)};
-      if (c.action == "agent_reply_str")
+      if (c.action == "agent_reply_str" && !c.got_lineage)
         return input_event{event::text(std::move(c.message), false)};
     }
   }
@@ -194,10 +197,23 @@ client_input parse_client_frame(std::string_view text, std::size_t max_file_size
   }
   if (action == "user_file") return parse_file(message, max_file_size);
   if (action == "agent_reply_str") {  // another agent: a non-human event
-    if (message.is_string()) return input_event{event::text(message.get<std::string>(), false)};
     if (message.is_null())
       return input_error{"agent_reply_str: 'message' is missing; send a string or an object"};
-    return input_event{event::json_payload(message, false)};
+    event e = message.is_string() ? event::text(message.get<std::string>(), false)
+                                  : event::json_payload(message, false);
+    if (lineage::present_in(f)) {
+      // Parley's extra fields (BAF sends none). A client may forge them: wrong types are
+      // refused; the depth is taken as sent (clamped to 0..1e6), so a peer can make a message
+      // look deeper, never shallower than 0, and the guard still stops at max_agent_depth.
+      std::string why;
+      auto l = lineage::from_json(f, &why);
+      if (!l)
+        return input_error{"agent_reply_str: " + why +
+                           "; send Parley's lineage fields with their types, or none (as BAF)"};
+      std::string sender = l->sender_agent.empty() ? std::string("agent") : l->sender_agent;
+      e.from_agent(std::move(sender), std::move(*l), "websocket", /*inbound=*/true);
+    }
+    return input_event{std::move(e)};
   }
   if (action == "reset") return input_reset{};
   if (action == "user_set_variable") {
@@ -286,6 +302,12 @@ json reply_frame(reply_kind kind, const std::string& text, const json& data, boo
 }  // namespace
 
 std::string encode_reply(const reply& r, bool history) {
+  if (r.lineage) {
+    // An answer to another agent: BAF's frame plus the reply's lineage (BAF clients ignore it).
+    json f = reply_frame(r.kind, r.text, r.data, history, r.timestamp);
+    f.update(r.lineage->to_json());
+    return dump(f);
+  }
   // Written directly, no JSON object built: the same bytes as dump() of reply_frame() (keys in
   // order: action, history, message, timestamp). The image frame has two more keys.
   if (r.kind == reply_kind::image) return dump(reply_frame(r.kind, r.text, r.data, history, r.timestamp));

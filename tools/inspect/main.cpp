@@ -1,9 +1,10 @@
 // parley-inspect: reads what an agent recorded in its SQLite database: sessions, chat,
-// transitions, reasoning steps, events, all of them merged into a timeline, and the agent's
-// state diagram. Works on a live database (WAL): it only reads, in short statements, and never
+// transitions, reasoning steps, events, all of them merged into a timeline, the chain of an
+// agent-to-agent message across files, and the agent's state diagram. Works on a live database (WAL): it only reads, in short statements, and never
 // blocks the agent's writer.
 #include <unistd.h>
 
+#include <algorithm>
 #include <csignal>
 #include <cstdlib>
 #include <iostream>
@@ -13,6 +14,7 @@
 #include <parley/db/timestamp.hpp>
 #include <parley/errors.hpp>
 
+#include "chain.hpp"
 #include "diagram.hpp"
 #include "queries.hpp"
 
@@ -21,6 +23,7 @@ using namespace parley::inspect;
 
 constexpr const char* usage_text =
     "usage: parley-inspect DB COMMAND [SESSION] [options]\n"
+    "       parley-inspect DB [DB...] chain MESSAGE_ID [--json]\n"
     "\n"
     "commands:\n"
     "  sessions [--user U] [--limit N]     sessions, most recently active first\n"
@@ -31,6 +34,8 @@ constexpr const char* usage_text =
     "  timeline SESSION                    chat, intents, transitions and reasoning in time order\n"
     "  diagram [SESSION]                   the state diagram (DOT; --format mermaid), with visit\n"
     "                                      counts, and the SESSION's path and current state\n"
+    "  chain MESSAGE_ID                    an agent-to-agent message's causes and effects, across\n"
+    "                                      sessions and agents; give every agent's file before it\n"
     "\n"
     "options:\n"
     "  --json             JSON for scripts (an array; one object per line with --follow)\n"
@@ -48,6 +53,8 @@ struct usage_error : std::runtime_error {
 
 struct args {
   std::string db;
+  std::vector<std::string> dbs;  // chain: every file given
+  bool chain = false;
   command cmd{};
   std::string session;
   query_options q;
@@ -116,6 +123,16 @@ args parse(int argc, char** argv) {
     }
   }
   if (pos.size() < 2) throw usage_error("need a database and a command");
+  // chain reads several files: DB [DB...] chain ID.
+  if (auto it = std::find(pos.begin() + 1, pos.end(), "chain"); it != pos.end()) {
+    a.dbs.assign(pos.begin(), it);
+    a.db = a.dbs.front();
+    a.chain = true;
+    if (pos.end() - it != 2) throw usage_error("chain needs one MESSAGE_ID");
+    a.session = *(it + 1);
+    if (a.follow) throw usage_error("chain does not --follow");
+    return a;
+  }
   a.db = pos[0];
   const auto& c = pos[1];
   if (c == "diagram") {
@@ -147,6 +164,13 @@ args parse(int argc, char** argv) {
 }
 
 int inspect(const args& a) {
+  if (a.chain) {
+    const bool colour = a.color == "always" || (a.color == "auto" && ::isatty(1) && !std::getenv("NO_COLOR"));
+    printer out(chain_headers(), a.json, false, colour && !a.json);
+    out.print(chain(a.dbs, a.session));
+    out.finish();
+    return 0;
+  }
   auto db = parley::db::open_for_reading(a.db);
   if (a.diagram) {
     std::optional<session_ref> s;

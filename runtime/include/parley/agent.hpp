@@ -222,8 +222,6 @@ class agent {
   int max_agent_depth_ = 8;
   std::size_t agent_message_ids_ = 1024;
 
-  mutable std::mutex transports_mutex_;
-  std::map<std::string, std::shared_ptr<agent_transport>, std::less<>> transports_;
 
   net::io_context io_;
   std::optional<net::executor_work_guard<net::io_context::executor_type>> work_;
@@ -245,6 +243,10 @@ class agent {
   std::unique_ptr<net::steady_timer> wake_timer_;
   std::mutex wake_mutex_;
   std::multimap<clock::time_point, wake_entry> wake_;  // guarded by wake_mutex_
+
+  // After io_: transports (and the links they hold, with their timers) go before it.
+  mutable std::mutex transports_mutex_;
+  std::map<std::string, std::shared_ptr<agent_transport>, std::less<>> transports_;
 };
 
 }  // namespace parley
