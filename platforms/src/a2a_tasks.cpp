@@ -24,8 +24,7 @@ struct task_store::task {
 
 struct task_store::job {
   std::string task_id;
-  std::vector<parley::event> events;
-  json lineage;
+  std::vector<parley::event> events;  // marked from_agent when the message carried lineage
 };
 
 struct task_store::context {
@@ -163,7 +162,7 @@ json task_store::send(incoming_message in, json message, task_listener listener,
       listener({{"task", result}}, nullptr);
       t->listeners.emplace_back(id, std::move(listener));
     }
-    ctx->waiting.push_back({t->id, std::move(in.events), std::move(in.lineage)});
+    ctx->waiting.push_back({t->id, std::move(in.events)});
   }
   start_turn(context_id);
   return result;
@@ -200,7 +199,6 @@ void task_store::start_turn(const std::string& context_id) {
   }
   std::string refused;
   for (auto& e : j.events) {
-    // TODO(h-agents): the lineage read from the message's metadata goes on the event here.
     auto r = s->post(std::move(e));
     if (!r) {
       refused = r.error;

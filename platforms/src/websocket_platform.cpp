@@ -1,5 +1,7 @@
 #include <parley/platforms/websocket_platform.hpp>
 
+#include <parley/platforms/a2a_client.hpp>
+
 #include <algorithm>
 
 #include <boost/asio/post.hpp>
@@ -111,6 +113,8 @@ void websocket_platform::start(agent& owner) {
                                                         !options_.token.empty(),
                                                         options_.max_file_size)
                 : nullptr;
+  // Sessions reach other A2A agents through the same settings (session::ask_agent).
+  if (options_.a2a.enabled) use_a2a_agents(owner, options_.a2a);
   impl_->server = detail::start_ws_server(owner.io_context(), impl_->hub);
   impl_->port = impl_->server->port();
   PARLEY_LOG(info, "websocket: agent " << owner.name() << " listening; open " << url());
