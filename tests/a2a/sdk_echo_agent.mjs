@@ -1,5 +1,5 @@
 // An A2A v1.0 agent made with @a2a-js/sdk 1.3.0 + express, for testing Parley's client.
-// startEchoAgents() listens on 127.0.0.1:0 and returns its base URL. Under it:
+// startEchoAgents(port = 0) listens on 127.0.0.1 and returns its base URL. Under it:
 //   /              streaming card; "never ..." is accepted and never answered; anything else:
 //                  task -> WORKING -> artifact [echo: TEXT, {length, turn}] -> COMPLETED ("done")
 //   /nostream/     the same agent with capabilities.streaming false (the client must SendMessage)
@@ -38,9 +38,9 @@ class Echo {
   async cancelTask(taskId, bus) { bus.publish(status(taskId, "", TaskState.TASK_STATE_CANCELED, undefined)); }
 }
 
-export async function startEchoAgents() {
+export async function startEchoAgents(port = 0) {
   const app = express();
-  const server = await new Promise((resolve) => { const s = app.listen(0, "127.0.0.1", () => resolve(s)); });
+  const server = await new Promise((resolve) => { const s = app.listen(port, "127.0.0.1", () => resolve(s)); });
   const base = `http://127.0.0.1:${server.address().port}`;
   const echo = new Echo();
   const mount = (prefix, streaming) => {
