@@ -212,8 +212,11 @@ void task_store::start_turn(const std::string& context_id) {
       finish(*it->second, task_state::failed, refused);
   }
   // The turn ends once the session has handled these events and no body is suspended.
-  s->when_idle([self = shared_from_this(), context_id, task_id = j.task_id, s] {
-    self->end_turn(context_id, task_id, *s);
+  // The session runs the callback itself (so it is alive then); a strong capture would make a
+  // cycle through its own waiter list.
+  s->when_idle([self = shared_from_this(), context_id, task_id = j.task_id,
+                weak = std::weak_ptr<parley::session>(s)] {
+    if (auto live = weak.lock()) self->end_turn(context_id, task_id, *live);
   });
 }
 
