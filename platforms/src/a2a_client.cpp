@@ -122,6 +122,12 @@ class a2a_client final : public agent_transport, public std::enable_shared_from_
       reason = e.what();
     }
     if (reason.empty()) co_return;
+    {
+      // The peer may have dropped the task it left waiting: the next ask starts a new one.
+      std::lock_guard lock(mu_);
+      if (auto c = convos_.find(sid); c != convos_.end())
+        if (auto it = c->second.find(url); it != c->second.end()) it->second.open_task.clear();
+    }
     PARLEY_LOG(info, "a2a: session " << session_tag(sid) << ": asking " << redact_url(url)
                                      << " failed: " << reason);
     deliver(sid, event::agent_error(url, "A2A agent " + redact_url(url) + ": " + reason, l.id));
