@@ -5,6 +5,7 @@
 
 #include <parley/db/config_keys.hpp>
 #include <parley/db/sqlite_db_handler.hpp>
+#include <parley/platforms/a2a_client.hpp>
 #include <parley/platforms/config_keys.hpp>
 #include <parley/platforms/console_platform.hpp>
 #include <parley/platforms/websocket_platform.hpp>
@@ -35,6 +36,9 @@ void configure(agent& a) {
   set_log_level(parse_log_level(cfg.get_string("log.level")));
   if (cfg.get_bool("platforms.console.enabled")) {
     a.use_platform(std::make_shared<platforms::console_platform>());
+    // No WebSocket platform to register it: the A2A client on its own (session::ask_agent).
+    if (cfg.get_bool("platforms.a2a.enabled"))
+      platforms::use_a2a_agents(a, platforms::a2a_options::from_config(cfg));
   } else if (cfg.get_bool("platforms.websocket.enabled")) {
     a.use_platform(std::make_shared<platforms::websocket_platform>(
         platforms::websocket_options::from_config(cfg)));

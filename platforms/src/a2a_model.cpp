@@ -81,6 +81,26 @@ parley::event read_part(const json& p, const std::string& where, bool human,
                                      human);
 }
 
+json reply_part_content(const reply& r) {
+  switch (r.kind) {
+    case reply_kind::text: return {{"text", r.text}, {"mediaType", "text/plain"}};
+    case reply_kind::markdown: return {{"text", r.text}, {"mediaType", "text/markdown"}};
+    case reply_kind::html: return {{"text", r.text}, {"mediaType", "text/html"}};
+    case reply_kind::json: return {{"data", r.data}, {"mediaType", "application/json"}};
+    case reply_kind::file:
+    case reply_kind::image: {
+      json p = {{"raw", r.data.value("base64", "")},
+                {"mediaType", r.data.value("type", "application/octet-stream")}};
+      if (auto name = r.data.value("name", ""); !name.empty()) p["filename"] = name;
+      return p;
+    }
+    default:
+      return {{"data", r.data},
+              {"mediaType", "application/json"},
+              {"metadata", {{"parley.reply", std::string(to_string(r.kind))}}}};
+  }
+}
+
 }  // namespace
 
 json error_response(const json& id, const rpc_error& e) {
@@ -130,23 +150,10 @@ std::string timestamp(wall_clock::time_point t) {
 }
 
 json reply_part(const reply& r) {
-  switch (r.kind) {
-    case reply_kind::text: return {{"text", r.text}, {"mediaType", "text/plain"}};
-    case reply_kind::markdown: return {{"text", r.text}, {"mediaType", "text/markdown"}};
-    case reply_kind::html: return {{"text", r.text}, {"mediaType", "text/html"}};
-    case reply_kind::json: return {{"data", r.data}, {"mediaType", "application/json"}};
-    case reply_kind::file:
-    case reply_kind::image: {
-      json p = {{"raw", r.data.value("base64", "")},
-                {"mediaType", r.data.value("type", "application/octet-stream")}};
-      if (auto name = r.data.value("name", ""); !name.empty()) p["filename"] = name;
-      return p;
-    }
-    default:
-      return {{"data", r.data},
-              {"mediaType", "application/json"},
-              {"metadata", {{"parley.reply", std::string(to_string(r.kind))}}}};
-  }
+  json p = reply_part_content(r);
+  // A reply to another agent's message carries its own lineage (caused by that message).
+  if (r.lineage) p["metadata"][lineage_key] = r.lineage->to_json();
+  return p;
 }
 
 incoming_message read_message(const json& message, std::size_t max_file_size) {
@@ -166,17 +173,27 @@ incoming_message read_message(const json& message, std::size_t max_file_size) {
     if (!md->is_object()) throw bad("message.metadata must be an object");
     auto it = md->find(lineage_key);
     if (it != md->end() && !it->is_null()) {
-      if (!it->is_object()) throw bad("message.metadata[\"" + std::string(lineage_key) + "\"] must be an object");
-      in.lineage = *it;
+      std::string why;
+      in.lineage = parley::lineage::from_json(*it, &why);
+      if (!in.lineage)
+        throw bad("message.metadata[\"" + std::string(lineage_key) + "\"]: " + why);
     }
   }
   const json* parts = field(message, "parts");
   if (!parts || !parts->is_array() || parts->empty())
     throw bad("message.parts must be a non-empty array of parts, e.g. [{\"text\": \"hi\"}]");
-  const bool human = in.lineage.is_null();
-  for (std::size_t i = 0; i < parts->size(); ++i)
-    in.events.push_back(read_part((*parts)[i], "message.parts[" + std::to_string(i) + "]", human,
-                                  max_file_size));
+  const bool human = !in.lineage;
+  for (std::size_t i = 0; i < parts->size(); ++i) {
+    auto e = read_part((*parts)[i], "message.parts[" + std::to_string(i) + "]", human, max_file_size);
+    if (in.lineage) {
+      // One lineage per message: each further part gets its own id, caused by the same message.
+      parley::lineage l = *in.lineage;
+      if (i > 0) l.id += "#" + std::to_string(i);
+      e.from_agent(l.sender_agent.empty() ? std::string("a2a peer") : l.sender_agent, l, "a2a",
+                   /*inbound=*/true);
+    }
+    in.events.push_back(std::move(e));
+  }
   return in;
 }
 

@@ -78,7 +78,10 @@ json reply_part(const reply& r);
 /// What one incoming Message asks of a session.
 struct incoming_message {
   std::vector<parley::event> events;  ///< one per part, in order
-  json lineage;  ///< metadata[lineage_key] when another agent sent it (else null)
+  /// metadata[lineage_key] when another agent sent it: its events are then that agent's
+  /// (event::from_agent, inbound), so the session's replies carry lineage and the depth rule
+  /// holds across A2A.
+  std::optional<parley::lineage> lineage;
   std::string message_id, context_id, task_id;
 };
 

@@ -24,8 +24,7 @@ struct task_store::task {
 
 struct task_store::job {
   std::string task_id;
-  std::vector<parley::event> events;
-  json lineage;
+  std::vector<parley::event> events;  // marked from_agent when the message carried lineage
 };
 
 struct task_store::context {
@@ -163,7 +162,7 @@ json task_store::send(incoming_message in, json message, task_listener listener,
       listener({{"task", result}}, nullptr);
       t->listeners.emplace_back(id, std::move(listener));
     }
-    ctx->waiting.push_back({t->id, std::move(in.events), std::move(in.lineage)});
+    ctx->waiting.push_back({t->id, std::move(in.events)});
   }
   start_turn(context_id);
   return result;
@@ -200,7 +199,6 @@ void task_store::start_turn(const std::string& context_id) {
   }
   std::string refused;
   for (auto& e : j.events) {
-    // TODO(h-agents): the lineage read from the message's metadata goes on the event here.
     auto r = s->post(std::move(e));
     if (!r) {
       refused = r.error;
@@ -214,8 +212,11 @@ void task_store::start_turn(const std::string& context_id) {
       finish(*it->second, task_state::failed, refused);
   }
   // The turn ends once the session has handled these events and no body is suspended.
-  s->when_idle([self = shared_from_this(), context_id, task_id = j.task_id, s] {
-    self->end_turn(context_id, task_id, *s);
+  // The session runs the callback itself (so it is alive then); a strong capture would make a
+  // cycle through its own waiter list.
+  s->when_idle([self = shared_from_this(), context_id, task_id = j.task_id,
+                weak = std::weak_ptr<parley::session>(s)] {
+    if (auto live = weak.lock()) self->end_turn(context_id, task_id, *live);
   });
 }
 

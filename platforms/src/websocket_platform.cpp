@@ -1,5 +1,6 @@
 #include <parley/platforms/websocket_platform.hpp>
 
+#include <parley/platforms/a2a_client.hpp>
 #include <parley/platforms/websocket_agents.hpp>
 
 #include <algorithm>
@@ -120,6 +121,8 @@ void websocket_platform::start(agent& owner) {
     use_websocket_agents(owner, configured ? websocket_agent_options::from_config(owner.config())
                                            : websocket_agent_options{});
   }
+  // Sessions reach other A2A agents through the same settings (session::ask_agent).
+  if (options_.a2a.enabled) use_a2a_agents(owner, options_.a2a);
   impl_->server = detail::start_ws_server(owner.io_context(), impl_->hub);
   impl_->port = impl_->server->port();
   PARLEY_LOG(info, "websocket: agent " << owner.name() << " listening; open " << url());

@@ -4,10 +4,10 @@
 // then the same taskId), a second task in the same context, cancel, unknown task, the
 // A2A-Version check, the token, and malformed JSON-RPC (each answered, the server keeps going).
 // Exits 77 (skip) when the SDK is not installed, unless PARLEY_REQUIRE_PEERS=1.
-import { spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { existsSync } from "node:fs";
 import assert from "node:assert/strict";
+import { startAgent } from "./agent_process.mjs";
 
 const SKIP = process.env.PARLEY_REQUIRE_PEERS === "1" ? 1 : 77;
 const agentPath = process.argv[2];
@@ -25,19 +25,7 @@ const { ClientFactory, ClientFactoryOptions, DefaultAgentCardResolver, JsonRpcTr
 const watchdog = setTimeout(() => { console.error("FAIL: the test took over 60 s"); process.exit(1); }, 60000);
 
 const TOKEN = "s3cret-" + randomUUID();
-const proc = spawn(agentPath, ["--port", "0", "--db", "", "--log-level", "info",
-                               "--set", `platforms.websocket.token=${TOKEN}`],
-                   { stdio: ["ignore", "pipe", "pipe"] });
-let log = "";
-const exited = new Promise((resolve) => proc.on("exit", (code, signal) => resolve({ code, signal })));
-const base = await Promise.race([
-  new Promise((resolve) => {
-    const onData = (d) => { log += d; const m = /open (https?:\/\/\S+)/.exec(log); if (m) resolve(m[1]); };
-    proc.stderr.on("data", onData);
-    proc.stdout.on("data", onData);
-  }),
-  exited.then((e) => { throw new Error("the agent exited (" + JSON.stringify(e) + "):\n" + log); }),
-]);
+const { base, proc, exited, log } = await startAgent(agentPath, ["--set", `platforms.websocket.token=${TOKEN}`]);
 console.log("agent at", base);
 
 const st = (s) => TaskState[s?.state];
@@ -174,6 +162,23 @@ try {
   assert.equal((await rpc({ jsonrpc: "2.0", id: 13, method: "ListTasks", params: {} })).json.error.code, -32602);
   r = await rpc({ jsonrpc: "2.0", id: 14, method: "GetTask", params: { id: a.id, historyLength: 0 } });
   assert.equal(r.json.result.history, undefined);
+  // Another agent's message (lineage in metadata): the session's reply carries its own lineage,
+  // one hop deeper; a forged depth past agent.max_agent_depth gets no reply at all.
+  const L = "https://parley.dev/a2a/lineage/v1";
+  const fromAgent = (id, depth) => ({ jsonrpc: "2.0", id, method: "SendMessage", params: { message: {
+    messageId: randomUUID(), role: "ROLE_USER", parts: [{ text: "hi" }],
+    metadata: { [L]: { id: randomUUID(), correlation_id: "c1", sender: { agent: "peer", session: "s" }, depth } } } } });
+  r = await rpc(fromAgent(15, 3));
+  const part = r.json.result.task.artifacts[0].parts[0];
+  assert.equal(part.text, "echo: hi (agent)");
+  assert.equal(part.metadata[L].depth, 4);
+  assert.equal(part.metadata[L].correlation_id, "c1");
+  r = await rpc(fromAgent(16, 1000));
+  assert.equal(r.json.result.task.status.state, "TASK_STATE_COMPLETED");
+  assert.equal(r.json.result.task.artifacts, undefined, "the loop guard kept the reply");
+  r = await rpc({ jsonrpc: "2.0", id: 17, method: "SendMessage", params: { message: {
+    messageId: "m", role: "ROLE_USER", parts: [{ text: "x" }], metadata: { [L]: { depth: 1 } } } } });
+  assert.equal(r.json.error.code, -32602, "a lineage without an id is refused");
   // Still serving.
   assert.deepEqual(replies(await client.sendMessage({ message: userText("still there?") })), ["echo: still there?"]);
   console.log("errors ok");
@@ -181,7 +186,7 @@ try {
 } catch (e) {
   failed = true;
   console.error("FAIL:", e);
-  console.error("agent log:\n" + log);
+  console.error("agent log:\n" + log());
 } finally {
   proc.kill("SIGTERM");
   const e = await exited;
