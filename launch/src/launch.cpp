@@ -8,6 +8,7 @@
 #include <parley/platforms/a2a_client.hpp>
 #include <parley/platforms/config_keys.hpp>
 #include <parley/platforms/console_platform.hpp>
+#include <parley/platforms/websocket_agents.hpp>
 #include <parley/platforms/websocket_platform.hpp>
 
 namespace parley {
@@ -36,7 +37,10 @@ void configure(agent& a) {
   set_log_level(parse_log_level(cfg.get_string("log.level")));
   if (cfg.get_bool("platforms.console.enabled")) {
     a.use_platform(std::make_shared<platforms::console_platform>());
-    // No WebSocket platform to register it: the A2A client on its own (session::ask_agent).
+    // No WebSocket platform to register them: the clients that reach other agents on their
+    // own (session::send_to_agent, session::ask_agent).
+    if (!a.find_agent_transport("websocket"))
+      platforms::use_websocket_agents(a, platforms::websocket_agent_options::from_config(cfg));
     if (cfg.get_bool("platforms.a2a.enabled"))
       platforms::use_a2a_agents(a, platforms::a2a_options::from_config(cfg));
   } else if (cfg.get_bool("platforms.websocket.enabled")) {
