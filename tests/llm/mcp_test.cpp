@@ -212,7 +212,7 @@ TEST_CASE("server-filesystem: read and list files in a temp folder") {
   fs::remove_all(dir);
 }
 
-TEST_CASE("tools/list pages are all read; clashing and long names get unique model names") {
+TEST_CASE("tools/list pages are all read, and clashing and long names get unique model names") {
   io_fixture fx;
   auto c = fx.peer();
   fx.run(c->start());
@@ -255,7 +255,7 @@ TEST_CASE("an unknown tool answered with a JSON-RPC error is an mcp_error with t
   fx.finish(*c);
 }
 
-TEST_CASE("server requests are answered (ping) or refused (method not found); notifications ignored") {
+TEST_CASE("server requests are answered (ping) or refused (method not found), notifications ignored") {
   io_fixture fx;
   auto c = fx.peer();
   fx.run(c->start());
@@ -324,7 +324,7 @@ TEST_CASE("garbage on stdout fails the pending call with bad_output") {
   fx.run(c->wait_exited());  // the client ends a server that broke the protocol
 }
 
-TEST_CASE("a call that gets no answer times out; the connection stays usable") {
+TEST_CASE("a call that gets no answer times out, and the connection stays usable") {
   io_fixture fx;
   auto c = fx.peer(10s);
   fx.run(c->start());
@@ -337,7 +337,7 @@ TEST_CASE("a call that gets no answer times out; the connection stays usable") {
   fx.finish(*c);
 }
 
-TEST_CASE("a cancelled call ends at once with cancelled; the server is told and keeps serving") {
+TEST_CASE("a cancelled call ends at once with cancelled, the server is told and keeps serving") {
   io_fixture fx;
   auto c = fx.peer(10s);
   fx.run(c->start());
