@@ -59,7 +59,8 @@ struct specialist {
 /// relayed as "from URL: TEXT", failures as "error: REASON". After "loop" it sends every
 /// answer back ("again"), forever but for the loop guard.
 struct desk {
-  desk(const std::string& db, std::string specialist_url, const std::string& token = {})
+  desk(const std::string& db, std::string specialist_url, const std::string& token = {},
+       std::size_t queue_limit = 256)
       : agent("desk"), url(std::move(specialist_url)) {
     agent.config().set("agent.threads", 2);
     agent.config().set("log.level", "error");
@@ -73,6 +74,10 @@ struct desk {
     ask.set_body([this](parley::session& s) {
       const std::string& t = s.event().text();
       if (t == "loop") s.set("loop", true);
+      if (t.rfind("burst ", 0) == 0) {  // "burst N": N messages at once
+        for (int i = 0, n = std::stoi(t.substr(6)); i < n; ++i) s.send_to_agent(url, "burst");
+        return;
+      }
       if (t.rfind("to ", 0) == 0) {
         const auto space = t.find(' ', 3);
         s.send_to_agent(t.substr(3, space - 3), t.substr(space + 1));
@@ -96,6 +101,7 @@ struct desk {
     o.backoff = std::chrono::milliseconds(20);
     o.connect_timeout = std::chrono::milliseconds(2000);
     o.token = token;
+    o.queue_limit = queue_limit;
     parley::platforms::use_websocket_agents(agent, o);
     agent.start();
   }

@@ -116,6 +116,22 @@ TEST_CASE("an unreachable agent, a refused handshake and a bad URL reach the ses
   CHECK(a.replies.of("h1")[2].find("is not a WebSocket URL") != std::string::npos);
 }
 
+TEST_CASE("messages beyond the link's queue fail as agent_errors; the rest get answers") {
+  temp_folder dir;
+  specialist b(dir.file("b.db"));
+  desk a(dir.file("a.db"), b.url(), {}, /*queue_limit=*/2);
+  auto s = a.session("h1");
+  s->post(parley::event::text("burst 4"));  // queued at once, before the link connects
+  REQUIRE(a.replies.wait("h1", 4));
+  int full = 0, answered = 0;
+  for (const auto& r : a.replies.of("h1")) {
+    full += r.find("error: the queue to " + b.url() + " is full") == 0;
+    answered += r == "from " + b.url() + ": answer to burst";
+  }
+  CHECK(full == 2);
+  CHECK(answered == 2);
+}
+
 TEST_CASE("the desk's token opens a protected agent") {
   temp_folder dir;
   specialist b(dir.file("b.db"), "secret");
