@@ -223,3 +223,26 @@ TEST_CASE("forged lineage of the wrong types gets an error frame and the agent k
   CHECK(r["message"] == "answer to baf");
   CHECK_FALSE(r.contains("depth"));
 }
+
+TEST_CASE("wss:// links verify the peer's certificate unless told not to") {
+  temp_folder dir;
+  const auto cert = dir.file("cert.pem"), key = dir.file("key.pem");
+  const std::string cmd =
+      "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 "
+      "-subj /CN=localhost -keyout '" + key + "' -out '" + cert + "' >/dev/null 2>&1";
+  REQUIRE_MESSAGE(std::system(cmd.c_str()) == 0, "needs the openssl command (./dev test installs it)");
+  specialist b(dir.file("b.db"), {}, cert, key);
+  REQUIRE(b.url().rfind("wss://", 0) == 0);
+  {
+    desk a(dir.file("a.db"), b.url());  // verifies: a self-signed certificate is refused
+    auto s = a.session("h1");
+    s->post(parley::event::text("hi"));
+    REQUIRE(a.replies.wait("h1", 1));
+    CHECK(a.replies.of("h1")[0].find("error: the TLS handshake with " + b.url() + " failed") == 0);
+  }
+  desk a(dir.file("a2.db"), b.url(), {}, 256, /*tls_verify=*/false);
+  auto s = a.session("h1");
+  s->post(parley::event::text("over tls"));
+  REQUIRE(a.replies.wait("h1", 1));
+  CHECK(a.replies.of("h1")[0] == "from " + b.url() + ": answer to over tls");
+}
