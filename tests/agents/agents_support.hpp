@@ -28,7 +28,9 @@ inline std::shared_ptr<parley::db::sqlite_db_handler> sqlite(const std::string& 
 /// Answers every agent message with "answer to TEXT"; serves the WebSocket platform on port 0
 /// (with `token` when given).
 struct specialist {
-  explicit specialist(const std::string& db, const std::string& token = {}) : agent("specialist") {
+  explicit specialist(const std::string& db, const std::string& token = {},
+                      const std::string& tls_cert = {}, const std::string& tls_key = {})
+      : agent("specialist") {
     agent.config().set("agent.threads", 2);
     agent.config().set("log.level", "error");
     auto& start = agent.new_state("start", true);
@@ -39,6 +41,8 @@ struct specialist {
     parley::platforms::websocket_options o;
     o.port = 0;
     o.token = token;
+    o.tls_cert = tls_cert;
+    o.tls_key = tls_key;
     platform = std::make_shared<parley::platforms::websocket_platform>(o);
     agent.use_platform(platform);
     agent.use_db(sqlite(db));
@@ -49,7 +53,10 @@ struct specialist {
     agent.stop();
     agent.wait();
   }
-  std::string url() const { return "ws://127.0.0.1:" + std::to_string(platform->port()) + "/"; }
+  std::string url() const {
+    return (platform->options().tls_cert.empty() ? "ws://127.0.0.1:" : "wss://localhost:") +
+           std::to_string(platform->port()) + "/";
+  }
 
   parley::agent agent;
   std::shared_ptr<parley::platforms::websocket_platform> platform;
@@ -59,7 +66,8 @@ struct specialist {
 /// relayed as "from URL: TEXT", failures as "error: REASON". After "loop" it sends every
 /// answer back ("again"), forever but for the loop guard.
 struct desk {
-  desk(const std::string& db, std::string specialist_url, const std::string& token = {})
+  desk(const std::string& db, std::string specialist_url, const std::string& token = {},
+       std::size_t queue_limit = 256, bool tls_verify = true)
       : agent("desk"), url(std::move(specialist_url)) {
     agent.config().set("agent.threads", 2);
     agent.config().set("log.level", "error");
@@ -73,6 +81,10 @@ struct desk {
     ask.set_body([this](parley::session& s) {
       const std::string& t = s.event().text();
       if (t == "loop") s.set("loop", true);
+      if (t.rfind("burst ", 0) == 0) {  // "burst N": N messages at once
+        for (int i = 0, n = std::stoi(t.substr(6)); i < n; ++i) s.send_to_agent(url, "burst");
+        return;
+      }
       if (t.rfind("to ", 0) == 0) {
         const auto space = t.find(' ', 3);
         s.send_to_agent(t.substr(3, space - 3), t.substr(space + 1));
@@ -96,6 +108,8 @@ struct desk {
     o.backoff = std::chrono::milliseconds(20);
     o.connect_timeout = std::chrono::milliseconds(2000);
     o.token = token;
+    o.queue_limit = queue_limit;
+    o.tls_verify = tls_verify;
     parley::platforms::use_websocket_agents(agent, o);
     agent.start();
   }

@@ -116,6 +116,22 @@ TEST_CASE("an unreachable agent, a refused handshake and a bad URL reach the ses
   CHECK(a.replies.of("h1")[2].find("is not a WebSocket URL") != std::string::npos);
 }
 
+TEST_CASE("messages beyond the link's queue fail as agent_errors; the rest get answers") {
+  temp_folder dir;
+  specialist b(dir.file("b.db"));
+  desk a(dir.file("a.db"), b.url(), {}, /*queue_limit=*/2);
+  auto s = a.session("h1");
+  s->post(parley::event::text("burst 4"));  // queued at once, before the link connects
+  REQUIRE(a.replies.wait("h1", 4));
+  int full = 0, answered = 0;
+  for (const auto& r : a.replies.of("h1")) {
+    full += r.find("error: the queue to " + b.url() + " is full") == 0;
+    answered += r == "from " + b.url() + ": answer to burst";
+  }
+  CHECK(full == 2);
+  CHECK(answered == 2);
+}
+
 TEST_CASE("the desk's token opens a protected agent") {
   temp_folder dir;
   specialist b(dir.file("b.db"), "secret");
@@ -206,4 +222,27 @@ TEST_CASE("forged lineage of the wrong types gets an error frame and the agent k
   r = c.read_action("agent_reply_str");
   CHECK(r["message"] == "answer to baf");
   CHECK_FALSE(r.contains("depth"));
+}
+
+TEST_CASE("wss:// links verify the peer's certificate unless told not to") {
+  temp_folder dir;
+  const auto cert = dir.file("cert.pem"), key = dir.file("key.pem");
+  const std::string cmd =
+      "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 "
+      "-subj /CN=localhost -keyout '" + key + "' -out '" + cert + "' >/dev/null 2>&1";
+  REQUIRE_MESSAGE(std::system(cmd.c_str()) == 0, "needs the openssl command (./dev test installs it)");
+  specialist b(dir.file("b.db"), {}, cert, key);
+  REQUIRE(b.url().rfind("wss://", 0) == 0);
+  {
+    desk a(dir.file("a.db"), b.url());  // verifies: a self-signed certificate is refused
+    auto s = a.session("h1");
+    s->post(parley::event::text("hi"));
+    REQUIRE(a.replies.wait("h1", 1));
+    CHECK(a.replies.of("h1")[0].find("error: the TLS handshake with " + b.url() + " failed") == 0);
+  }
+  desk a(dir.file("a2.db"), b.url(), {}, 256, /*tls_verify=*/false);
+  auto s = a.session("h1");
+  s->post(parley::event::text("over tls"));
+  REQUIRE(a.replies.wait("h1", 1));
+  CHECK(a.replies.of("h1")[0] == "from " + b.url() + ": answer to over tls");
 }
