@@ -36,7 +36,7 @@ template <class Stream>
 class http_session : public std::enable_shared_from_this<http_session<Stream>> {
  public:
   http_session(Stream&& stream, std::shared_ptr<ws_hub> hub)
-      : stream_(std::move(stream)), hub_(std::move(hub)) {}
+      : stream_(std::move(stream)), hub_(std::move(hub)), keep_alive_timer_(stream_.get_executor()) {}
 
   void run() {
     // The whole handshake (TLS, request) must fit in the handshake timeout.
@@ -167,6 +167,7 @@ class http_session : public std::enable_shared_from_this<http_session<Stream>> {
                          "Transfer-Encoding: chunked\r\n";
       head += keep_alive_ ? "\r\n" : "Connection: close\r\n\r\n";
       sse_out_.push_back(std::move(head));
+      arm_keep_alive();
     }
     const std::string data = "data: " + body + "\n\n";
     char size[20];
@@ -175,8 +176,21 @@ class http_session : public std::enable_shared_from_this<http_session<Stream>> {
     if (last) {
       sse_out_.push_back("0\r\n\r\n");
       sse_done_ = true;
+      keep_alive_timer_.cancel();
     }
     if (!sse_writing_) sse_write();
+  }
+
+  // A turn may run long: a comment every 15 s keeps proxies from closing a quiet stream (SSE
+  // clients ignore lines starting with ':'), and finds a client that went.
+  void arm_keep_alive() {
+    keep_alive_timer_.expires_after(std::chrono::seconds(15));
+    keep_alive_timer_.async_wait([self = this->shared_from_this()](beast::error_code ec) {
+      if (ec || !self->sse_started_ || self->sse_done_) return;
+      self->sse_out_.push_back("e\r\n: keep-alive\n\n\r\n");
+      if (!self->sse_writing_) self->sse_write();
+      self->arm_keep_alive();
+    });
   }
 
   void sse_write() {
@@ -197,6 +211,7 @@ class http_session : public std::enable_shared_from_this<http_session<Stream>> {
                          // The client went: later events are dropped (sse_done_).
                          self->sse_out_.clear();
                          self->sse_done_ = true;
+                         self->keep_alive_timer_.cancel();
                          return http_fail(ec, "sse write");
                        }
                        self->sse_out_.pop_front();
@@ -259,6 +274,7 @@ class http_session : public std::enable_shared_from_this<http_session<Stream>> {
   bool keep_alive_ = true;
   std::deque<std::string> sse_out_;
   bool sse_started_ = false, sse_writing_ = false, sse_done_ = false;
+  net::steady_timer keep_alive_timer_;
 };
 
 }  // namespace parley::platforms::detail

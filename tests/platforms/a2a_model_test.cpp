@@ -24,7 +24,7 @@ std::string refusal(const json& m) {
 }
 }  // namespace
 
-TEST_CASE("a2a: a message's parts become events; a human's unless it carries lineage") {
+TEST_CASE("a2a: a message's parts become events, a human's unless it carries lineage") {
   auto in = read_message(msg(json::array({{{"text", "hi"}}, {{"data", {{"a", 1}}}},
                                            {{"raw", "aGk="}, {"mediaType", "text/plain"}, {"filename", "a.txt"}},
                                            {{"url", "https://x/y.png"}, {"mediaType", "image/png"}}}),
@@ -63,7 +63,7 @@ TEST_CASE("a2a: bad messages are refused naming the field") {
             .find(std::string(lineage_key)) != std::string::npos);
 }
 
-TEST_CASE("a2a: replies become parts; errors carry the spec's code and reason") {
+TEST_CASE("a2a: replies become parts, errors carry the spec's code and reason") {
   reply text{reply_kind::text, "hi", {}};
   CHECK(reply_part(text) == json{{"text", "hi"}, {"mediaType", "text/plain"}});
   reply md{reply_kind::markdown, "**b**", {}};

@@ -50,7 +50,7 @@ std::vector<std::string> texts(const json& task) {
 
 }  // namespace
 
-TEST_CASE("a2a: tasks are bounded; the oldest ended go first") {
+TEST_CASE("a2a: tasks are bounded, the oldest ended go first") {
   auto o = wstest::test_options();
   o.a2a.max_tasks = 3;
   wstest::server srv(o);
