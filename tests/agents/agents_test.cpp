@@ -116,7 +116,7 @@ TEST_CASE("an unreachable agent, a refused handshake and a bad URL reach the ses
   CHECK(a.replies.of("h1")[2].find("is not a WebSocket URL") != std::string::npos);
 }
 
-TEST_CASE("messages beyond the link's queue fail as agent_errors; the rest get answers") {
+TEST_CASE("messages beyond the link's queue fail as agent_errors, and the rest get answers") {
   temp_folder dir;
   specialist b(dir.file("b.db"));
   desk a(dir.file("a.db"), b.url(), {}, /*queue_limit=*/2);
@@ -142,7 +142,7 @@ TEST_CASE("the desk's token opens a protected agent") {
   CHECK(a.replies.of("h1")[0] == "from " + b.url() + ": answer to hi");
 }
 
-TEST_CASE("a peer that goes away reaches the session as an agent_error; reset closes the link") {
+TEST_CASE("a peer that goes away reaches the session as an agent_error, and reset closes the link") {
   temp_folder dir;
   specialist b(dir.file("b.db"));
   desk a(dir.file("a.db"), b.url());

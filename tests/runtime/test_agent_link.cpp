@@ -109,7 +109,7 @@ TEST_CASE("a message to an agent without a transport becomes an agent_error nami
   CHECK(r.find("http://other/") != std::string::npos);
 }
 
-TEST_CASE("lineage follows the event; the loop guard refuses past max_agent_depth") {
+TEST_CASE("lineage follows the event, and the loop guard refuses past max_agent_depth") {
   test::harness h;
   auto& a = h.agent;
   a.config().set("agent.max_agent_depth", 3);
@@ -155,7 +155,7 @@ TEST_CASE("lineage follows the event; the loop guard refuses past max_agent_dept
   CHECK(t->forgotten_ids()[0] == "s1");
 }
 
-TEST_CASE("an agent message whose id was handled is dropped; replies carry lineage") {
+TEST_CASE("an agent message whose id was handled is dropped, and replies carry lineage") {
   test::harness h;
   std::vector<parley::reply> out;
   std::mutex m;
