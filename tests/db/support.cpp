@@ -153,13 +153,23 @@ void child::close_stdin() {
 
 bool child::read_until(const std::function<bool(const std::string&)>& pred,
                        std::chrono::milliseconds limit) {
+  return wait_output(pred, limit, out_);
+}
+
+bool child::read_err_until(const std::function<bool(const std::string&)>& pred,
+                           std::chrono::milliseconds limit) {
+  return wait_output(pred, limit, err_);
+}
+
+bool child::wait_output(const std::function<bool(const std::string&)>& pred,
+                        std::chrono::milliseconds limit, const std::string& watched) {
   const auto end = std::chrono::steady_clock::now() + limit;
-  while (!pred(out_)) {
+  while (!pred(watched)) {
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
         end - std::chrono::steady_clock::now());
-    if (left.count() <= 0) return false;
+    if (left.count() <= 0 || (out_fd_ < 0 && err_fd_ < 0)) return false;
     pollfd p[2] = {{out_fd_, POLLIN, 0}, {err_fd_, POLLIN, 0}};
-    const int r = ::poll(p, err_fd_ >= 0 ? 2 : 1, static_cast<int>(left.count()));
+    const int r = ::poll(p, 2, static_cast<int>(left.count()));
     if (r <= 0) continue;
     char buf[4096];
     if (err_fd_ >= 0 && (p[1].revents & (POLLIN | POLLHUP))) {
@@ -171,10 +181,15 @@ bool child::read_until(const std::function<bool(const std::string&)>& pred,
         err_fd_ = -1;
       }
     }
-    if (p[0].revents & (POLLIN | POLLHUP)) {
+    if (out_fd_ >= 0 && (p[0].revents & (POLLIN | POLLHUP))) {
       auto n = ::read(out_fd_, buf, sizeof buf);
-      if (n <= 0) return pred(out_);
-      out_.append(buf, static_cast<std::size_t>(n));
+      if (n > 0) {
+        out_.append(buf, static_cast<std::size_t>(n));
+      } else {
+        if (&watched == &out_) return pred(out_);
+        ::close(out_fd_);
+        out_fd_ = -1;
+      }
     }
   }
   return true;

@@ -90,6 +90,9 @@ class child {
   /// Reads stdout until `pred(all output so far)` holds, EOF, or `limit`; returns pred's value.
   bool read_until(const std::function<bool(const std::string&)>& pred,
                   std::chrono::milliseconds limit = 20s);
+  /// The same, watching stderr (where the log goes).
+  bool read_err_until(const std::function<bool(const std::string&)>& pred,
+                      std::chrono::milliseconds limit = 20s);
   /// Reads stdout and stderr to EOF (limit), then waits for the exit; returns the exit code,
   /// or 128 + signal.
   int finish(std::chrono::milliseconds limit = 30s);
@@ -98,6 +101,8 @@ class child {
   const std::string& err() const { return err_; }
 
  private:
+  bool wait_output(const std::function<bool(const std::string&)>& pred,
+                   std::chrono::milliseconds limit, const std::string& watched);
   pid_t pid_ = -1;
   int in_ = -1, out_fd_ = -1, err_fd_ = -1;
   std::string out_, err_;

@@ -8,19 +8,20 @@
 #include <regex>
 
 #include "../db/support.hpp"
-#include "child.hpp"
 
 using namespace std::chrono_literals;
 
 namespace {
 
-// Starts the specialist on a free port; returns its port (0 if it did not come up).
-int start_specialist(test::child& s) {
-  if (!s.wait_for("listening; open http://127.0.0.1:", 20s)) return 0;
-  s.wait_for("/\n", 2s);
+bool has(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+
+// Waits for the specialist to listen; returns its port (0 if it did not come up).
+int specialist_port(test::child& s) {
+  const std::regex port_re("listening; open http://127\\.0\\.0\\.1:([0-9]+)/");
   std::smatch m;
-  const std::regex port_re("listening; open http://127\\.0\\.0\\.1:([0-9]+)");
-  return std::regex_search(s.err, m, port_re) ? std::stoi(m[1]) : 0;
+  if (!s.read_err_until([&](const std::string& err) { return std::regex_search(err, m, port_re); }, 20s))
+    return 0;
+  return std::stoi(m[1]);
 }
 
 // Asks the front desk one question on its console; returns what it printed.
@@ -28,13 +29,12 @@ std::string ask(const std::string& db, const std::string& specialist, const std:
                 const std::string& question, const std::string& expect) {
   test::child desk({FRONT_DESK_BIN, "--console", "--db", db, "--log-level", "warn", "--set",
                     "front_desk.specialist=" + specialist, "--set", "front_desk.via=" + via});
-  REQUIRE(desk.started());
-  REQUIRE(desk.wait_for("front desk", 20s));
+  REQUIRE(desk.read_until([](const std::string& out) { return has(out, "front desk"); }, 20s));
   desk.write(question + "\n");
-  CHECK_MESSAGE(desk.wait_for(expect, 20s), desk.out, desk.err);
-  desk.close_input();
-  CHECK(desk.stop() != -1);
-  return desk.out;
+  CHECK_MESSAGE(desk.read_until([&](const std::string& out) { return has(out, expect); }, 20s),
+                desk.out(), desk.err());
+  CHECK(desk.finish() == 0);  // end of input: the front desk stops cleanly
+  return desk.out();
 }
 
 // A loopback port nobody listens on: bound, read, closed.
@@ -56,20 +56,20 @@ TEST_CASE("the front desk relays the specialist's answers over BAF's WebSocket w
   test::temp_dir dir;
   test::child specialist({SPECIALIST_BIN, "--port", "0", "--db", dir.file("specialist.db"),
                           "--log-level", "info"});
-  REQUIRE(specialist.started());
-  const int port = start_specialist(specialist);
-  REQUIRE_MESSAGE(port > 0, specialist.err);
+  const int port = specialist_port(specialist);
+  REQUIRE_MESSAGE(port > 0, specialist.err());
 
   const auto front = dir.file("front.db");
   auto out = ask(front, "ws://127.0.0.1:" + std::to_string(port), "websocket",
                  "When are you open?", "Our specialist says: We are open 9:00 to 17:00");
-  CHECK(out.find("Let me ask our specialist") != std::string::npos);
+  CHECK(has(out, "Let me ask our specialist"));
   ask(front, "http://127.0.0.1:" + std::to_string(port), "a2a", "What are your prices?",
       "Our specialist says: Repairs start at 40 euros");
 
   // Both sides recorded the messages with their lineage: the specialist's answer was caused
   // by the front desk's question, one hop deeper.
-  CHECK(specialist.stop() != -1);
+  specialist.kill(SIGTERM);
+  CHECK(specialist.finish() == 0);
   CHECK(test::query_count(front, "SELECT count(*) FROM agent_message WHERE direction = 'out'") >= 2);
   CHECK(test::query_count(front, "SELECT count(*) FROM agent_message a JOIN agent_message q "
                                  "ON a.causation_id = q.message_id WHERE q.direction = 'out' "
@@ -81,5 +81,5 @@ TEST_CASE("the front desk says so when the specialist cannot be reached") {
   const int port = unused_port();
   auto out = ask(dir.file("front.db"), "ws://127.0.0.1:" + std::to_string(port), "websocket",
                  "When are you open?", "Sorry, I could not reach our specialist");
-  CHECK(out.find("Our specialist says") == std::string::npos);
+  CHECK_FALSE(has(out, "Our specialist says"));
 }

@@ -84,9 +84,9 @@ TEST_CASE("the reasoning example offers an MCP server's tools and runs them") {
   model.push(test::exchange::json_body(test::completion("The plan: ship on Friday.")));
 
   auto args = base_args(model, dir.file("r.db"));
-  for (const std::string a : {"--set", "mcp.servers.files.command=" + server, "--set",
-                              "mcp.servers.files.args=" + docs})
-    args.push_back(a);
+  for (std::string a : {std::string("--set"), "mcp.servers.files.command=" + server,
+                        std::string("--set"), "mcp.servers.files.args=" + docs})
+    args.push_back(std::move(a));
   auto r = test::run(args, "what is the plan?\n");
   INFO(r.out, r.err);
   REQUIRE(r.code == 0);
