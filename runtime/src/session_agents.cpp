@@ -38,7 +38,9 @@ parley::lineage session::next_lineage() const {
     l.depth = 1;
   }
   l.sender_agent = agent_->name();
-  l.sender_session = id_;
+  // The session's tag, never its id: an id is a bearer secret, and this goes to another agent
+  // and into its database. The tag (a hash) still tells the sender's sessions apart.
+  l.sender_session = session_tag(id_);
   return l;
 }
 

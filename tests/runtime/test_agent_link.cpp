@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 #include <parley/agent.hpp>
+#include <parley/log.hpp>
 
 #include "harness.hpp"
 
@@ -133,7 +134,7 @@ TEST_CASE("lineage follows the event, and the loop guard refuses past max_agent_
   CHECK(sent[0].l.causation_id.empty());
   CHECK(sent[0].l.correlation_id == sent[0].l.id);
   CHECK(sent[0].l.sender_agent == "test");
-  CHECK(sent[0].l.sender_session == "s1");
+  CHECK(sent[0].l.sender_session == parley::session_tag("s1"));  // never the id itself
   CHECK(sent[0].message == "from a human");
 
   s->post(agent_text("hop", with_id("m2", 2)));

@@ -26,7 +26,7 @@ struct lineage {
   std::string causation_id;    ///< the message that caused it; "" when a human's did
   std::string correlation_id;  ///< the conversation it belongs to, kept across hops
   std::string sender_agent;    ///< the sending agent's name
-  std::string sender_session;  ///< the sending session's id
+  std::string sender_session;  ///< the sending session's tag (session_tag: a hash, never the id)
   int depth = 0;               ///< agent hops since a human spoke
 
   /// {"id","causation_id","correlation_id","sender":{"agent","session"},"depth"}
