@@ -6,28 +6,15 @@
 #include <fstream>
 
 #include "../db/support.hpp"
-#include "../llm/scripted_server.hpp"
+#include "../llm/reasoning_support.hpp"
 
 namespace {
 
 bool has(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
 
-// A chat completion asking for one tool call.
+// A chat completion asking for one tool call (50 prompt tokens, 10 completion tokens).
 parley::json tool_call(const std::string& name, const parley::json& args) {
-  return {{"id", "chatcmpl-1"},
-          {"object", "chat.completion"},
-          {"model", "scripted"},
-          {"choices",
-           {{{"index", 0},
-             {"message",
-              {{"role", "assistant"},
-               {"content", nullptr},
-               {"tool_calls",
-                {{{"id", "call_" + name},
-                  {"type", "function"},
-                  {"function", {{"name", name}, {"arguments", args.dump()}}}}}}}},
-             {"finish_reason", "tool_calls"}}}},
-          {"usage", {{"prompt_tokens", 50}, {"completion_tokens", 10}, {"total_tokens", 60}}}};
+  return test::tool_calls_answer({{"call_" + name, name, args.dump()}}, 50, 10);
 }
 
 std::vector<std::string> base_args(const test::scripted_server& model, const std::string& db) {

@@ -17,8 +17,6 @@ namespace parley::inspect {
 namespace {
 using json = nlohmann::json;
 
-std::string text(const SQLite::Column& c) { return c.isNull() ? std::string() : c.getString(); }
-
 struct message_row {
   std::string file, agent, session, direction, protocol, peer, id, causation, correlation,
       sender_agent, sender_session, content, status, timestamp;

@@ -4,8 +4,6 @@ namespace parley::inspect {
 
 namespace {
 
-std::string column_text(const SQLite::Column& c) { return c.isNull() ? std::string() : c.getString(); }
-
 // The stored definition of `agent` ("" = the only agent in the file).
 json load_definition(SQLite::Database& db, const std::string& path, const std::string& agent) {
   if (!db.tableExists("agent_definition"))
@@ -15,7 +13,7 @@ json load_definition(SQLite::Database& db, const std::string& path, const std::s
                           "WHERE ?1 = '' OR agent_name = ?1 ORDER BY agent_name");
   q.bind(1, agent);
   std::vector<std::pair<std::string, std::string>> found;
-  while (q.executeStep()) found.emplace_back(column_text(q.getColumn(0)), column_text(q.getColumn(1)));
+  while (q.executeStep()) found.emplace_back(text(q.getColumn(0)), text(q.getColumn(1)));
   if (found.empty())
     throw inspect_error(path + " holds no definition" +
                         (agent.empty() ? std::string() : " of agent '" + agent + "'") +
@@ -55,14 +53,14 @@ std::string draw_diagram(SQLite::Database& db, const std::string& path, const se
   moves.bind(1, name);
   moves.bind(2, s ? s->row : 0);
   while (moves.executeStep()) {
-    const auto src = column_text(moves.getColumn(0)), dest = column_text(moves.getColumn(1));
+    const auto src = text(moves.getColumn(0)), dest = text(moves.getColumn(1));
     marks.visits[dest] += moves.getColumn(2).getInt64();
     if (s) marks.taken.emplace(src, dest);
   }
   if (s) {
     SQLite::Statement cur(db, "SELECT current_state FROM session WHERE id = ?1");
     cur.bind(1, s->row);
-    if (cur.executeStep()) marks.current = column_text(cur.getColumn(0));
+    if (cur.executeStep()) marks.current = text(cur.getColumn(0));
   }
   try {
     return render_diagram(def, format, marks);

@@ -7,10 +7,10 @@
 
 namespace parley::inspect {
 
+std::string text(const SQLite::Column& c) { return c.isNull() ? std::string() : c.getString(); }
+
 namespace {
 using json = nlohmann::json;
-
-std::string text(const SQLite::Column& c) { return c.isNull() ? std::string() : c.getString(); }
 
 json parsed(const std::string& s) {
   auto j = json::parse(s, nullptr, false);

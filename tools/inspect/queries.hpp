@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include <SQLiteCpp/Column.h>
 #include <SQLiteCpp/Database.h>
 
 #include "table.hpp"
@@ -33,6 +34,9 @@ struct session_ref {
   std::string agent;
   std::string id;
 };
+
+/// A column as text; NULL as "".
+std::string text(const SQLite::Column& c);
 
 /// The session `id` (of `agent`, when given). @throws inspect_error naming what to do.
 session_ref find_session(SQLite::Database& db, const std::string& path, const std::string& id,
