@@ -11,3 +11,9 @@ if(NOT TARGET parley::sqlitecpp)
   target_link_libraries(parley_sqlitecpp INTERFACE SQLiteCpp)
   add_library(parley::sqlitecpp ALIAS parley_sqlitecpp)
 endif()
+# Graphviz lays out state diagrams as SVG for the inspector (Debian: libgraphviz-dev). Plain
+# find_library paths, as for the classifier's libraries (cmake/ParleyNlu.cmake), so the
+# exported static platforms library needs nothing more from find_package(parley).
+find_path(PARLEY_GRAPHVIZ_INCLUDE_DIR graphviz/gvc.h REQUIRED)
+find_library(PARLEY_GVC_LIBRARY gvc REQUIRED)
+find_library(PARLEY_CGRAPH_LIBRARY cgraph REQUIRED)
