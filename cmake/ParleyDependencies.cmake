@@ -17,3 +17,6 @@ endif()
 find_path(PARLEY_GRAPHVIZ_INCLUDE_DIR graphviz/gvc.h REQUIRED)
 find_library(PARLEY_GVC_LIBRARY gvc REQUIRED)
 find_library(PARLEY_CGRAPH_LIBRARY cgraph REQUIRED)
+# libpq (Debian: libpq-dev) for the PostgreSQL handler, driven by Asio (db/src/postgres/).
+find_path(PARLEY_LIBPQ_INCLUDE_DIR libpq-fe.h PATH_SUFFIXES postgresql REQUIRED)
+find_library(PARLEY_LIBPQ_LIBRARY pq REQUIRED)

@@ -1,0 +1,267 @@
+#include "pg_connection.hpp"
+
+#include <charconv>
+#include <regex>
+
+namespace parley::db::pg {
+
+namespace {
+
+std::string trimmed(const char* s) {
+  std::string out = s ? s : "";
+  while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) out.pop_back();
+  return out;
+}
+
+pg_error error_of(PGresult* r) {
+  const char* state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+  return pg_error(trimmed(PQresultErrorMessage(r)), state ? state : "");
+}
+
+}  // namespace
+
+std::int64_t result::integer(int row, int col) const {
+  const auto t = text(row, col);
+  std::int64_t v = 0;
+  const auto [p, ec] = std::from_chars(t.data(), t.data() + t.size(), v);
+  if (ec != std::errc() || p != t.data() + t.size())
+    throw pg_error("column " + std::to_string(col) + " is not an integer: '" + std::string(t) + "'", "");
+  return v;
+}
+
+std::int64_t result::affected() const {
+  const char* n = r_ ? PQcmdTuples(r_) : "";
+  return n && *n ? std::stoll(n) : 0;
+}
+
+std::string connection::redact(std::string_view conninfo) {
+  std::string s(conninfo);
+  // postgresql://user:secret@host -> postgresql://user:***@host
+  static const std::regex uri_password(R"(^(postgres(?:ql)?://[^:/@?]*:)[^@/?]*@)");
+  s = std::regex_replace(s, uri_password, "$1***@");
+  // ?password=secret or &password=secret, and password=secret in key=value strings
+  static const std::regex param_password(R"((^|[?&\s])password\s*=\s*('[^']*'|[^&\s]*))");
+  return std::regex_replace(s, param_password, "$1password=***");
+}
+
+std::shared_ptr<connection> connection::create(net::any_io_executor ex) {
+  return std::shared_ptr<connection>(new connection(std::move(ex)));
+}
+
+connection::connection(net::any_io_executor ex) : ex_(ex), socket_(ex), connect_timer_(ex) {}
+
+connection::~connection() {
+  if (socket_.is_open()) socket_.release();  // libpq owns the descriptor
+  if (conn_) PQfinish(conn_);
+}
+
+void connection::async_connect(std::string conninfo, std::chrono::milliseconds timeout,
+                               connect_handler done) {
+  where_ = redact(conninfo);
+  on_connected_ = std::move(done);
+  state_ = state::connecting;
+  conn_ = PQconnectStart(conninfo.c_str());
+  if (!conn_ || PQstatus(conn_) == CONNECTION_BAD) {
+    std::string why = conn_ ? trimmed(PQerrorMessage(conn_)) : "out of memory";
+    // libpq quotes a URI it cannot parse: never with its password.
+    for (auto at = why.find(conninfo); !conninfo.empty() && at != std::string::npos; at = why.find(conninfo))
+      why.replace(at, conninfo.size(), where_);
+    state_ = state::broken;
+    auto h = std::exchange(on_connected_, nullptr);
+    net::post(ex_, [h, e = pg_error("cannot connect to PostgreSQL at '" + where_ + "': " + why +
+                                        " (db.url must be a libpq URI such as "
+                                        "postgresql://user@host:5432/dbname)",
+                                    "")] { h(std::make_exception_ptr(e)); });
+    return;
+  }
+  PQsetnonblocking(conn_, 1);
+  connect_timer_.expires_after(timeout);
+  connect_timer_.async_wait([self = shared_from_this(), timeout](boost::system::error_code ec) {
+    if (ec || self->state_ != state::connecting) return;
+    self->state_ = state::broken;
+    if (self->socket_.is_open()) self->socket_.release();
+    if (auto h = std::exchange(self->on_connected_, nullptr))
+      h(std::make_exception_ptr(pg_error(
+          "cannot connect to PostgreSQL at '" + self->where_ + "': no answer within " +
+              std::to_string(timeout.count()) + " ms (is the server up and reachable?)",
+          "")));
+  });
+  // libpq: "consider it to have returned PGRES_POLLING_WRITING" before the first poll.
+  const int fd = PQsocket(conn_);
+  if (fd >= 0) socket_.assign(fd);
+  socket_.async_wait(net::posix::stream_descriptor::wait_write,
+                     [self = shared_from_this()](boost::system::error_code ec) {
+                       if (ec || self->state_ != state::connecting) return;
+                       self->poll_connect();
+                     });
+}
+
+void connection::poll_connect() {
+  const PostgresPollingStatusType st = PQconnectPoll(conn_);
+  // The socket may change between polls (another host of a list, an SSL retry).
+  const int fd = PQsocket(conn_);
+  if (socket_.is_open() && socket_.native_handle() != fd) socket_.release();
+  if (!socket_.is_open() && fd >= 0) socket_.assign(fd);
+  auto again = [self = shared_from_this()](boost::system::error_code ec) {
+    if (ec || self->state_ != state::connecting) return;
+    self->poll_connect();
+  };
+  switch (st) {
+    case PGRES_POLLING_READING:
+      socket_.async_wait(net::posix::stream_descriptor::wait_read, again);
+      return;
+    case PGRES_POLLING_WRITING:
+      socket_.async_wait(net::posix::stream_descriptor::wait_write, again);
+      return;
+    case PGRES_POLLING_OK: {
+      connect_timer_.cancel();
+      if (PQenterPipelineMode(conn_) != 1) {
+        state_ = state::broken;
+        if (auto h = std::exchange(on_connected_, nullptr))
+          h(std::make_exception_ptr(pg_error("cannot enter pipeline mode: " + trimmed(PQerrorMessage(conn_)), "")));
+        return;
+      }
+      state_ = state::ready;
+      watch_socket();
+      if (auto h = std::exchange(on_connected_, nullptr)) h(nullptr);
+      return;
+    }
+    default: {
+      connect_timer_.cancel();
+      state_ = state::broken;
+      const std::string why = trimmed(PQerrorMessage(conn_));
+      if (socket_.is_open()) socket_.release();
+      if (auto h = std::exchange(on_connected_, nullptr))
+        h(std::make_exception_ptr(pg_error("cannot connect to PostgreSQL at '" + where_ + "': " + why, "")));
+      return;
+    }
+  }
+}
+
+void connection::watch_socket() { wait_readable(); }
+
+void connection::wait_readable() {
+  if (reading_ || state_ != state::ready) return;
+  reading_ = true;
+  socket_.async_wait(net::posix::stream_descriptor::wait_read,
+                     [self = shared_from_this()](boost::system::error_code ec) {
+                       self->reading_ = false;
+                       if (ec || self->state_ != state::ready) return;
+                       self->on_readable();
+                     });
+}
+
+void connection::wait_writable() {
+  if (writing_ || state_ != state::ready) return;
+  writing_ = true;
+  socket_.async_wait(net::posix::stream_descriptor::wait_write,
+                     [self = shared_from_this()](boost::system::error_code ec) {
+                       self->writing_ = false;
+                       if (ec || self->state_ != state::ready) return;
+                       self->flush();
+                     });
+}
+
+void connection::flush() {
+  const int r = PQflush(conn_);
+  if (r < 0) return fail_all(pg_error("PostgreSQL connection lost: " + trimmed(PQerrorMessage(conn_)), ""));
+  if (r == 1) wait_writable();
+}
+
+void connection::async_batch(std::vector<query> batch, batch_handler done) {
+  if (state_ != state::ready) {
+    net::post(ex_, [done = std::move(done)] {
+      done(std::make_exception_ptr(pg_error("not connected to PostgreSQL", "")), {});
+    });
+    return;
+  }
+  std::vector<const char*> values;
+  for (const auto& q : batch) {
+    values.clear();
+    for (const auto& p : q.params) values.push_back(p ? p->c_str() : nullptr);
+    if (PQsendQueryParams(conn_, q.sql.c_str(), static_cast<int>(values.size()), nullptr,
+                          values.data(), nullptr, nullptr, 0) != 1)
+      return fail_all(pg_error("PostgreSQL connection lost: " + trimmed(PQerrorMessage(conn_)), ""));
+  }
+  if (PQpipelineSync(conn_) != 1)
+    return fail_all(pg_error("PostgreSQL connection lost: " + trimmed(PQerrorMessage(conn_)), ""));
+  pending_.push_back(pending{batch.size(), {}, nullptr, std::move(done)});
+  pending_.back().results.reserve(batch.size());
+  flush();
+  wait_readable();
+}
+
+void connection::on_readable() {
+  if (PQconsumeInput(conn_) != 1)
+    return fail_all(pg_error("PostgreSQL connection lost: " + trimmed(PQerrorMessage(conn_)), ""));
+  while (PGnotify* n = PQnotifies(conn_)) {
+    notification note{n->relname ? n->relname : "", n->extra ? n->extra : "", n->be_pid};
+    PQfreemem(n);
+    if (notify_) notify_(std::move(note));
+  }
+  finish();
+  if (state_ != state::ready) return;
+  flush();  // libpq may have been waiting for input before it could send more
+  wait_readable();
+}
+
+// Collects the results that have arrived: per statement its result then a null, then the
+// batch's PGRES_PIPELINE_SYNC.
+void connection::finish() {
+  while (!pending_.empty() && state_ == state::ready && !PQisBusy(conn_)) {
+    PGresult* r = PQgetResult(conn_);
+    auto& p = pending_.front();
+    if (!r) {
+      // The end of one statement's results (or nothing has arrived yet).
+      if (PQisBusy(conn_)) break;
+      if (p.statements == 0) break;
+      --p.statements;
+      continue;
+    }
+    const ExecStatusType st = PQresultStatus(r);
+    if (st == PGRES_PIPELINE_SYNC) {
+      PQclear(r);
+      auto done = std::move(p);
+      pending_.pop_front();
+      done.done(done.error, std::move(done.results));
+      continue;
+    }
+    if (st == PGRES_FATAL_ERROR) {
+      if (!p.error) p.error = std::make_exception_ptr(error_of(r));
+      PQclear(r);
+    } else if (st == PGRES_PIPELINE_ABORTED || st == PGRES_NONFATAL_ERROR) {
+      PQclear(r);
+    } else {
+      p.results.emplace_back(r);
+    }
+  }
+  if (PQstatus(conn_) == CONNECTION_BAD)
+    fail_all(pg_error("PostgreSQL connection lost: " + trimmed(PQerrorMessage(conn_)), ""));
+}
+
+void connection::fail_all(const pg_error& e) {
+  if (state_ == state::broken || state_ == state::closed) return;
+  state_ = state::broken;
+  if (socket_.is_open()) socket_.release();
+  auto failed = std::move(pending_);
+  pending_.clear();
+  for (auto& p : failed) p.done(std::make_exception_ptr(e), {});
+  if (lost_) lost_(e);
+}
+
+void connection::close() {
+  if (state_ == state::closed) return;
+  state_ = state::closed;
+  connect_timer_.cancel();
+  if (socket_.is_open()) socket_.release();
+  auto failed = std::move(pending_);
+  pending_.clear();
+  for (auto& p : failed)
+    p.done(std::make_exception_ptr(pg_error("the PostgreSQL connection was closed", "")), {});
+  if (conn_) {
+    PQfinish(conn_);
+    conn_ = nullptr;
+  }
+}
+
+}  // namespace parley::db::pg
