@@ -159,7 +159,7 @@ std::optional<session_snapshot> read_session(reader_conn& c, const std::string& 
     auto due = parse_timestamp(col(t.getColumn(1)));
     p.event = json::parse(col(t.getColumn(2)), nullptr, false);
     if (!due || p.event.is_discarded()) {
-      PARLEY_LOG(warn, "db: session " << session_id << ": timer '" << p.key
+      PARLEY_LOG(warn, "db: session " << session_tag(session_id) << ": timer '" << p.key
                                       << "' has an unreadable row; skipped");
       continue;
     }

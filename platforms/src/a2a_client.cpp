@@ -328,7 +328,7 @@ class a2a_client final : public agent_transport, public std::enable_shared_from_
 
   void deliver(const std::string& sid, event e) {
     if (auto r = agent_.receive_event(sid, std::move(e)); !r)
-      PARLEY_LOG(debug, "a2a: session " << sid << " did not take an answer: " << r.error);
+      PARLEY_LOG(debug, "a2a: session " << session_tag(sid) << " did not take an answer: " << r.error);
   }
 
   agent& agent_;

@@ -13,7 +13,7 @@ void fail(beast::error_code ec, const char* what, const std::string& sid) {
       ec == net::error::eof || ec == net::ssl::error::stream_truncated ||
       ec == beast::error::timeout || ec == net::error::connection_reset ||
       ec == net::error::broken_pipe || ec == net::error::not_connected)
-    PARLEY_LOG(debug, "websocket " << sid << ": " << what << ": " << ec.message());
+    PARLEY_LOG(debug, "websocket " << session_tag(sid) << ": " << what << ": " << ec.message());
   else
     PARLEY_LOG(info, "websocket " << session_tag(sid) << ": " << what << ": " << ec.message());
 }
@@ -102,7 +102,7 @@ void ws_connection<Stream>::refuse(response res) {
   // The body may quote the runtime's message, which may name the session: not above debug.
   PARLEY_LOG(info, "websocket " << session_tag(who_.session_id) << ": handshake refused ("
                                 << res.result_int() << ")");
-  PARLEY_LOG(debug, "websocket " << who_.session_id << ": handshake refused: " << res.body());
+  PARLEY_LOG(debug, "websocket " << session_tag(who_.session_id) << ": handshake refused: " << res.body());
   dead_ = true;
   // The HTTP stream's timeout (the handshake's) still bounds this write.
   auto sp = std::make_shared<response>(std::move(res));
@@ -129,7 +129,7 @@ void ws_connection<Stream>::on_accept(beast::error_code ec) {
   }
   accepted_ = true;
   ++hub_->accepted;
-  PARLEY_LOG(debug, "websocket " << who_.session_id << ": connected (user '" << who_.user << "')");
+  PARLEY_LOG(debug, "websocket " << session_tag(who_.session_id) << ": connected (user '" << who_.user << "')");
   if (hub_->stopping.load()) begin_close(websocket::close_code::going_away, "server shutting down", false);
   // Replies that came while the 101 was being written go now.
   if (!queue_.empty() && !writing_ && !dead_) {
@@ -229,7 +229,7 @@ void ws_connection<Stream>::handle(std::string_view text) {
     } else if (std::holds_alternative<input_fetch_history>(in)) {
       start_replay();
     } else if (auto* i = std::get_if<input_ignored>(&in)) {
-      PARLEY_LOG(debug, "websocket " << who_.session_id << ": ignored action " << i->action);
+      PARLEY_LOG(debug, "websocket " << session_tag(who_.session_id) << ": ignored action " << i->action);
     } else if (auto* err = std::get_if<input_error>(&in)) {
       error(std::move(err->message));
     }
@@ -240,7 +240,7 @@ void ws_connection<Stream>::handle(std::string_view text) {
 
 template <class Stream>
 void ws_connection<Stream>::error(std::string message) {
-  PARLEY_LOG(debug, "websocket " << who_.session_id << ": error frame: " << message);
+  PARLEY_LOG(debug, "websocket " << session_tag(who_.session_id) << ": error frame: " << message);
   enqueue(std::make_shared<const std::string>(encode_error(message)));
 }
 
@@ -255,7 +255,7 @@ void ws_connection<Stream>::start_replay() {
   auto s = session();
   if (!s->agent().db()) return;  // nothing is stored without a DB handler
   if (replay_) {
-    PARLEY_LOG(debug, "websocket " << who_.session_id << ": a replay is running; ignored");
+    PARLEY_LOG(debug, "websocket " << session_tag(who_.session_id) << ": a replay is running; ignored");
     return;
   }
   // Frames go to this connection only, up to the time it joined (later replies reached it

@@ -86,7 +86,7 @@ void session::do_reset() {
   forget_agent_links();
   handled_ids_.clear();
   handled_order_.clear();
-  PARLEY_LOG(debug, "session " << id_ << " reset");
+  PARLEY_LOG(debug, "session " << session_tag(id_) << " reset");
   enter_state(agent_->initial_state());
   if (run_body(state_->body(), "body")) follow_eventless();
 }
@@ -199,7 +199,7 @@ void session::start(const session_snapshot* snapshot) {
       std::lock_guard lock(mutex_);
       started_ = true;
     }
-    PARLEY_LOG(debug, "session " << id_ << " resumed in state " << state_->name());
+    PARLEY_LOG(debug, "session " << session_tag(id_) << " resumed in state " << state_->name());
   } else {
     if (db) db->session_started(*this);
     {
@@ -230,7 +230,7 @@ void session::close(std::string reason) {
     self->forget_agent_links();
     if (auto* db = self->agent_->db()) db->session_closed(*self, reason);
     if (self->platform_) self->platform_->session_ended(*self, reason);
-    PARLEY_LOG(debug, "session " << self->id_ << " closed: " << reason);
+    PARLEY_LOG(debug, "session " << session_tag(self->id_) << " closed: " << reason);
   });
 }
 

@@ -24,7 +24,7 @@ void session::handle(parley::event e) {
   }
   if (e.kind() == event_kind::timeout && e.generation() != generation_) {
     // A timeout armed in a state the session has left since: it belongs to nobody.
-    PARLEY_LOG(trace, "session " << id_ << ": stale timeout dropped");
+    PARLEY_LOG(trace, "session " << session_tag(id_) << ": stale timeout dropped");
     return;
   }
   if (!take_agent_message(e)) return;  // a resend of an agent message handled before
@@ -132,7 +132,7 @@ void session::predict() {
     p.parameters.clear();
   }
   if (auto* db = agent_->db()) db->save_prediction(*this, text, p);
-  PARLEY_LOG(debug, "session " << id_ << " [" << state_->name() << "]: '" << text << "' -> "
+  PARLEY_LOG(debug, "session " << session_tag(id_) << " [" << state_->name() << "]: '" << text << "' -> "
                                << (p.intent ? p.intent_name : "(no intent)") << " " << p.score);
   event_.set_prediction(std::move(p));
 }
@@ -211,7 +211,7 @@ void session::move(const transition& t) {
   }
   recent_[(chain_ - 1) % recent_.size()] = state_;
   if (auto* db = agent_->db()) db->save_transition(*this, t, t.is_eventless() ? nullptr : &event_);
-  PARLEY_LOG(debug, "session " << id_ << ": " << state_->name() << " -> " << t.dest().name()
+  PARLEY_LOG(debug, "session " << session_tag(id_) << ": " << state_->name() << " -> " << t.dest().name()
                                << " (" << t.describe_event() << ")");
   if (const auto& exit = state_->exit_action()) {
     try {
