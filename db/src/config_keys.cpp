@@ -5,7 +5,10 @@ namespace parley::db {
 void declare_config(config& cfg) {
   using t = config_type;
   cfg.declare("db.enabled", t::boolean, true, "record to the database");
-  cfg.declare("db.path", t::string, "parley.db", "SQLite file");
+  cfg.declare("db.path", t::string, "parley.db",
+              "SQLite file, or a postgresql:// URI (then as db.url)");
+  cfg.declare("db.url", t::string, "",
+              "PostgreSQL libpq URI (postgresql://user@host/dbname); set, it replaces SQLite");
   cfg.declare("db.sync_commit", t::boolean, false, "deliver replies only once committed");
   cfg.declare("db.commit_interval_ms", t::integer, 20,
               "how long the writer gathers rows before committing (0: at once)");

@@ -16,36 +16,16 @@
 #include "reader_pool.hpp"
 #include "reads.hpp"
 #include "schema.hpp"
+#include "row_text.hpp"
 #include "session_transfer.hpp"
 #include "writer.hpp"
 
 namespace parley::db {
 
-namespace {
-// JSON as stored. Never throws: a string that is not UTF-8 (a dictionary value made from raw
-// bytes) is stored with U+FFFD in place of the bad bytes, instead of failing the recording
-// call on the session's strand.
-std::string to_text(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
-
-std::string field(const json& payload, const char* key) {
-  if (!payload.is_object()) return {};
-  auto it = payload.find(key);
-  if (it == payload.end() || it->is_null()) return {};
-  return it->is_string() ? it->get<std::string>() : to_text(*it);
-}
-
-// What made the transition fire, for people reading the log: "intent hello",
-// "after 30000ms", "auto", or the trigger and its conditions.
-std::string describe(const transition& t) {
-  auto cond = t.describe_condition();
-  if (t.is_eventless()) return cond.empty() ? std::string("auto") : cond;
-  return cond.empty() ? t.describe_event() : t.describe_event() + " and " + cond;
-}
-
-bool closes_turn(reply_kind k) {
-  return k != reply_kind::reasoning_step && k != reply_kind::task_list_update;
-}
-}  // namespace
+using detail::closes_turn;
+using detail::describe;
+using detail::field;
+using detail::to_text;
 
 sqlite_db_handler::sqlite_db_handler(sqlite_options options) : options_(std::move(options)) {}
 

@@ -4,6 +4,7 @@
 #include <iostream>
 
 #include <parley/db/config_keys.hpp>
+#include <parley/db/postgres_db_handler.hpp>
 #include <parley/db/sqlite_db_handler.hpp>
 #include <parley/platforms/a2a_client.hpp>
 #include <parley/platforms/config_keys.hpp>
@@ -47,7 +48,16 @@ void configure(agent& a) {
     a.use_platform(std::make_shared<platforms::websocket_platform>(
         platforms::websocket_options::from_config(cfg)));
   }
-  // The SQLite DB handler, unless the bot brought its own; `--db ''` disables recording.
+  // The DB handler, unless the bot brought its own; `--db ''` disables recording. PostgreSQL
+  // when db.url is set or --db names a postgresql:// URI, else the SQLite file db.path.
+  std::string pg_url = cfg.get_string("db.url");
+  if (pg_url.empty() && db::is_postgres_url(cfg.get_string("db.path"))) pg_url = cfg.get_string("db.path");
+  if (!a.db() && cfg.get_bool("db.enabled") && !pg_url.empty()) {
+    db::postgres_options o;
+    o.url = pg_url;
+    o.max_queued = static_cast<std::size_t>(int_in(cfg, "db.max_queued", 1));
+    a.use_db(std::make_shared<db::postgres_db_handler>(std::move(o)));
+  }
   if (!a.db() && cfg.get_bool("db.enabled") && !cfg.get_string("db.path").empty()) {
     db::sqlite_options o;
     o.path = cfg.get_string("db.path");

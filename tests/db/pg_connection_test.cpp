@@ -20,74 +20,7 @@ using namespace std::chrono_literals;
 namespace pg = parley::db::pg;
 namespace net = boost::asio;
 
-namespace {
-
-struct fixture {
-  net::io_context io;
-
-  // Runs the io_context until `done` or the limit (the case fails then).
-  template <class Pred>
-  void run_until(Pred done, std::chrono::milliseconds limit = 10s) {
-    const auto deadline = std::chrono::steady_clock::now() + limit;
-    while (!done() && std::chrono::steady_clock::now() < deadline) {
-      io.restart();
-      io.run_for(10ms);
-    }
-    REQUIRE_MESSAGE(done(), "timed out");
-  }
-
-  std::shared_ptr<pg::connection> connect(const std::string& url) {
-    auto c = pg::connection::create(net::make_strand(io));
-    std::optional<std::exception_ptr> r;
-    c->async_connect(url, 5s, [&](std::exception_ptr e) { r = e; });
-    run_until([&] { return r.has_value(); });
-    if (*r) {
-      try {
-        std::rethrow_exception(*r);
-      } catch (const std::exception& e) {
-        FAIL("connect: " << e.what());
-      }
-    }
-    return c;
-  }
-
-  struct outcome {
-    std::string error;  // "" on success
-    std::string sqlstate;
-    std::vector<pg::result> results;
-  };
-
-  outcome batch(pg::connection& c, std::vector<pg::query> qs) {
-    std::optional<outcome> out;
-    c.async_batch(std::move(qs), [&](std::exception_ptr e, std::vector<pg::result> rs) {
-      outcome o;
-      o.results = std::move(rs);
-      if (e) {
-        try {
-          std::rethrow_exception(e);
-        } catch (const pg::pg_error& x) {
-          o.error = x.what();
-          o.sqlstate = x.sqlstate;
-        }
-      }
-      out = std::move(o);
-    });
-    run_until([&] { return out.has_value(); });
-    return std::move(*out);
-  }
-
-  // A fresh database for the case.
-  std::string fresh_database(const std::string& url) {
-    auto admin = connect(url);
-    const std::string name = "t_" + parley::random_id().substr(0, 8);
-    const auto o = batch(*admin, {{"CREATE DATABASE " + name, {}}});
-    REQUIRE_MESSAGE(o.error.empty(), o.error);
-    admin->close();
-    return test::pg_url_for(url, name);
-  }
-};
-
-}  // namespace
+using fixture = test::pg_fixture;
 
 TEST_CASE_FIXTURE(fixture, "pg connection: pipelined batches with parameters, in order") {
   const auto url = test::pg_url();

@@ -83,6 +83,19 @@ harness::harness(const std::string& path, const std::function<void(parley::agent
   agent.start();
 }
 
+harness::harness(std::shared_ptr<parley::db_handler> handler,
+                 const std::function<void(parley::agent&)>& define, bool persist, std::string name)
+    : agent(std::move(name)) {
+  agent.config().set("agent.threads", 2, "test");
+  agent.config().set("log.level", "warn", "test");
+  define(agent);
+  agent.use_db(std::move(handler));
+  platform = got.platform();
+  agent.use_platform(platform);
+  agent.persist_sessions(persist);
+  agent.start();
+}
+
 harness::~harness() { stop(); }
 
 void harness::stop() {

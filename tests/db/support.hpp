@@ -62,6 +62,10 @@ struct harness {
   harness(const std::string& path, const std::function<void(parley::agent&)>& define,
           parley::db::sqlite_options options = {}, bool persist = false,
           std::string name = "testbot");
+  /// The same agent recording through `handler` (e.g. PostgreSQL); `db` stays null.
+  harness(std::shared_ptr<parley::db_handler> handler,
+          const std::function<void(parley::agent&)>& define, bool persist = false,
+          std::string name = "testbot");
   ~harness();
   /// The session `id` (made on the callback platform).
   std::shared_ptr<parley::session> session(const std::string& id, const std::string& user = "alice");

@@ -3,14 +3,27 @@
 #include <charconv>
 #include <regex>
 
+#include <parley/log.hpp>
+
 namespace parley::db::pg {
 
 namespace {
 
+// libpq's messages on one line: its line breaks and tabs become single spaces.
 std::string trimmed(const char* s) {
-  std::string out = s ? s : "";
-  while (!out.empty() && (out.back() == '\n' || out.back() == ' ')) out.pop_back();
+  std::string out;
+  for (const char* p = s ? s : ""; *p; ++p) {
+    const bool space = *p == '\n' || *p == '\t' || *p == ' ';
+    if (space && (out.empty() || out.back() == ' ')) continue;
+    out += space ? ' ' : *p;
+  }
+  while (!out.empty() && out.back() == ' ') out.pop_back();
   return out;
+}
+
+// Server notices ("relation ... already exists, skipping") go to the debug log, not stderr.
+void on_notice(void*, const char* message) {
+  PARLEY_LOG(debug, "db: PostgreSQL notice: " << trimmed(message));
 }
 
 pg_error error_of(PGresult* r) {
@@ -75,6 +88,7 @@ void connection::async_connect(std::string conninfo, std::chrono::milliseconds t
     return;
   }
   PQsetnonblocking(conn_, 1);
+  PQsetNoticeProcessor(conn_, &on_notice, nullptr);
   connect_timer_.expires_after(timeout);
   connect_timer_.async_wait([self = shared_from_this(), timeout](boost::system::error_code ec) {
     if (ec || self->state_ != state::connecting) return;

@@ -1,0 +1,109 @@
+#pragma once
+/// Recording to PostgreSQL (issue 16, one node): the same records as the SQLite handler, in
+/// the same tables and columns, through libpq driven by Asio on a thread of the handler's own.
+///
+/// Recording calls (any thread) queue statements and return. The handler's thread sends what
+/// is queued as one pipelined batch (one transaction: a group commit) while the previous batch
+/// is in flight, so batches grow with the load. A batch that fails on a row is retried row by
+/// row and only that row is dropped (logged, counted); a lost connection is re-established with
+/// backoff and the batch sent again, so nothing queued is lost while the server is away (the
+/// queue is bounded: beyond db.max_queued rows, recording calls wait, as with SQLite).
+/// Reads go down the same connection after the writes queued before them (read-your-writes).
+///
+/// Not yet: several nodes on one database (ownership, fencing, failover) and session
+/// management (list, export, import, fork): those calls throw db_error saying so.
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include <parley/db_handler.hpp>
+
+namespace parley::db {
+
+namespace pg {
+class connection;
+struct query;
+}  // namespace pg
+
+struct postgres_options {
+  /// A libpq URI (postgresql://user:password@host:port/dbname?...) or key=value string
+  /// (db.url, or --db postgresql://...).
+  std::string url;
+  std::chrono::milliseconds connect_timeout{5000};
+  /// Most statements queued; beyond it, recording calls wait for the server (db.max_queued).
+  std::size_t max_queued = 100000;
+  /// How long close() waits for queued rows to reach a server that is away before it gives
+  /// them up (logged with their count).
+  std::chrono::milliseconds close_timeout{10000};
+};
+
+/// Whether a --db / db.path value names PostgreSQL rather than a SQLite file.
+bool is_postgres_url(std::string_view path);
+
+class postgres_db_handler final : public db_handler {
+ public:
+  explicit postgres_db_handler(postgres_options options);
+  ~postgres_db_handler() override;
+  postgres_db_handler(const postgres_db_handler&) = delete;
+  postgres_db_handler& operator=(const postgres_db_handler&) = delete;
+
+  std::string_view name() const override { return "postgresql"; }
+
+  /// Connects, creates or migrates the schema, records the agent's definition.
+  /// @throws db_error naming the server (never its password), the problem and the fix: a bad
+  /// URI, a server that is down or refuses us, a schema from a newer Parley.
+  void open(const agent& owner) override;
+  /// The same, for programs without an agent (tools, tests).
+  void open(std::string agent_name);
+  /// Sends everything queued (waiting up to close_timeout for a server that is away), then
+  /// closes. Safe to call twice.
+  void close() override;
+
+  void session_started(const session& s) override;
+  void session_closed(const session& s, std::string_view reason) override;
+  void save_message(const session& s, const reply& message, bool is_user,
+                    std::function<void()> committed = {}) override;
+  void save_transition(const session& s, const transition& t, const event* e) override;
+  void save_prediction(const session& s, std::string_view message,
+                       const intent_prediction& p) override;
+  void save_event(const session* s, std::string_view event, std::string_view info) override;
+  void save_variables(const session& s) override;
+  void save_reasoning_event(const session& s, std::string_view kind, const json& payload) override;
+  void save_agent_message(const session& s, const agent_message_record& m) override;
+  void save_timer(const session& s, const pending_timer& t) override;
+  void delete_timer(const session& s, std::string_view key) override;
+
+  std::vector<chat_message> chat_history(const session& s, std::optional<std::size_t> n,
+                                         std::optional<wall_clock::time_point> until) override;
+  std::vector<reasoning_event> reasoning_events(
+      const session& s, std::optional<wall_clock::time_point> until) override;
+  std::optional<session_snapshot> load_session(std::string_view agent_name,
+                                               std::string_view session_id) override;
+  void async_load_session(std::string agent_name, std::string session_id,
+                          read_callback<std::optional<session_snapshot>> done) override;
+  void async_chat_history(const session& s, std::optional<std::size_t> n,
+                          std::optional<wall_clock::time_point> until,
+                          read_callback<std::vector<chat_message>> done) override;
+  void async_chat_page(const session& s, std::int64_t after_id, std::size_t limit,
+                       std::optional<wall_clock::time_point> until,
+                       read_callback<std::vector<chat_message>> done) override;
+  void async_reasoning_events(const session& s, std::optional<wall_clock::time_point> until,
+                              read_callback<std::vector<reasoning_event>> done) override;
+  void delete_session(std::string_view agent_name, std::string_view session_id) override;
+
+  /// Rows given up (a row the server refused; what was queued at close when the server
+  /// stayed away). Any thread.
+  std::uint64_t rows_dropped() const;
+
+ private:
+  struct impl;
+  postgres_options options_;
+  std::string agent_name_;
+  std::shared_ptr<impl> impl_;
+};
+
+}  // namespace parley::db

@@ -1,0 +1,141 @@
+#include "pg_schema.hpp"
+
+namespace parley::db::pg {
+
+namespace {
+
+constexpr const char* version_1[] = {
+    "CREATE SEQUENCE parley_row_id",
+    R"sql(CREATE TABLE session (
+  id            BIGINT PRIMARY KEY DEFAULT nextval('parley_row_id'),
+  agent_name    TEXT NOT NULL,
+  session_id    TEXT NOT NULL,
+  session_name  TEXT NOT NULL DEFAULT '',
+  username      TEXT NOT NULL DEFAULT '',
+  platform_name TEXT NOT NULL DEFAULT '',
+  timestamp     TEXT NOT NULL,
+  variables     TEXT NOT NULL DEFAULT '{}',
+  current_state TEXT,
+  closed_reason TEXT,
+  last_activity TEXT NOT NULL,
+  UNIQUE (agent_name, session_id)))sql",
+    "CREATE INDEX session_by_activity ON session (agent_name, last_activity)",
+    "CREATE INDEX session_by_user ON session (agent_name, username, last_activity)",
+    R"sql(CREATE TABLE chat (
+  id         BIGINT PRIMARY KEY DEFAULT nextval('parley_row_id'),
+  session_id BIGINT NOT NULL REFERENCES session (id) ON DELETE CASCADE,
+  type       TEXT NOT NULL,
+  content    TEXT NOT NULL,
+  is_user    INTEGER NOT NULL,
+  timestamp  TEXT NOT NULL))sql",
+    "CREATE INDEX chat_by_session ON chat (session_id, id)",
+    R"sql(CREATE TABLE transition (
+  id           BIGINT PRIMARY KEY DEFAULT nextval('parley_row_id'),
+  session_id   BIGINT NOT NULL REFERENCES session (id) ON DELETE CASCADE,
+  source_state TEXT NOT NULL,
+  dest_state   TEXT NOT NULL,
+  event        TEXT NOT NULL DEFAULT '',
+  condition    TEXT NOT NULL DEFAULT '',
+  timestamp    TEXT NOT NULL))sql",
+    "CREATE INDEX transition_by_session ON transition (session_id, id)",
+    R"sql(CREATE TABLE intent_prediction (
+  id                BIGINT PRIMARY KEY DEFAULT nextval('parley_row_id'),
+  session_id        BIGINT NOT NULL REFERENCES session (id) ON DELETE CASCADE,
+  message           TEXT NOT NULL,
+  timestamp         TEXT NOT NULL,
+  intent_classifier TEXT NOT NULL DEFAULT '',
+  intent            TEXT,
+  score             DOUBLE PRECISION NOT NULL))sql",
+    "CREATE INDEX intent_prediction_by_session ON intent_prediction (session_id, id)",
+    R"sql(CREATE TABLE parameter (
+  id                   BIGINT PRIMARY KEY DEFAULT nextval('parley_row_id'),
+  intent_prediction_id BIGINT NOT NULL REFERENCES intent_prediction (id) ON DELETE CASCADE,
+  name                 TEXT NOT NULL,
+  value                TEXT,
+  info                 TEXT))sql",
+    "CREATE INDEX parameter_by_prediction ON parameter (intent_prediction_id)",
+    R"sql(CREATE TABLE event (
+  id         BIGINT PRIMARY KEY DEFAULT nextval('parley_row_id'),
+  session_id BIGINT REFERENCES session (id) ON DELETE CASCADE,
+  agent_name TEXT NOT NULL,
+  event      TEXT NOT NULL,
+  info       TEXT NOT NULL DEFAULT '',
+  timestamp  TEXT NOT NULL))sql",
+    "CREATE INDEX event_by_session ON event (session_id, id)",
+    R"sql(CREATE TABLE reasoning_step (
+  id                BIGINT PRIMARY KEY DEFAULT nextval('parley_row_id'),
+  session_id        BIGINT NOT NULL REFERENCES session (id) ON DELETE CASCADE,
+  chat_id           BIGINT REFERENCES chat (id) ON DELETE SET NULL,
+  kind              TEXT NOT NULL,
+  step_kind         TEXT NOT NULL DEFAULT '',
+  step              TEXT NOT NULL DEFAULT '',
+  summary           TEXT NOT NULL DEFAULT '',
+  payload           TEXT NOT NULL,
+  timestamp         TEXT NOT NULL,
+  run_id            TEXT NOT NULL DEFAULT '',
+  step_number       BIGINT,
+  prompt_tokens     BIGINT,
+  completion_tokens BIGINT,
+  latency_ms        DOUBLE PRECISION))sql",
+    "CREATE INDEX reasoning_step_by_session ON reasoning_step (session_id, id)",
+    "CREATE INDEX reasoning_step_by_chat ON reasoning_step (chat_id)",
+    R"sql(CREATE TABLE timer (
+  id         BIGINT PRIMARY KEY DEFAULT nextval('parley_row_id'),
+  session_id BIGINT NOT NULL REFERENCES session (id) ON DELETE CASCADE,
+  key        TEXT NOT NULL,
+  due        TEXT NOT NULL,
+  event      TEXT NOT NULL,
+  UNIQUE (session_id, key)))sql",
+    R"sql(CREATE TABLE agent_message (
+  id             BIGINT PRIMARY KEY DEFAULT nextval('parley_row_id'),
+  session_id     BIGINT REFERENCES session (id) ON DELETE CASCADE,
+  direction      TEXT NOT NULL,
+  protocol       TEXT NOT NULL,
+  peer           TEXT NOT NULL DEFAULT '',
+  message_id     TEXT NOT NULL,
+  causation_id   TEXT NOT NULL DEFAULT '',
+  correlation_id TEXT NOT NULL DEFAULT '',
+  sender_agent   TEXT NOT NULL DEFAULT '',
+  sender_session TEXT NOT NULL DEFAULT '',
+  depth          INTEGER NOT NULL DEFAULT 0,
+  content        TEXT NOT NULL DEFAULT '',
+  status         TEXT NOT NULL DEFAULT '',
+  timestamp      TEXT NOT NULL))sql",
+    "CREATE INDEX agent_message_by_session ON agent_message (session_id, id)",
+    "CREATE INDEX agent_message_by_message ON agent_message (message_id)",
+    "CREATE INDEX agent_message_by_cause ON agent_message (causation_id)",
+    "CREATE INDEX agent_message_by_correlation ON agent_message (correlation_id)",
+    R"sql(CREATE TABLE agent_definition (
+  agent_name TEXT PRIMARY KEY,
+  definition TEXT NOT NULL,
+  timestamp  TEXT NOT NULL))sql",
+};
+
+}  // namespace
+
+std::vector<query> version_queries() {
+  return {{"CREATE TABLE IF NOT EXISTS parley_schema (version INTEGER NOT NULL)", {}},
+          {"SELECT coalesce(max(version), 0) FROM parley_schema", {}}};
+}
+
+std::vector<query> migration(int from) {
+  std::vector<query> out;
+  // Nodes starting together: one migrates, the others wait here and then find nothing to do.
+  out.push_back({"SELECT pg_advisory_xact_lock(7305402)", {}});
+  out.push_back({"CREATE TABLE IF NOT EXISTS parley_schema (version INTEGER NOT NULL)", {}});
+  if (from < 1) {
+    for (const char* sql : version_1) {
+      // Guarded by the version read under the lock: a node that lost the race skips it.
+      out.push_back({std::string("DO $$ BEGIN IF (SELECT coalesce(max(version), 0) FROM parley_schema) < 1 "
+                                 "THEN EXECUTE $q$") +
+                         sql + "$q$; END IF; END $$",
+                     {}});
+    }
+  }
+  out.push_back({"INSERT INTO parley_schema (version) SELECT $1::int WHERE (SELECT coalesce(max(version), 0) "
+                 "FROM parley_schema) < $1::int",
+                 {std::to_string(schema_version)}});
+  return out;
+}
+
+}  // namespace parley::db::pg

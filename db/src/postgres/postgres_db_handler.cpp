@@ -1,0 +1,835 @@
+#include <parley/db/postgres_db_handler.hpp>
+
+#include <atomic>
+#include <cstdio>
+#include <deque>
+#include <future>
+#include <map>
+#include <unordered_set>
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/post.hpp>
+
+#include <parley/agent.hpp>
+#include <parley/db/timestamp.hpp>
+#include <parley/errors.hpp>
+#include <parley/log.hpp>
+#include <parley/reply.hpp>
+#include <parley/session.hpp>
+#include <parley/transition.hpp>
+
+#include "../row_text.hpp"
+#include "pg_connection.hpp"
+#include "pg_schema.hpp"
+
+namespace parley::db {
+
+bool is_postgres_url(std::string_view path) {
+  return path.starts_with("postgresql://") || path.starts_with("postgres://");
+}
+
+namespace {
+
+using pg::query;
+using detail::closes_turn;
+using detail::describe;
+using detail::field;
+using detail::to_text;
+
+// A double as text PostgreSQL reads back to the same value.
+std::string exact(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.17g", v);
+  return buf;
+}
+
+std::optional<std::string> number(const json& payload, const char* key, bool integer) {
+  if (!payload.is_object()) return std::nullopt;
+  auto it = payload.find(key);
+  if (it == payload.end() || !it->is_number()) return std::nullopt;
+  return integer ? std::to_string(static_cast<std::int64_t>(it->get<double>())) : exact(it->get<double>());
+}
+
+// PostgreSQL text must not hold NUL bytes (SQLite keeps them): they become U+FFFD.
+std::string pg_text(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (char c : s) {
+    if (c == '\0')
+      out += "\xEF\xBF\xBD";
+    else
+      out += c;
+  }
+  return out;
+}
+
+// The session's row, by (agent, id): $1 and $2 of every per-session statement.
+constexpr const char* session_row = "(SELECT id FROM session WHERE agent_name = $1 AND session_id = $2)";
+
+std::string sql_with_row(const char* before, const char* after) {
+  return std::string(before) + session_row + after;
+}
+
+std::exception_ptr as_db_error(std::exception_ptr e, const std::string& what) {
+  try {
+    std::rethrow_exception(e);
+  } catch (const db_error&) {
+    return std::current_exception();
+  } catch (const std::exception& x) {
+    return std::make_exception_ptr(db_error(what + ": " + x.what()));
+  }
+}
+
+}  // namespace
+
+// ---- the connection's thread -------------------------------------------------------------------
+
+struct postgres_db_handler::impl : std::enable_shared_from_this<impl> {
+  struct item {
+    std::vector<query> statements;
+    std::function<void()> committed;
+    std::string session;  // touched: its last_activity (and state) move on
+    std::string timestamp;
+    std::optional<std::string> state;
+  };
+  using batch_done = std::function<void(std::exception_ptr, std::vector<pg::result>)>;
+
+  net::io_context io{1};
+  net::executor_work_guard<net::io_context::executor_type> guard = net::make_work_guard(io);
+  std::thread thread;
+  net::steady_timer retry{io};
+  std::shared_ptr<pg::connection> conn;
+  postgres_options options;
+  std::string agent;
+  std::string where;  // the URI without its password
+
+  std::mutex mu;
+  std::condition_variable cv;
+  std::deque<item> queue;          // under mu
+  std::size_t queued_statements = 0;
+  bool kick_posted = false;
+  bool stopping = false;
+  std::unordered_set<std::string> known;  // sessions that have a row (under mu)
+  std::size_t unsent_total = 0;           // items queued or in flight (under mu)
+
+  // io thread only
+  bool connected = false;
+  int in_flight = 0;
+  std::size_t solo = 0;  // the next items go one per batch (a batch failed on a row)
+  std::vector<item> retry_items;
+  std::chrono::milliseconds backoff{100};
+  bool reported_down = false;
+  std::atomic<std::uint64_t> dropped{0};
+
+  explicit impl(postgres_options o) : options(std::move(o)), where(pg::connection::redact(options.url)) {}
+
+  // Any thread: queue one recording call's statements.
+  void push(item it) {
+    std::unique_lock lock(mu);
+    cv.wait(lock, [&] { return queued_statements < options.max_queued || stopping; });
+    if (!it.session.empty() && known.insert(it.session).second) {
+      // A session seen first here (restored, or recorded before its start): give it a row.
+      it.statements.insert(it.statements.begin(),
+                           {"INSERT INTO session (agent_name, session_id, timestamp, last_activity) "
+                            "VALUES ($1, $2, $3, $3) ON CONFLICT (agent_name, session_id) DO NOTHING",
+                            {agent, it.session, it.timestamp}});
+    }
+    queued_statements += it.statements.size();
+    ++unsent_total;
+    queue.push_back(std::move(it));
+    if (!kick_posted) {
+      kick_posted = true;
+      net::post(io, [self = shared_from_this()] { self->pump(); });
+    }
+  }
+
+  // io thread: send what is queued, unless a batch is in flight already (then it is sent when
+  // that one is done: batches grow with the load). `now`: send even so (a read waits on it).
+  void pump(bool now = false) {
+    std::vector<item> items;
+    {
+      std::lock_guard lock(mu);
+      kick_posted = false;
+      if (!connected || (in_flight > 0 && !now) || queue.empty()) return;
+      const std::size_t n = solo ? 1 : queue.size();
+      for (std::size_t i = 0; i < n; ++i) {
+        queued_statements -= queue.front().statements.size();
+        items.push_back(std::move(queue.front()));
+        queue.pop_front();
+      }
+      if (solo) --solo;
+    }
+    cv.notify_all();  // room in the queue
+    send(std::move(items));
+  }
+
+  void send(std::vector<item> items) {
+    std::vector<query> batch;
+    std::map<std::string, std::pair<std::string, std::optional<std::string>>> touched;
+    for (auto& it : items) {
+      for (auto& q : it.statements) batch.push_back(q);
+      if (!it.session.empty()) {
+        auto& t = touched[it.session];
+        if (t.first < it.timestamp) t.first = it.timestamp;
+        if (it.state) t.second = it.state;
+      }
+    }
+    for (auto& [sid, t] : touched)
+      batch.push_back({"UPDATE session SET last_activity = GREATEST(last_activity, $3), "
+                       "current_state = coalesce($4, current_state) "
+                       "WHERE agent_name = $1 AND session_id = $2",
+                       {agent, sid, t.first, t.second}});
+    ++in_flight;
+    auto shared = std::make_shared<std::vector<item>>(std::move(items));
+    conn->async_batch(std::move(batch), [self = shared_from_this(), shared](
+                                            std::exception_ptr e, std::vector<pg::result>) {
+      self->sent(shared, e);
+    });
+  }
+
+  void sent(const std::shared_ptr<std::vector<item>>& items, std::exception_ptr e) {
+    --in_flight;
+    if (!e) {
+      finished(*items);
+      return pump();
+    }
+    std::string why = "unknown error";
+    bool lost = true;
+    try {
+      std::rethrow_exception(e);
+    } catch (const pg::pg_error& x) {
+      why = x.what();
+      lost = x.connection_lost();
+    } catch (const std::exception& x) {
+      why = x.what();
+    }
+    if (lost) {
+      // Sent again once the connection is back (in order: batches fail in the order sent).
+      for (auto& it : *items) retry_items.push_back(std::move(it));
+      return connection_lost(why);
+    }
+    if (items->size() == 1) {
+      // The row the server refuses: dropped alone, said once per row.
+      dropped += 1;
+      PARLEY_LOG(error, "db: PostgreSQL refused a row" << (items->front().session.empty() ? "" : " of session ")
+                         << (items->front().session.empty() ? std::string() : session_tag(items->front().session))
+                         << ": " << why << " (the row is dropped; the others are kept)");
+      finished(*items);
+      return pump();
+    }
+    // Find the row: send this batch's items one by one, ahead of what is queued.
+    {
+      std::lock_guard lock(mu);
+      for (auto it = items->rbegin(); it != items->rend(); ++it) {
+        queued_statements += it->statements.size();
+        queue.push_front(std::move(*it));
+      }
+      solo += items->size();
+    }
+    pump();
+  }
+
+  void finished(std::vector<item>& items) {
+    for (auto& it : items)
+      if (it.committed) it.committed();
+    {
+      std::lock_guard lock(mu);
+      unsent_total -= items.size();
+    }
+    cv.notify_all();
+  }
+
+  void connection_lost(const std::string& why) {
+    if (!connected) return;
+    connected = false;
+    if (!reported_down)
+      PARLEY_LOG(error, "db: lost PostgreSQL at " << where << ": " << why
+                                                  << "; reconnecting, rows stay queued");
+    reported_down = true;
+    reconnect_later();
+  }
+
+  void reconnect_later() {
+    retry.expires_after(backoff);
+    backoff = std::min(backoff * 2, std::chrono::milliseconds(5000));
+    retry.async_wait([self = shared_from_this()](boost::system::error_code ec) {
+      if (!ec) self->connect([self](std::exception_ptr e) {
+        if (e) return self->reconnect_later();
+        PARLEY_LOG(warn, "db: PostgreSQL at " << self->where << " is back; sending the queued rows");
+        self->reported_down = false;
+      });
+    });
+  }
+
+  // io thread: a new connection; on success the rows to retry go first.
+  void connect(std::function<void(std::exception_ptr)> done) {
+    if (conn) conn->close();
+    conn = pg::connection::create(io.get_executor());
+    conn->on_lost([w = weak_from_this()](const pg::pg_error& e) {
+      if (auto self = w.lock()) self->connection_lost(e.what());
+    });
+    conn->async_connect(options.url, options.connect_timeout,
+                        [self = shared_from_this(), done = std::move(done)](std::exception_ptr e) {
+                          if (!e) {
+                            self->connected = true;
+                            self->backoff = std::chrono::milliseconds(100);
+                            std::lock_guard lock(self->mu);
+                            for (auto it = self->retry_items.rbegin(); it != self->retry_items.rend(); ++it) {
+                              self->queued_statements += it->statements.size();
+                              self->queue.push_front(std::move(*it));
+                            }
+                            self->retry_items.clear();
+                          }
+                          done(e);
+                          if (!e) self->pump();
+                        });
+  }
+
+  // Any thread: a read, after every write queued before it (same connection, in order).
+  void read(std::vector<query> qs, batch_done done) {
+    net::post(io, [self = shared_from_this(), qs = std::move(qs), done = std::move(done)]() mutable {
+      if (!self->connected) {
+        return done(std::make_exception_ptr(db_error(
+                        "PostgreSQL at " + self->where +
+                        " is unreachable; the read fails (the handler keeps reconnecting)")),
+                    {});
+      }
+      self->pump(true);
+      self->conn->async_batch(std::move(qs), std::move(done));
+    });
+  }
+
+  template <class T>
+  T read_sync(std::vector<query> qs, std::function<T(std::vector<pg::result>&)> convert) {
+    std::promise<T> p;
+    read(std::move(qs), [&](std::exception_ptr e, std::vector<pg::result> rs) {
+      if (e) return p.set_exception(as_db_error(e, "PostgreSQL read"));
+      try {
+        p.set_value(convert(rs));
+      } catch (...) {
+        p.set_exception(std::current_exception());
+      }
+    });
+    return p.get_future().get();
+  }
+
+  template <class T>
+  using read_callback_t = db_handler::read_callback<T>;
+
+  template <class T>
+  void read_async(std::vector<query> qs, std::function<T(std::vector<pg::result>&)> convert,
+                  read_callback_t<T> done);
+};
+
+template <class T>
+void postgres_db_handler::impl::read_async(std::vector<query> qs,
+                                           std::function<T(std::vector<pg::result>&)> convert,
+                                           read_callback_t<T> done) {
+  read(std::move(qs), [convert = std::move(convert), done = std::move(done)](
+                          std::exception_ptr e, std::vector<pg::result> rs) {
+    T out{};
+    if (!e) {
+      try {
+        out = convert(rs);
+      } catch (...) {
+        e = std::current_exception();
+      }
+    } else {
+      e = as_db_error(e, "PostgreSQL read");
+    }
+    try {
+      done(std::move(out), e);
+    } catch (const std::exception& x) {
+      PARLEY_LOG(error, "db: a read callback threw: " << x.what());
+    }
+  });
+}
+
+// ---- opening and closing -------------------------------------------------------------------
+
+postgres_db_handler::postgres_db_handler(postgres_options options) : options_(std::move(options)) {}
+
+postgres_db_handler::~postgres_db_handler() {
+  try {
+    close();
+  } catch (...) {
+  }
+}
+
+void postgres_db_handler::open(const agent& owner) {
+  open(owner.name());
+  impl::item it;
+  it.statements.push_back({"INSERT INTO agent_definition (agent_name, definition, timestamp) "
+                           "VALUES ($1, $2, $3) ON CONFLICT (agent_name) DO UPDATE SET "
+                           "definition = excluded.definition, timestamp = excluded.timestamp",
+                           {owner.name(), pg_text(to_text(owner.definition())),
+                            format_timestamp(wall_clock::now())}});
+  impl_->push(std::move(it));
+}
+
+void postgres_db_handler::open(std::string agent_name) {
+  if (impl_) throw db_error("the PostgreSQL handler is already open");
+  if (options_.url.empty())
+    throw db_error("no PostgreSQL URI: set db.url (or --db) to e.g. postgresql://user@host/dbname");
+  agent_name_ = std::move(agent_name);
+  auto d = std::make_shared<impl>(options_);
+  d->agent = agent_name_;
+  d->thread = std::thread([d] {
+    name_this_thread("parley-pg");
+    d->io.run();
+  });
+  auto fail = [&](const std::string& what) {
+    d->guard.reset();
+    net::post(d->io, [d] {
+      if (d->conn) d->conn->close();
+      d->retry.cancel();
+    });
+    d->thread.join();
+    throw db_error(what);
+  };
+  // Connect, read the schema version, migrate: all on the connection's thread.
+  std::promise<void> connected;
+  net::post(d->io, [d, &connected] {
+    d->connect([&connected](std::exception_ptr e) {
+      if (e) connected.set_exception(e);
+      else connected.set_value();
+    });
+  });
+  try {
+    connected.get_future().get();
+  } catch (const std::exception& e) {
+    fail(std::string(e.what()) + " (start the server, or fix db.url / --db)");
+  }
+  int version = 0;
+  try {
+    version = d->read_sync<int>(pg::version_queries(), [](std::vector<pg::result>& rs) {
+      return static_cast<int>(rs.back().integer(0, 0));
+    });
+  } catch (const std::exception& e) {
+    fail("cannot read the schema version of PostgreSQL at " + d->where + ": " + e.what());
+  }
+  if (version > pg::schema_version)
+    fail("the PostgreSQL database at " + d->where + " has schema version " + std::to_string(version) +
+         ", newer than this Parley's " + std::to_string(pg::schema_version) +
+         "; run a newer Parley against it, or point db.url at another database");
+  if (version < pg::schema_version) {
+    try {
+      d->read_sync<int>(pg::migration(version), [](std::vector<pg::result>&) { return 0; });
+    } catch (const std::exception& e) {
+      fail("cannot create Parley's tables in PostgreSQL at " + d->where + ": " + e.what() +
+           " (the user needs CREATE rights on the database)");
+    }
+  }
+  impl_ = std::move(d);
+  PARLEY_LOG(info, "db: recording to PostgreSQL at " << impl_->where);
+}
+
+void postgres_db_handler::close() {
+  if (!impl_) return;
+  auto d = std::move(impl_);
+  {
+    std::unique_lock lock(d->mu);
+    // Everything queued goes out; a server that stays away gets close_timeout.
+    net::post(d->io, [d] { d->pump(true); });
+    if (!d->cv.wait_for(lock, options_.close_timeout, [&] { return d->unsent_total == 0; })) {
+      PARLEY_LOG(error, "db: PostgreSQL at " << d->where << " did not take " << d->unsent_total
+                                             << " queued row(s) within "
+                                             << options_.close_timeout.count() << " ms; they are lost");
+      d->dropped += d->unsent_total;
+    }
+    d->stopping = true;
+  }
+  d->cv.notify_all();
+  d->guard.reset();
+  net::post(d->io, [d] {
+    d->retry.cancel();
+    if (d->conn) d->conn->close();
+  });
+  d->thread.join();
+  if (d->dropped) PARLEY_LOG(warn, "db: " << d->where << ": " << d->dropped.load() << " row(s) lost");
+}
+
+std::uint64_t postgres_db_handler::rows_dropped() const { return impl_ ? impl_->dropped.load() : 0; }
+
+// ---- recording -------------------------------------------------------------------------------
+
+void postgres_db_handler::session_started(const session& s) {
+  if (!impl_) return;
+  const auto ts = format_timestamp(wall_clock::now());
+  {
+    std::lock_guard lock(impl_->mu);
+    impl_->known.insert(s.id());  // this statement makes the row
+  }
+  impl::item it;
+  it.statements.push_back(
+      {"INSERT INTO session (agent_name, session_id, session_name, username, platform_name, "
+       "timestamp, variables, current_state, closed_reason, last_activity) "
+       "VALUES ($1, $2, $3, $4, $5, $6, '{}', $7, NULL, $6) "
+       "ON CONFLICT (agent_name, session_id) DO UPDATE SET session_name = excluded.session_name, "
+       "username = excluded.username, platform_name = excluded.platform_name, variables = '{}', "
+       "current_state = excluded.current_state, closed_reason = NULL, "
+       "last_activity = excluded.last_activity",
+       {agent_name_, s.id(), pg_text(s.session_name()), pg_text(s.username()),
+        s.platform() ? std::string(s.platform()->name()) : std::string(),
+        ts, s.agent().initial_state().name()}});
+  // A session that starts afresh has no pending timers from an earlier life.
+  it.statements.push_back({sql_with_row("DELETE FROM timer WHERE session_id = ", ""), {agent_name_, s.id()}});
+  impl_->push(std::move(it));
+}
+
+void postgres_db_handler::session_closed(const session& s, std::string_view reason) {
+  if (!impl_) return;
+  impl::item it;
+  const auto ts = format_timestamp(wall_clock::now());
+  it.statements.push_back({"UPDATE session SET closed_reason = $3 WHERE agent_name = $1 AND session_id = $2",
+                           {agent_name_, s.id(), pg_text(reason)}});
+  it.statements.push_back({sql_with_row("INSERT INTO event (session_id, agent_name, event, info, timestamp) "
+                                        "SELECT id, $1, 'close', $3, $4 FROM session WHERE id = ",
+                                        ""),
+                           {agent_name_, s.id(), pg_text(reason), ts}});
+  impl_->push(std::move(it));
+}
+
+void postgres_db_handler::save_message(const session& s, const reply& message, bool is_user,
+                                       std::function<void()> committed) {
+  if (!impl_) {
+    if (committed) committed();
+    return;
+  }
+  impl::item it;
+  it.session = s.id();
+  it.timestamp = format_timestamp(message.timestamp);
+  it.committed = std::move(committed);
+  std::vector<std::optional<std::string>> p{agent_name_, s.id(), std::string(to_string(message.kind)),
+                                            pg_text(message.content()), is_user ? "1" : "0",
+                                            it.timestamp};
+  if (!is_user && closes_turn(message.kind)) {
+    // This reply closes the turn: the turn's reasoning steps (after the last user message)
+    // point at it. A later reply of the same turn links them again, so they end on the last.
+    it.statements.push_back(
+        {sql_with_row("WITH c AS (INSERT INTO chat (session_id, type, content, is_user, timestamp) "
+                      "VALUES (",
+                      ", $3, $4, $5::int, $6) RETURNING id, session_id) "
+                      "UPDATE reasoning_step r SET chat_id = c.id FROM c "
+                      "WHERE r.session_id = c.session_id AND r.id > coalesce((SELECT max(u.id) FROM chat u "
+                      "WHERE u.session_id = c.session_id AND u.is_user = 1), 0)"),
+         std::move(p)});
+  } else {
+    it.statements.push_back({sql_with_row("INSERT INTO chat (session_id, type, content, is_user, timestamp) VALUES (",
+                                          ", $3, $4, $5::int, $6)"),
+                             std::move(p)});
+  }
+  impl_->push(std::move(it));
+}
+
+void postgres_db_handler::save_transition(const session& s, const transition& t, const event* e) {
+  if (!impl_) return;
+  impl::item it;
+  it.session = s.id();
+  it.timestamp = format_timestamp(wall_clock::now());
+  it.state = t.dest().name();
+  it.statements.push_back(
+      {sql_with_row("INSERT INTO transition (session_id, source_state, dest_state, event, condition, "
+                    "timestamp) VALUES (",
+                    ", $3, $4, $5, $6, $7)"),
+       {agent_name_, s.id(), s.current_state().name(), t.dest().name(),
+        e ? pg_text(e->name()) : std::string(), pg_text(describe(t)), it.timestamp}});
+  impl_->push(std::move(it));
+}
+
+void postgres_db_handler::save_prediction(const session& s, std::string_view message,
+                                          const intent_prediction& p) {
+  if (!impl_) return;
+  impl::item it;
+  it.session = s.id();
+  it.timestamp = format_timestamp(wall_clock::now());
+  json params = json::array();
+  for (const auto& x : p.parameters)
+    params.push_back({{"name", x.name}, {"value", x.value}, {"info", to_text(x.info)}});
+  it.statements.push_back(
+      {sql_with_row("WITH p AS (INSERT INTO intent_prediction (session_id, message, timestamp, "
+                    "intent_classifier, intent, score) VALUES (",
+                    ", $3, $4, $5, $6, $7::double precision) RETURNING id) "
+                    "INSERT INTO parameter (intent_prediction_id, name, value, info) "
+                    "SELECT p.id, x.name, x.value, x.info FROM p, "
+                    "json_to_recordset($8::json) AS x(name text, value text, info text)"),
+       {agent_name_, s.id(), pg_text(message), it.timestamp, pg_text(p.classifier),
+        p.matched() ? std::optional<std::string>(pg_text(p.intent_name)) : std::nullopt,
+        exact(p.score), pg_text(to_text(params))}});
+  impl_->push(std::move(it));
+}
+
+void postgres_db_handler::save_event(const session* s, std::string_view event, std::string_view info) {
+  if (!impl_) return;
+  impl::item it;
+  it.timestamp = format_timestamp(wall_clock::now());
+  if (s) {
+    it.session = s->id();
+    it.statements.push_back({sql_with_row("INSERT INTO event (session_id, agent_name, event, info, timestamp) "
+                                          "VALUES (",
+                                          ", $1, $3, $4, $5)"),
+                             {agent_name_, s->id(), pg_text(event), pg_text(info), it.timestamp}});
+  } else {
+    it.statements.push_back({"INSERT INTO event (session_id, agent_name, event, info, timestamp) "
+                             "VALUES (NULL, $1, $2, $3, $4)",
+                             {agent_name_, pg_text(event), pg_text(info), it.timestamp}});
+  }
+  impl_->push(std::move(it));
+}
+
+void postgres_db_handler::save_variables(const session& s) {
+  if (!impl_) return;
+  impl::item it;
+  it.session = s.id();
+  it.timestamp = format_timestamp(wall_clock::now());
+  it.statements.push_back({"UPDATE session SET variables = $3 WHERE agent_name = $1 AND session_id = $2",
+                           {agent_name_, s.id(),
+                            pg_text(s.dictionary().is_null() ? std::string("{}") : to_text(s.dictionary()))}});
+  impl_->push(std::move(it));
+}
+
+void postgres_db_handler::save_reasoning_event(const session& s, std::string_view kind,
+                                               const json& payload) {
+  if (!impl_) return;
+  std::string step_kind = field(payload, "kind");
+  if (step_kind.empty()) step_kind = field(payload, "step_kind");
+  impl::item it;
+  it.session = s.id();
+  it.timestamp = format_timestamp(wall_clock::now());
+  it.statements.push_back(
+      {sql_with_row("INSERT INTO reasoning_step (session_id, chat_id, kind, step_kind, step, summary, "
+                    "payload, timestamp, run_id, step_number, prompt_tokens, completion_tokens, "
+                    "latency_ms) VALUES (",
+                    ", NULL, $3, $4, $5, $6, $7, $8, $9, $10::bigint, $11::bigint, $12::bigint, "
+                    "$13::double precision)"),
+       {agent_name_, s.id(), std::string(kind), pg_text(step_kind), pg_text(field(payload, "step")),
+        pg_text(field(payload, "summary")), pg_text(to_text(payload)), it.timestamp,
+        pg_text(field(payload, "run_id")), number(payload, "step_number", true),
+        number(payload, "prompt_tokens", true), number(payload, "completion_tokens", true),
+        number(payload, "latency_ms", false)}});
+  impl_->push(std::move(it));
+}
+
+void postgres_db_handler::save_agent_message(const session& s, const agent_message_record& m) {
+  if (!impl_) return;
+  impl::item it;
+  it.session = s.id();
+  it.timestamp = format_timestamp(m.timestamp);
+  it.statements.push_back(
+      {sql_with_row("INSERT INTO agent_message (session_id, direction, protocol, peer, message_id, "
+                    "causation_id, correlation_id, sender_agent, sender_session, depth, content, "
+                    "status, timestamp) VALUES (",
+                    ", $3, $4, $5, $6, $7, $8, $9, $10, $11::int, $12, $13, $14)"),
+       {agent_name_, s.id(), m.direction, m.protocol, pg_text(m.peer), pg_text(m.lineage.id),
+        pg_text(m.lineage.causation_id), pg_text(m.lineage.correlation_id),
+        pg_text(m.lineage.sender_agent), pg_text(m.lineage.sender_session),
+        std::to_string(m.lineage.depth), pg_text(m.content), pg_text(m.status), it.timestamp}});
+  impl_->push(std::move(it));
+}
+
+void postgres_db_handler::save_timer(const session& s, const pending_timer& t) {
+  if (!impl_) return;
+  impl::item it;
+  it.session = s.id();
+  it.timestamp = format_timestamp(wall_clock::now());
+  it.statements.push_back(
+      {sql_with_row("INSERT INTO timer (session_id, key, due, event) VALUES (",
+                    ", $3, $4, $5) ON CONFLICT (session_id, key) DO UPDATE SET due = excluded.due, "
+                    "event = excluded.event"),
+       {agent_name_, s.id(), pg_text(t.key), format_timestamp(t.due), pg_text(to_text(t.event))}});
+  impl_->push(std::move(it));
+}
+
+void postgres_db_handler::delete_timer(const session& s, std::string_view key) {
+  if (!impl_) return;
+  impl::item it;
+  it.statements.push_back({sql_with_row("DELETE FROM timer WHERE session_id = ", " AND key = $3"),
+                           {agent_name_, s.id(), pg_text(key)}});
+  impl_->push(std::move(it));
+}
+
+void postgres_db_handler::delete_session(std::string_view agent_name, std::string_view session_id) {
+  if (!impl_) return;
+  {
+    std::lock_guard lock(impl_->mu);
+    if (agent_name == agent_name_) impl_->known.erase(std::string(session_id));
+  }
+  impl::item it;
+  it.statements.push_back({"DELETE FROM session WHERE agent_name = $1 AND session_id = $2",
+                           {std::string(agent_name), std::string(session_id)}});
+  impl_->push(std::move(it));
+}
+
+// ---- reading ---------------------------------------------------------------------------------
+
+namespace {
+
+std::optional<std::string> until_param(std::optional<wall_clock::time_point> until) {
+  if (!until) return std::nullopt;
+  return format_timestamp(*until);
+}
+
+std::vector<chat_message> chat_rows(const pg::result& r) {
+  std::vector<chat_message> out;
+  out.reserve(static_cast<std::size_t>(r.rows()));
+  for (int i = 0; i < r.rows(); ++i) {
+    chat_message m;
+    m.id = r.integer(i, 0);
+    m.type = std::string(r.text(i, 1));
+    m.content = std::string(r.text(i, 2));
+    m.is_user = r.text(i, 3) != "0";
+    m.timestamp = parse_timestamp(r.text(i, 4)).value_or(wall_clock::time_point{});
+    out.push_back(std::move(m));
+  }
+  return out;
+}
+
+query chat_query(const std::string& agent, const std::string& sid, std::optional<std::size_t> n,
+                 std::optional<wall_clock::time_point> until) {
+  return {"SELECT * FROM (SELECT c.id, c.type, c.content, c.is_user, c.timestamp FROM chat c "
+          "JOIN session s ON s.id = c.session_id WHERE s.agent_name = $1 AND s.session_id = $2 "
+          "AND ($3::text IS NULL OR c.timestamp <= $3) ORDER BY c.id DESC LIMIT $4::bigint) t ORDER BY id",
+          {agent, sid, until_param(until), n ? std::optional<std::string>(std::to_string(*n)) : std::nullopt}};
+}
+
+query reasoning_query(const std::string& agent, const std::string& sid,
+                      std::optional<wall_clock::time_point> until) {
+  return {"SELECT r.id, r.kind, r.step_kind, r.step, r.summary, r.payload, r.timestamp, r.chat_id, "
+          "r.run_id, r.step_number, r.prompt_tokens, r.completion_tokens, r.latency_ms "
+          "FROM reasoning_step r JOIN session s ON s.id = r.session_id "
+          "WHERE s.agent_name = $1 AND s.session_id = $2 AND ($3::text IS NULL OR r.timestamp <= $3) "
+          "ORDER BY r.id",
+          {agent, sid, until_param(until)}};
+}
+
+std::vector<reasoning_event> reasoning_rows(const pg::result& r) {
+  std::vector<reasoning_event> out;
+  for (int i = 0; i < r.rows(); ++i) {
+    reasoning_event e;
+    e.id = r.integer(i, 0);
+    e.kind = std::string(r.text(i, 1));
+    e.step_kind = std::string(r.text(i, 2));
+    e.step = std::string(r.text(i, 3));
+    e.summary = std::string(r.text(i, 4));
+    e.payload = json::parse(r.text(i, 5), nullptr, false);
+    if (e.payload.is_discarded()) e.payload = std::string(r.text(i, 5));
+    e.timestamp = parse_timestamp(r.text(i, 6)).value_or(wall_clock::time_point{});
+    if (!r.is_null(i, 7)) e.chat_id = r.integer(i, 7);
+    e.run_id = std::string(r.text(i, 8));
+    if (!r.is_null(i, 9)) e.step_number = r.integer(i, 9);
+    if (!r.is_null(i, 10)) e.prompt_tokens = r.integer(i, 10);
+    if (!r.is_null(i, 11)) e.completion_tokens = r.integer(i, 11);
+    if (!r.is_null(i, 12)) e.latency_ms = std::stod(std::string(r.text(i, 12)));
+    out.push_back(std::move(e));
+  }
+  return out;
+}
+
+std::vector<query> session_queries(const std::string& agent, const std::string& sid) {
+  return {{"SELECT id, session_name, username, platform_name, variables, current_state, closed_reason "
+           "FROM session WHERE agent_name = $1 AND session_id = $2",
+           {agent, sid}},
+          {sql_with_row("SELECT key, due, event FROM timer WHERE session_id = ", " ORDER BY id"), {agent, sid}},
+          {sql_with_row("SELECT message_id FROM (SELECT id, message_id FROM agent_message WHERE session_id = ",
+                        " AND direction = 'in' AND status = 'handled' ORDER BY id DESC LIMIT 4096) t ORDER BY id"),
+           {agent, sid}}};
+}
+
+std::optional<session_snapshot> session_from(std::vector<pg::result>& rs, const std::string& sid) {
+  const auto& s = rs.at(0);
+  if (s.rows() == 0) return std::nullopt;
+  session_snapshot snap;
+  snap.session_id = sid;
+  snap.session_name = std::string(s.text(0, 1));
+  snap.username = std::string(s.text(0, 2));
+  snap.platform = std::string(s.text(0, 3));
+  snap.variables = json::parse(s.text(0, 4), nullptr, false);
+  if (!snap.variables.is_object()) snap.variables = json::object();
+  snap.state = std::string(s.text(0, 5));
+  snap.closed_reason = std::string(s.text(0, 6));
+  const auto& t = rs.at(1);
+  for (int i = 0; i < t.rows(); ++i) {
+    pending_timer p;
+    p.key = std::string(t.text(i, 0));
+    auto due = parse_timestamp(t.text(i, 1));
+    p.event = json::parse(t.text(i, 2), nullptr, false);
+    if (!due || p.event.is_discarded()) {
+      PARLEY_LOG(warn, "db: session " << session_tag(sid) << ": timer '" << p.key
+                                      << "' has an unreadable row; skipped");
+      continue;
+    }
+    p.due = *due;
+    snap.timers.push_back(std::move(p));
+  }
+  const auto& a = rs.at(2);
+  for (int i = 0; i < a.rows(); ++i) snap.handled_agent_ids.emplace_back(a.text(i, 0));
+  return snap;
+}
+
+}  // namespace
+
+std::vector<chat_message> postgres_db_handler::chat_history(const session& s, std::optional<std::size_t> n,
+                                                            std::optional<wall_clock::time_point> until) {
+  if (!impl_) throw db_error("chat_history: the PostgreSQL handler is not open; call open() first");
+  return impl_->read_sync<std::vector<chat_message>>({chat_query(agent_name_, s.id(), n, until)},
+                                                     [](std::vector<pg::result>& rs) { return chat_rows(rs.at(0)); });
+}
+
+std::vector<reasoning_event> postgres_db_handler::reasoning_events(const session& s,
+                                                                   std::optional<wall_clock::time_point> until) {
+  if (!impl_) throw db_error("reasoning_events: the PostgreSQL handler is not open; call open() first");
+  return impl_->read_sync<std::vector<reasoning_event>>(
+      {reasoning_query(agent_name_, s.id(), until)},
+      [](std::vector<pg::result>& rs) { return reasoning_rows(rs.at(0)); });
+}
+
+std::optional<session_snapshot> postgres_db_handler::load_session(std::string_view agent_name,
+                                                                  std::string_view session_id) {
+  if (!impl_) throw db_error("load_session: the PostgreSQL handler is not open; call open() first");
+  const std::string sid(session_id);
+  return impl_->read_sync<std::optional<session_snapshot>>(
+      session_queries(std::string(agent_name), sid),
+      [sid](std::vector<pg::result>& rs) { return session_from(rs, sid); });
+}
+
+void postgres_db_handler::async_load_session(std::string agent_name, std::string session_id,
+                                             read_callback<std::optional<session_snapshot>> done) {
+  if (!impl_) return done(std::nullopt, std::make_exception_ptr(db_error("the PostgreSQL handler is not open")));
+  auto qs = session_queries(agent_name, session_id);
+  impl_->read_async<std::optional<session_snapshot>>(
+      std::move(qs), [sid = std::move(session_id)](std::vector<pg::result>& rs) { return session_from(rs, sid); },
+      std::move(done));
+}
+
+void postgres_db_handler::async_chat_history(const session& s, std::optional<std::size_t> n,
+                                             std::optional<wall_clock::time_point> until,
+                                             read_callback<std::vector<chat_message>> done) {
+  if (!impl_) return done({}, std::make_exception_ptr(db_error("the PostgreSQL handler is not open")));
+  impl_->read_async<std::vector<chat_message>>({chat_query(agent_name_, s.id(), n, until)},
+                                               [](std::vector<pg::result>& rs) { return chat_rows(rs.at(0)); },
+                                               std::move(done));
+}
+
+void postgres_db_handler::async_chat_page(const session& s, std::int64_t after_id, std::size_t limit,
+                                          std::optional<wall_clock::time_point> until,
+                                          read_callback<std::vector<chat_message>> done) {
+  if (!impl_) return done({}, std::make_exception_ptr(db_error("the PostgreSQL handler is not open")));
+  query q{"SELECT c.id, c.type, c.content, c.is_user, c.timestamp FROM chat c "
+          "JOIN session s ON s.id = c.session_id WHERE s.agent_name = $1 AND s.session_id = $2 "
+          "AND c.id > $3::bigint AND ($4::text IS NULL OR c.timestamp <= $4) ORDER BY c.id LIMIT $5::bigint",
+          {agent_name_, s.id(), std::to_string(after_id), until_param(until),
+           limit ? std::optional<std::string>(std::to_string(limit)) : std::nullopt}};
+  impl_->read_async<std::vector<chat_message>>({std::move(q)},
+                                               [](std::vector<pg::result>& rs) { return chat_rows(rs.at(0)); },
+                                               std::move(done));
+}
+
+void postgres_db_handler::async_reasoning_events(const session& s, std::optional<wall_clock::time_point> until,
+                                                 read_callback<std::vector<reasoning_event>> done) {
+  if (!impl_) return done({}, std::make_exception_ptr(db_error("the PostgreSQL handler is not open")));
+  impl_->read_async<std::vector<reasoning_event>>(
+      {reasoning_query(agent_name_, s.id(), until)},
+      [](std::vector<pg::result>& rs) { return reasoning_rows(rs.at(0)); }, std::move(done));
+}
+
+}  // namespace parley::db
