@@ -36,6 +36,13 @@ void configure(agent& a) {
   auto& cfg = a.config();
   declare_config(cfg);
   set_log_level(parse_log_level(cfg.get_string("log.level")));
+  // The database we record to (below), unless the bot brought its own handler: PostgreSQL when
+  // db.url is set or --db names a postgresql:// URI, else the SQLite file db.path; `--db ''`
+  // disables recording.
+  std::string pg_url = cfg.get_string("db.url");
+  if (pg_url.empty() && db::is_postgres_url(cfg.get_string("db.path"))) pg_url = cfg.get_string("db.path");
+  const bool use_sqlite = !a.db() && cfg.get_bool("db.enabled") && pg_url.empty() &&
+                          !cfg.get_string("db.path").empty();
   if (cfg.get_bool("platforms.console.enabled")) {
     a.use_platform(std::make_shared<platforms::console_platform>());
     // No WebSocket platform to register them: the clients that reach other agents on their
@@ -45,20 +52,18 @@ void configure(agent& a) {
     if (cfg.get_bool("platforms.a2a.enabled"))
       platforms::use_a2a_agents(a, platforms::a2a_options::from_config(cfg));
   } else if (cfg.get_bool("platforms.websocket.enabled")) {
-    a.use_platform(std::make_shared<platforms::websocket_platform>(
-        platforms::websocket_options::from_config(cfg)));
+    auto o = platforms::websocket_options::from_config(cfg);
+    // The web inspector reads the same file, on connections of its own.
+    if (use_sqlite) o.inspector_db = cfg.get_string("db.path");
+    a.use_platform(std::make_shared<platforms::websocket_platform>(std::move(o)));
   }
-  // The DB handler, unless the bot brought its own; `--db ''` disables recording. PostgreSQL
-  // when db.url is set or --db names a postgresql:// URI, else the SQLite file db.path.
-  std::string pg_url = cfg.get_string("db.url");
-  if (pg_url.empty() && db::is_postgres_url(cfg.get_string("db.path"))) pg_url = cfg.get_string("db.path");
   if (!a.db() && cfg.get_bool("db.enabled") && !pg_url.empty()) {
     db::postgres_options o;
     o.url = pg_url;
     o.max_queued = static_cast<std::size_t>(int_in(cfg, "db.max_queued", 1));
     a.use_db(std::make_shared<db::postgres_db_handler>(std::move(o)));
   }
-  if (!a.db() && cfg.get_bool("db.enabled") && !cfg.get_string("db.path").empty()) {
+  if (use_sqlite) {
     db::sqlite_options o;
     o.path = cfg.get_string("db.path");
     o.sync_commit = cfg.get_bool("db.sync_commit");

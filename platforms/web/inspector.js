@@ -1,0 +1,2 @@
+// The inspector page's script (placeholder).
+"use strict";
