@@ -125,7 +125,7 @@
                                  "aria-describedby": "q-help", autocomplete: "off" });
     const state = el("input", { type: "text", id: "f-state", name: "state", value: get("state"), placeholder: "any", size: 10 });
     const agent = el("select", { id: "f-agent", name: "agent" }, el("option", { value: "" }, "all agents"));
-    const since = el("input", { type: "text", id: "f-since", name: "since", value: get("since"), placeholder: "2026-11-29 09:00", size: 16 });
+    const since = el("input", { type: "text", id: "f-since", name: "since", value: get("since"), placeholder: "2026-11-29T09:00", size: 16 });
     const until = el("input", { type: "text", id: "f-until", name: "until", value: get("until"), placeholder: "2026-11-29", size: 16 });
     const form = el("form", { class: "filters", role: "search", "aria-label": "Find sessions" },
       el("label", null, "Search", search),
@@ -136,7 +136,7 @@
       el("button", { type: "submit", class: "primary" }, "Search"),
       el("button", { type: "button", onclick: () => { location.hash = "#/"; } }, "Clear"));
     const help = el("p", { id: "q-help", class: "muted help" },
-      "An exact session id, a tag such as #1a2b3c4d, or part of a user name. Times are as stored (a prefix like 2026-11-29 works).");
+      "An exact session id, a tag such as #1a2b3c4d, or part of a user name. Times are as stored, in UTC (a prefix like 2026-11-29 works).");
     const info = el("p", { class: "summary-line", "aria-live": "polite" }, "Loading…");
     const table = el("table", { class: "sessions" },
       el("caption", { class: "muted" },
@@ -390,13 +390,14 @@
     }
 
     function renderTransition(r) {
+      // The reason: the event that fired it and the trigger/conditions that held.
       const why = [];
-      if (r.event) why.push(el("span", { class: "event" }, text(r.event)));
-      if (r.condition) { if (why.length) why.push(" and "); why.push(el("span", { class: "condition" }, "when " + text(r.condition))); }
+      if (r.event) why.push(el("span", { class: "event mono" }, text(r.event)));
+      if (r.condition) why.push(el("span", { class: "condition" }, text(r.condition)));
       return li(r, "", el("div", { class: "line" },
         el("span", { class: "label" }, "Transition "),
         el("span", { class: "mono" }, text(r.source)), " → ", el("span", { class: "mono" }, text(r.dest)),
-        why.length ? el("span", { class: "reason" }, " on ", why) : el("span", { class: "reason" }, " (automatic)")), meta(r));
+        el("span", { class: "reason" }, " because ", why.length ? why.flatMap((w, i) => i ? [" · ", w] : [w]) : "automatic")), meta(r));
     }
 
     const isError = name => /error|exception|fail/i.test(name || "");
