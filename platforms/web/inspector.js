@@ -30,6 +30,8 @@
     if (Array.isArray(c)) { for (const x of c) add(parent, x); return; }
     parent.appendChild(c instanceof Node ? c : document.createTextNode(String(c)));
   }
+  // replaceChildren would turn null into the text "null": skip the missing parts instead.
+  function setChildren(parent, ...children) { parent.replaceChildren(); add(parent, children); }
   const text = v => (v === undefined || v === null) ? "" : String(v);
   const plural = (n, one, many) => n + " " + (n === 1 ? one : (many || one + "s"));
 
@@ -258,7 +260,7 @@
       document.title = text(s.tag) + " · Parley inspector";
       h1.replaceChildren("Session ", el("span", { class: "mono", id: "session-tag" }, text(s.tag)));
       const item = (label, value, attrs) => el("div", null, el("dt", null, label), el("dd", attrs || null, value));
-      head.replaceChildren(
+      setChildren(head,
         item("Tag", el("span", { class: "mono" }, text(s.tag))),
         item("User", text(s.user) || "—"),
         s.name ? item("Name", text(s.name)) : null,
@@ -447,7 +449,7 @@
       if (g.tools) bits.push(plural(g.tools, "tool call"));
       if (g.tokens) bits.push(g.tokens + " tokens");
       if (g.latency) bits.push(fmtMs(g.latency) + " in the model");
-      g.summary.replaceChildren(
+      setChildren(g.summary,
         el("span", { class: "label" }, "Reasoning run "), el("span", { class: "mono" }, g.run_id ? text(g.run_id).slice(0, 8) : "—"),
         " · " + bits.join(" · "),
         g.outcome ? el("span", null, " ", el("span", { class: "badge " + (g.outcome === "answered" ? "ok" : "warn") }, g.outcome)) : null,
