@@ -103,12 +103,14 @@
 
   // ---------------------------------------------------------------- router ----
   let current = null;  // {stop()} of the view on screen
+  let listHash = "#/";  // the list as last seen (with its filters), for the back link
   function route() {
     if (current) current.stop();
     current = null;
     showError(null);
     const hash = location.hash || "#/";
     const m = /^#\/session\/(\d+)/.exec(hash);
+    if (!m) listHash = hash;
     view.replaceChildren();
     current = m ? sessionView(Number(m[1])) : listView(new URLSearchParams(hash.split("?")[1] || ""));
   }
@@ -242,13 +244,16 @@
           timeline.classList.toggle("hide-" + k, !e.target.checked);
         } }), label)));
     const img = el("img", { id: "diagram", alt: "State diagram of this session's agent: states with visit counts, the path taken and the current state", decoding: "async" });
+    const diagramNote = el("p", { class: "muted", hidden: true }, "The diagram could not be drawn (open the SVG link for the server's reason).");
+    img.addEventListener("error", () => { diagramNote.hidden = false; });
+    img.addEventListener("load", () => { diagramNote.hidden = true; });
     const diagram = el("section", { class: "diagram", "aria-labelledby": "diagram-h" },
-      el("h2", { id: "diagram-h" }, "State diagram"), img,
+      el("h2", { id: "diagram-h" }, "State diagram"), img, diagramNote,
       el("p", { class: "links" },
         el("a", { href: withToken("/inspect/api/diagram", { session: row, format: "dot" }).href, target: "_blank", rel: "noopener" }, "DOT"),
         el("a", { href: withToken("/inspect/api/diagram", { session: row, format: "mermaid" }).href, target: "_blank", rel: "noopener" }, "Mermaid"),
         el("a", { href: withToken("/inspect/api/diagram.svg", { session: row }).href, target: "_blank", rel: "noopener" }, "SVG")));
-    view.append(el("p", { class: "back" }, el("a", { href: "#/" }, "← Sessions")), h1, head,
+    view.append(el("p", { class: "back" }, el("a", { href: listHash }, "← Sessions")), h1, head,
       el("div", { class: "columns" },
         el("section", { "aria-labelledby": "timeline-h" }, el("h2", { id: "timeline-h" }, "Timeline"), kindBoxes, timeline, status),
         diagram));

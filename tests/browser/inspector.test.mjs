@@ -61,7 +61,8 @@ async function start(argv, re, what) {
 
 // ---- the fixture database, served on its own ----
 const dbPath = join(work, "fixture.db");
-const made = JSON.parse(execFileSync(fixture, [dbPath], { timeout: 30000, stdio: ["ignore", "pipe", "ignore"] }).toString());
+// --big: frank's session of about 10,000 rows (a long timeline, fetched in pages of 1000).
+const made = JSON.parse(execFileSync(fixture, [dbPath, "--big", "3400"], { timeout: 30000, stdio: ["ignore", "pipe", "ignore"] }).toString());
 const tagOf = Object.fromEntries(made.users.map(u => [u.user, u.tag]));
 console.log("fixture:", JSON.stringify(made));
 // The first line of stdout names the URL: "inspector: http://127.0.0.1:PORT/inspect".
@@ -181,6 +182,21 @@ try {
   assert.equal(await page.locator(".timeline img, .timeline script").count(), 0, "no element made from the data");
   assert.equal(await page.evaluate(() => window.__pwned), undefined, "no script from the data ran");
   console.log("alice: the markup stays text");
+
+  // ---- a long timeline: fetched page by page (after/more), rendered in chunks ----
+  await page.goto(inspectorUrl + "#/?q=frank");
+  await page.waitForFunction(() => document.querySelector("table.sessions tbody tr td.user")?.textContent === "frank");
+  const fetches = [];
+  page.on("request", r => { if (/\/inspect\/api\/session\/\d+\?/.test(r.url())) fetches.push(r.url()); });
+  const t0 = Date.now();
+  await page.click("table.sessions tbody tr a.session-link");
+  await page.waitForFunction(() => document.querySelectorAll(".timeline > li").length >= 10000, null, { timeout: 60000 });
+  const shown = await page.locator(".timeline > li").count();
+  console.log("frank: " + shown + " rows in " + (Date.now() - t0) + " ms, " + fetches.length + " requests");
+  assert.ok(fetches.length >= 10, "a long timeline comes in pages: " + fetches.length + " requests");
+  assert.ok(fetches.every(u => new URL(u).searchParams.get("limit") === "1000"));
+  // Still usable: the last reply is there and the page answers.
+  await page.locator(".row.chat.user .bubble", { hasText: "message number 3399" }).waitFor({ state: "attached" });
 
   // ---- the diagram of a finished session: an SVG in an img ----
   await page.waitForFunction(() => { const i = document.getElementById("diagram"); return i && i.complete && i.naturalWidth > 0; });

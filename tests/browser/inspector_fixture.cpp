@@ -17,6 +17,7 @@
 #include <mutex>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 
 #include <parley/agent.hpp>
 #include <parley/agent_link.hpp>
@@ -148,8 +149,11 @@ struct replies {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc != 2) {
-    std::cerr << "usage: inspector_fixture PATH.db (the file is replaced)\n";
+  // --big N: one more session (user "frank") of N turns, about 4 rows each, for a long timeline.
+  std::size_t big = 0;
+  if (argc == 4 && std::string_view(argv[2]) == "--big") big = std::stoul(argv[3]);
+  if (argc != 2 && !(argc == 4 && big > 0)) {
+    std::cerr << "usage: inspector_fixture PATH.db [--big TURNS] (the file is replaced)\n";
     return 2;
   }
   const std::string path = argv[1];
@@ -167,9 +171,10 @@ int main(int argc, char** argv) {
     agent.use_platform(platform);
     agent.start();
 
-    const std::map<std::string, std::string> users = {
+    std::map<std::string, std::string> users = {
         {"alice", parley::random_id()}, {"bob", parley::random_id()},
         {"carol", parley::random_id()}, {"dave", parley::random_id()}, {"erin", parley::random_id()}};
+    if (big) users["frank"] = parley::random_id();
     auto say = [&](const std::string& user, const std::string& text) {
       auto r = agent.receive_event(users.at(user), parley::event::text(text, true));
       if (!r) throw std::runtime_error("say: " + r.error);
@@ -190,12 +195,22 @@ int main(int argc, char** argv) {
     say("carol", "hello");
     say("dave", "hello");
     say("erin", "hi");
+    // frank: hello, then turns the agent does not understand (message, prediction, reply).
+    if (big) {
+      say("frank", "hello");
+      for (std::size_t i = 1; i < big; ++i) {
+        say("frank", "message number " + std::to_string(i));
+        // Within the session's queue (agent.queue_capacity): let the agent catch up.
+        if (i % 500 == 0) got.wait(users.at("frank"), i);
+      }
+    }
     // Wait on replies each conversation certainly produces (greeting, hello's answer, ...).
     got.wait(users.at("alice"), 4);
     got.wait(users.at("bob"), 3);
     got.wait(users.at("carol"), 2);
     got.wait(users.at("dave"), 2);
     got.wait(users.at("erin"), 2);
+    if (big) got.wait(users.at("frank"), big + 1);
 
     const std::string ask_id = parley::random_id(), answer_id = parley::random_id();
     const std::string conversation = parley::random_id();
