@@ -229,7 +229,6 @@
     let rendering = false;
     const runs = new Map();   // run_id -> run group (see runGroup)
     const replyRuns = new Map(); // chat id -> [run groups] (from reasoning rows' chat_id)
-    const chatRows = new Map();  // chat id -> the bot reply's <li>
     let unlinkedRuns = [];    // runs written live with no chat_id yet: the next bot reply closes them
 
     document.title = "Session · Parley inspector";
@@ -334,7 +333,10 @@
 
     // ---- rows ----
     function meta(r, ...more) {
-      return el("div", { class: "meta" }, el("time", null, text(r.timestamp)), " · #" + r.id, more);
+      // The time of day (the date is in the header); the stored timestamp on hover.
+      const ts = text(r.timestamp);
+      return el("div", { class: "meta" }, el("time", { datetime: ts, title: ts }, ts.replace(/^\d{4}-\d\d-\d\d[T ]/, "")),
+                " · #" + r.id, more);
     }
     function li(r, cls, ...children) {
       return el("li", { class: "row " + r.type + (cls ? " " + cls : ""), "data-id": r.id, "data-type": r.type }, children);
@@ -358,8 +360,9 @@
       const bubble = el("div", { class: "bubble" }, text(r.content));
       const node = li(r, who, bubble,
         meta(r, r.is_user ? " · user" : " · bot", r.message_type && r.message_type !== "str" && r.message_type !== "text" ? " · " + r.message_type : ""));
-      if (!r.is_user) {
-        chatRows.set(r.id, node);
+      if (r.is_user) {
+        unlinkedRuns = [];  // a new turn: runs left without a reply stay so
+      } else {
         // Runs linked to this reply by chat_id, or (live) the runs just written without one.
         const linked = replyRuns.get(r.id) || [];
         for (const g of unlinkedRuns) if (!linked.includes(g)) linked.push(g);
@@ -497,7 +500,7 @@
         const list = replyRuns.get(r.chat_id) || [];
         if (!list.includes(g)) list.push(g);
         replyRuns.set(r.chat_id, list);
-      } else if (!unlinkedRuns.includes(g)) {
+      } else if (!g.chat_ids.size && !unlinkedRuns.includes(g)) {
         unlinkedRuns.push(g);
       }
       updateRunSummary(g);
