@@ -242,6 +242,10 @@
         el("input", { type: "checkbox", checked: true, "data-kind": k, onchange: e => {
           timeline.classList.toggle("hide-" + k, !e.target.checked);
         } }), label)));
+    const openRuns = open => () => { for (const g of runs.values()) g.details.open = open; };
+    const tools = el("div", { class: "kinds" },
+      el("button", { type: "button", onclick: openRuns(true) }, "Expand all runs"),
+      el("button", { type: "button", onclick: openRuns(false) }, "Collapse all runs"));
     const img = el("img", { id: "diagram", alt: "State diagram of this session's agent: states with visit counts, the path taken and the current state", decoding: "async" });
     const diagramNote = el("p", { class: "muted", hidden: true }, "The diagram could not be drawn (open the SVG link for the server's reason).");
     img.addEventListener("error", () => { diagramNote.hidden = false; });
@@ -254,7 +258,7 @@
         el("a", { href: withToken("/inspect/api/diagram.svg", { session: row }).href, target: "_blank", rel: "noopener" }, "SVG")));
     view.append(el("p", { class: "back" }, el("a", { href: listHash }, "← Sessions")), h1, head,
       el("div", { class: "columns" },
-        el("section", { "aria-labelledby": "timeline-h" }, el("h2", { id: "timeline-h" }, "Timeline"), kindBoxes, timeline, status),
+        el("section", { "aria-labelledby": "timeline-h" }, el("h2", { id: "timeline-h" }, "Timeline"), kindBoxes, tools, timeline, status),
         diagram));
     h1.focus();
     refreshDiagram();
@@ -314,7 +318,10 @@
         const node = renderRow(r);
         if (node) frag.appendChild(node);
       }
+      // Live rows: follow them when the reader is at the bottom already.
+      const atBottom = socket !== null && window.innerHeight + window.scrollY >= document.body.scrollHeight - 40;
       timeline.appendChild(frag);
+      if (atBottom) window.scrollTo(0, document.body.scrollHeight);
       if (queue.length) requestAnimationFrame(renderChunk); else rendering = false;
     }
 
