@@ -35,6 +35,10 @@ void configure(agent& a) {
   auto& cfg = a.config();
   declare_config(cfg);
   set_log_level(parse_log_level(cfg.get_string("log.level")));
+  // The SQLite file we record to (below), unless the bot brought its own handler; `--db ''`
+  // disables recording.
+  const bool use_sqlite =
+      !a.db() && cfg.get_bool("db.enabled") && !cfg.get_string("db.path").empty();
   if (cfg.get_bool("platforms.console.enabled")) {
     a.use_platform(std::make_shared<platforms::console_platform>());
     // No WebSocket platform to register them: the clients that reach other agents on their
@@ -44,11 +48,12 @@ void configure(agent& a) {
     if (cfg.get_bool("platforms.a2a.enabled"))
       platforms::use_a2a_agents(a, platforms::a2a_options::from_config(cfg));
   } else if (cfg.get_bool("platforms.websocket.enabled")) {
-    a.use_platform(std::make_shared<platforms::websocket_platform>(
-        platforms::websocket_options::from_config(cfg)));
+    auto o = platforms::websocket_options::from_config(cfg);
+    // The web inspector reads the same file, on connections of its own.
+    if (use_sqlite) o.inspector_db = cfg.get_string("db.path");
+    a.use_platform(std::make_shared<platforms::websocket_platform>(std::move(o)));
   }
-  // The SQLite DB handler, unless the bot brought its own; `--db ''` disables recording.
-  if (!a.db() && cfg.get_bool("db.enabled") && !cfg.get_string("db.path").empty()) {
+  if (use_sqlite) {
     db::sqlite_options o;
     o.path = cfg.get_string("db.path");
     o.sync_commit = cfg.get_bool("db.sync_commit");

@@ -12,6 +12,8 @@
 
 #include "a2a_server.hpp"
 #include "beast.hpp"
+#include "inspector_live.hpp"
+#include "inspector_service.hpp"
 #include "ws_connection.hpp"
 #include "ws_http.hpp"
 
@@ -119,6 +121,10 @@ class http_session : public std::enable_shared_from_this<http_session<Stream>> {
     if (ec == http::error::end_of_stream) return do_eof();
     if (ec) return http_fail(ec, "read");
     request req = parser_->release();
+    if (hub_->inspector && is_inspector_path(path_of(req.target()))) {
+      if (websocket::is_upgrade(req)) return inspector_upgrade(std::move(req));
+      return inspector_request(std::move(req));
+    }
     if (websocket::is_upgrade(req)) return upgrade(std::move(req));
     if (is_a2a_post(req.base())) return a2a_request(std::move(req));
     write(handle_http(req, *hub_));
@@ -219,8 +225,40 @@ class http_session : public std::enable_shared_from_this<http_session<Stream>> {
                      });
   }
 
+  // GET /inspect...: the answer comes from a query thread, posted back to our strand; no other
+  // request is read meanwhile.
+  void inspector_request(request req) {
+    hub_->inspector->handle(req, [self = this->shared_from_this()](response res) {
+      net::post(self->stream_.get_executor(),
+                [self, res = std::move(res)]() mutable { self->write(std::move(res)); });
+    });
+  }
+
+  void inspector_upgrade(request req) {
+    follow_spec spec;
+    auto refusal = hub_->inspector->check_live(req, spec);
+    if (!refusal && path_of(req.target()) != "/inspect/live")
+      refusal = inspector_error(http::status::not_found, req.version(), false,
+                                "the inspector's WebSocket is /inspect/live");
+    if (!refusal && (hub_->stopping.load() || !hub_->try_reserve()))
+      refusal = inspector_error(http::status::service_unavailable, req.version(), false,
+                                "too many connections or shutting down; try again later");
+    if (refusal) {
+      ++hub_->rejected;
+      return write(std::move(*refusal));
+    }
+    // The slot reserved above now belongs to the connection.
+    std::make_shared<inspector_live<Stream>>(std::move(stream_), hub_, spec)->run(std::move(req));
+  }
+
   void upgrade(request req) {
     std::string why;
+    if (!hub_->owner) {
+      // parley-inspect serve: no agent to talk to.
+      return write(text_response(http::status::not_found, req.version(),
+                                 "no agent here: this server only serves the inspector at /inspect",
+                                 false));
+    }
     const auto status = admit(req, *hub_, why);
     if (status != http::status::switching_protocols) {
       ++hub_->rejected;

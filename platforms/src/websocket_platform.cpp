@@ -80,6 +80,8 @@ websocket_options websocket_options::from_config(const config& cfg) {
   o.handshake_timeout = seconds_key(cfg, k + "handshake_timeout");
   o.idle_timeout = seconds_key(cfg, k + "idle_timeout");
   o.a2a = a2a_options::from_config(cfg);
+  // Unset (null) = decided by the host when the platform starts.
+  if (const auto& v = cfg.value(k + "inspector"); v.is_boolean()) o.inspector = v.get<bool>();
   return o;
 }
 
@@ -123,6 +125,9 @@ void websocket_platform::start(agent& owner) {
   }
   // Sessions reach other A2A agents through the same settings (session::ask_agent).
   if (options_.a2a.enabled) use_a2a_agents(owner, options_.a2a);
+  hub.inspector = detail::inspector_enabled(options_.inspector, options_.host)
+                      ? detail::start_inspector(options_.inspector_db, options_.token)
+                      : nullptr;
   impl_->server = detail::start_ws_server(owner.io_context(), impl_->hub);
   impl_->port = impl_->server->port();
   PARLEY_LOG(info, "websocket: agent " << owner.name() << " listening; open " << url());
@@ -195,6 +200,8 @@ void websocket_platform::stop() {
   if (!hub.wait_all_closed(deadline))
     PARLEY_LOG(info, "websocket: " << hub.open.load()
                                    << " connection(s) did not finish closing in time");
+  // Its queries answer what is queued (503), its watcher stops.
+  if (hub.inspector) detail::stop_inspector(*hub.inspector);
   PARLEY_LOG(info, "websocket: stopped");
 }
 

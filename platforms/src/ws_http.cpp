@@ -53,6 +53,14 @@ bool plausible_host(std::string_view h) {
 
 }  // namespace
 
+bool inspector_enabled(const std::optional<bool>& setting, const std::string& host) {
+  if (setting) return *setting;
+  if (host == "localhost") return true;
+  beast::error_code ec;
+  const auto a = net::ip::make_address(host, ec);
+  return !ec && a.is_loopback();
+}
+
 std::string_view path_of(std::string_view target) {
   return target.substr(0, target.find('?'));
 }
@@ -163,7 +171,15 @@ response handle_http(const request& req, ws_hub& hub) {
   res.set(http::field::server, "parley");
   res.keep_alive(req.keep_alive());
   res.set(http::field::cache_control, "no-store");
-  if (path == "/" || path == "/index.html") {
+  if (!hub.owner && (path == "/" || path == "/index.html")) {
+    // parley-inspect serve: no agent, no chat; the inspector is the page (the query, e.g. a
+    // token, goes along).
+    const std::string_view target = req.target();
+    const auto q = target.find('?');
+    res.result(http::status::found);
+    res.set(http::field::location,
+            "/inspect" + std::string(q == std::string_view::npos ? "" : target.substr(q)));
+  } else if (path == "/" || path == "/index.html") {
     res.set(http::field::content_type, "text/html; charset=utf-8");
     // The page loads nothing from elsewhere; this policy makes sure it cannot.
     res.set("Content-Security-Policy",
@@ -189,6 +205,12 @@ response handle_http(const request& req, ws_hub& hub) {
     res.set(http::field::content_type, "application/json");
     res.set(http::field::cache_control, "public, max-age=300");
     res.body() = hub.a2a->card(hub.scheme, host);
+  } else if (path == "/inspect" || path.starts_with("/inspect/")) {
+    return text_response(http::status::not_found, req.version(),
+                         "the inspector is off on this server: set platforms.websocket.inspector: "
+                         "true (it is on by default only for a loopback host), and give the "
+                         "agent a database (--db FILE)",
+                         req.keep_alive());
   } else {
     return text_response(http::status::not_found, req.version(),
                          std::string("not found: this server has / (the chat page), /health") +

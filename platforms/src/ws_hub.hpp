@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -19,6 +20,7 @@ namespace parley::platforms::detail {
 namespace a2a {
 class server;
 }
+class inspector_service;
 
 /// One open WebSocket connection, seen from outside its strand.
 class ws_connection_base {
@@ -41,6 +43,9 @@ struct ws_hub {
   std::uint16_t port = 0;  // the bound port (set before accepting)
   wall_clock::time_point started = wall_clock::now();
   std::shared_ptr<a2a::server> a2a;  // the A2A server on this port, when platforms.a2a.enabled
+  // The web inspector on this port (/inspect), when enabled; with no owner (parley-inspect
+  // serve) it is all the port serves.
+  std::shared_ptr<inspector_service> inspector;
 
   std::atomic<std::size_t> open{0};  // reserved WebSocket slots (handshaking or open)
   std::atomic<std::uint64_t> accepted{0}, rejected{0}, slow_closed{0}, rate_limited{0},
@@ -85,5 +90,13 @@ std::shared_ptr<ws_server> start_ws_server(net::io_context& io, std::shared_ptr<
 
 /// The chat page (platforms/web/chat.html, built into the binary).
 std::string_view chat_page();
+
+/// The inspector's service (inspector_service.hpp) reading `db` ("" = none), asking `token`.
+std::shared_ptr<inspector_service> start_inspector(std::string db, std::string token);
+/// Stops its threads (inspector_service::stop). Idempotent.
+void stop_inspector(inspector_service& i);
+
+/// Whether the inspector is served: `setting` when given, else only on a loopback `host`.
+bool inspector_enabled(const std::optional<bool>& setting, const std::string& host);
 
 }  // namespace parley::platforms::detail

@@ -2,6 +2,7 @@
 // transitions, reasoning steps, events, all of them merged into a timeline, the chain of an
 // agent-to-agent message across files, and the agent's state diagram. Works on a live database (WAL): it only reads, in short statements, and never
 // blocks the agent's writer.
+#include <pthread.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -10,12 +11,13 @@
 #include <iostream>
 #include <thread>
 
+#include <parley/db/inspect.hpp>
 #include <parley/db/sqlite_open.hpp>
 #include <parley/db/timestamp.hpp>
 #include <parley/errors.hpp>
+#include <parley/platforms/inspector.hpp>
 
 #include "chain.hpp"
-#include "diagram.hpp"
 #include "queries.hpp"
 
 namespace {
@@ -36,13 +38,19 @@ constexpr const char* usage_text =
     "                                      counts, and the SESSION's path and current state\n"
     "  chain MESSAGE_ID                    an agent-to-agent message's causes and effects, across\n"
     "                                      sessions and agents; give every agent's file before it\n"
+    "  serve [--host H] [--port N] [--token T]\n"
+    "                                      the web inspector for this file, with no agent (first\n"
+    "                                      line of output: its URL; Ctrl-C stops)\n"
     "\n"
     "options:\n"
     "  --json             JSON for scripts (an array; one object per line with --follow)\n"
     "  --follow           keep printing new rows as the agent writes them (Ctrl-C stops)\n"
     "  --agent NAME       only this agent's sessions (when several agents share the file)\n"
     "  --color WHEN       auto (default: only on a terminal), always or never\n"
-    "  --format F         diagram: dot (default) or mermaid\n"
+    "  --format F         diagram: dot (default), mermaid or svg (laid out by Graphviz)\n"
+    "  --host H           serve: the address to listen on (127.0.0.1)\n"
+    "  --port N           serve: the port (8780; 0 = any free port)\n"
+    "  --token T          serve: the bearer token the inspector's API asks for\n"
     "  --help             this text\n";
 
 volatile std::sig_atomic_t g_stop = 0;
@@ -63,6 +71,9 @@ struct args {
   int interval_ms = 200;
   bool diagram = false;
   parley::diagram_format format = parley::diagram_format::dot;
+  bool svg = false;
+  bool serve = false;
+  parley::platforms::inspector_options serve_options;
 };
 
 std::size_t number(const std::string& flag, const std::string& v) {
@@ -112,8 +123,17 @@ args parse(int argc, char** argv) {
     } else if (f == "--format") {
       const auto v = value();
       const auto fmt = parley::parse_diagram_format(v);
-      if (!fmt) throw usage_error("--format takes dot or mermaid, got '" + v + "'");
-      a.format = *fmt;
+      a.svg = v == "svg";
+      if (!fmt && !a.svg) throw usage_error("--format takes dot, mermaid or svg, got '" + v + "'");
+      a.format = fmt.value_or(parley::diagram_format::dot);
+    } else if (f == "--host") {
+      a.serve_options.host = value();
+    } else if (f == "--port") {
+      const auto n = number(f, value());
+      if (n > 65535) throw usage_error("--port must be from 0 to 65535");
+      a.serve_options.port = static_cast<std::uint16_t>(n);
+    } else if (f == "--token") {
+      a.serve_options.token = value();
     } else if (f == "--no-color") {
       a.color = "never";
     } else if (f.size() > 1 && f[0] == '-') {
@@ -135,6 +155,12 @@ args parse(int argc, char** argv) {
   }
   a.db = pos[0];
   const auto& c = pos[1];
+  if (c == "serve") {
+    if (pos.size() > 2) throw usage_error("serve takes no SESSION");
+    a.serve = true;
+    a.serve_options.db = a.db;
+    return a;
+  }
   if (c == "diagram") {
     if (pos.size() > 3) throw usage_error("diagram takes at most one SESSION id");
     if (a.follow) throw usage_error("diagram does not --follow");
@@ -163,6 +189,24 @@ args parse(int argc, char** argv) {
   return a;
 }
 
+// The web inspector until SIGINT or SIGTERM. Its URL is the first line of output (tests read
+// the port from it).
+int serve(const args& a) {
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  // Blocked before the server's threads start, so they inherit the mask and sigwait gets them.
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  parley::platforms::inspector_server server(a.serve_options);
+  server.start();
+  std::cout << "inspector: " << server.url() << std::endl;
+  int sig = 0;
+  sigwait(&stop_signals, &sig);
+  server.stop();
+  return 0;
+}
+
 int inspect(const args& a) {
   if (a.chain) {
     const bool colour = a.color == "always" || (a.color == "auto" && ::isatty(1) && !std::getenv("NO_COLOR"));
@@ -172,10 +216,12 @@ int inspect(const args& a) {
     return 0;
   }
   auto db = parley::db::open_for_reading(a.db);
+  if (a.serve) return serve(a);
   if (a.diagram) {
-    std::optional<session_ref> s;
-    if (!a.session.empty()) s = find_session(*db, a.db, a.session, a.q.agent);
-    std::cout << draw_diagram(*db, a.db, s ? &*s : nullptr, a.q.agent, a.format);
+    parley::db::diagram_request r{std::nullopt, a.q.agent, a.format};
+    if (!a.session.empty()) r.session_row = find_session(*db, a.db, a.session, a.q.agent).row;
+    const auto dot = parley::db::draw_diagram(*db, a.db, r);
+    std::cout << (a.svg ? parley::platforms::dot_to_svg(dot) : dot);
     return 0;
   }
   std::optional<session_ref> s;

@@ -10,14 +10,14 @@
 #include <SQLiteCpp/Column.h>
 #include <SQLiteCpp/Database.h>
 
+#include <parley/db/inspect.hpp>
+
 #include "table.hpp"
 
 namespace parley::inspect {
 
 /// A failure to report in one line (unknown session, bad flag value); exit code 1.
-struct inspect_error : std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
+using inspect_error = parley::db::inspect_error;
 
 enum class command { sessions, chat, transitions, reasoning, events, timeline };
 

@@ -1,7 +1,8 @@
 #pragma once
 /// The WebSocket platform: a Boost.Beast server speaking BAF's JSON frames
 /// (`{"action","message","history","timestamp"}`), so BAF clients work unchanged. The same port
-/// serves the browser chat page (GET /), a health check (GET /health) and 404 otherwise.
+/// serves the browser chat page (GET /), a health check (GET /health), the web inspector
+/// (/inspect, see docs/inspector.md) and 404 otherwise.
 ///
 /// A connection picks its session with the `X-Session-ID` header or `?session_id=` (else a
 /// fresh id); several connections may share one session and every reply goes to all of them.
@@ -15,6 +16,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -74,6 +76,13 @@ struct websocket_options {
   std::chrono::milliseconds handshake_timeout{10'000};  ///< HTTP request, TLS, upgrade and close
   std::chrono::milliseconds idle_timeout{60'000};       ///< no data this long (pinged at half) closes
   a2a_options a2a;                                      ///< the A2A server on the same port
+  /// The web inspector at /inspect (docs/inspector.md): on or off; unset = on only when `host`
+  /// is a loopback address. Key platforms.websocket.inspector.
+  std::optional<bool> inspector;
+  /// The SQLite file the inspector reads (read-only connections of its own). parley::run sets
+  /// it from --db; a bot that does not use parley::run sets it itself. "" = none (the
+  /// inspector's API answers 503 saying so).
+  std::string inspector_db;
 
   /// Reads `platforms.websocket.*` from `cfg`. @throws config_error naming a bad value.
   static websocket_options from_config(const config& cfg);
