@@ -80,7 +80,7 @@ json event_row(SQLite::Statement& q, context&) {
 }
 
 json reasoning_row(SQLite::Statement& q, context&) {
-  const auto latency = q.getColumn(13);
+  const auto latency = q.getColumn(12);
   return {{"type", "reasoning"},
           {"run_id", col(q.getColumn(2))},
           {"step_number", nullable_int(q.getColumn(3))},
