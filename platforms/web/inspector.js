@@ -251,11 +251,14 @@
     img.addEventListener("error", () => { diagramNote.hidden = false; });
     img.addEventListener("load", () => { diagramNote.hidden = true; });
     const diagram = el("section", { class: "diagram", "aria-labelledby": "diagram-h" },
-      el("h2", { id: "diagram-h" }, "State diagram"), img, diagramNote,
+      el("h2", { id: "diagram-h" }, "State diagram"),
+      el("a", { href: withToken("/inspect/api/diagram.svg", { session: row }).href, target: "_blank", rel: "noopener",
+                title: "Open the diagram at full size" }, img), diagramNote,
       el("p", { class: "links" },
         el("a", { href: withToken("/inspect/api/diagram", { session: row, format: "dot" }).href, target: "_blank", rel: "noopener" }, "DOT"),
         el("a", { href: withToken("/inspect/api/diagram", { session: row, format: "mermaid" }).href, target: "_blank", rel: "noopener" }, "Mermaid"),
-        el("a", { href: withToken("/inspect/api/diagram.svg", { session: row }).href, target: "_blank", rel: "noopener" }, "SVG")));
+        el("a", { href: withToken("/inspect/api/diagram.svg", { agent: "" }).href, target: "_blank", rel: "noopener", id: "agent-diagram",
+                  hidden: true }, "All sessions")));
     view.append(el("p", { class: "back" }, el("a", { href: listHash }, "← Sessions")), h1, head,
       el("div", { class: "columns" },
         el("section", { "aria-labelledby": "timeline-h" }, el("h2", { id: "timeline-h" }, "Timeline"), kindBoxes, tools, timeline, status),
@@ -266,6 +269,12 @@
     function showHead(s) {
       if (!s) return;
       document.title = text(s.tag) + " · Parley inspector";
+      const whole = diagram.querySelector("#agent-diagram");
+      if (s.agent && whole.hidden) {
+        whole.href = withToken("/inspect/api/diagram.svg", { agent: s.agent }).href;
+        whole.title = "The agent's diagram with visit counts over all sessions";
+        whole.hidden = false;
+      }
       h1.replaceChildren("Session ", el("span", { class: "mono", id: "session-tag" }, text(s.tag)));
       const item = (label, value, attrs) => el("div", null, el("dt", null, label), el("dd", attrs || null, value));
       setChildren(head,
