@@ -201,6 +201,21 @@ try {
   // ---- the diagram of a finished session: an SVG in an img ----
   await page.waitForFunction(() => { const i = document.getElementById("diagram"); return i && i.complete && i.naturalWidth > 0; });
 
+  // ---- with a token: the page passes the one in its own URL to every call and the socket ----
+  const guarded = await start([inspect, dbPath, "serve", "--port", "0", "--token", "s3cret-token"],
+                              /(https?:\/\/[^\s]+)/, "parley-inspect serve --token");
+  const locked = watch(await context.newPage(), new URL(guarded.url).origin);
+  await locked.goto(guarded.url);
+  await locked.locator("#alert:not([hidden])").waitFor();
+  assert.match(await locked.locator("#alert").textContent(), /token/i, "without the token the page says what is wrong");
+  await locked.goto(guarded.url + "?token=s3cret-token#/?q=bob");
+  await locked.locator("table.sessions tbody tr a.session-link", { hasText: tagOf.bob }).click();
+  await locked.locator(".row.transition", { hasText: "ready → broken" }).waitFor();
+  await locked.locator('#live[data-state="open"]').waitFor();
+  await locked.waitForFunction(() => { const i = document.getElementById("diagram"); return i.complete && i.naturalWidth > 0; });
+  await locked.close();
+  console.log("token: refused without it, everything works with it in the page's URL");
+
   // ---- live, against the greetings bot ----
   const bot = await start([greetings, "--port", "0", "--db", join(work, "greetings.db"), "--log-level", "info"],
                           /open (https?:\/\/\S+)/, "greetings");
