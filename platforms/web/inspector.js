@@ -216,7 +216,7 @@
 
   // ================================================================ one session ====
   const FETCH = 1000;     // rows per request
-  const CHUNK = 250;      // rows rendered per animation frame
+  const BUDGET_MS = 12;   // time spent making rows per animation frame (the rest: layout, input)
   const KINDS = [["chat", "Chat"], ["intent", "Intents"], ["transition", "Transitions"], ["event", "Events"],
                  ["reasoning", "Reasoning"], ["agent_message", "Agent messages"]];
   // Chat rows the reasoning state streams to the chat client: the reasoning rows hold the
@@ -323,10 +323,13 @@
     function renderChunk() {
       if (stopped) return;
       const frag = document.createDocumentFragment();
-      for (const r of queue.splice(0, CHUNK)) {
-        const node = renderRow(r);
+      const t0 = performance.now();
+      let n = 0;
+      while (n < queue.length && (n % 50 || performance.now() - t0 < BUDGET_MS)) {
+        const node = renderRow(queue[n++]);
         if (node) frag.appendChild(node);
       }
+      queue.splice(0, n);
       // Live rows: follow them when the reader is at the bottom already.
       const atBottom = socket !== null && window.innerHeight + window.scrollY >= document.body.scrollHeight - 40;
       timeline.appendChild(frag);

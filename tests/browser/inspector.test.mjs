@@ -222,19 +222,25 @@ try {
   const botUrl = bot.url;
   console.log("greetings at", botUrl);
   const botOrigin = new URL(botUrl).origin;
+  // The inspector's list first: no session yet. The chat page's session appears in it
+  // without a reload (/inspect/live without a session says when something changed).
+  const insp = watch(await context.newPage(), botOrigin);
+  await insp.goto(new URL("/inspect", botUrl).href);
+  await insp.locator(".summary-line", { hasText: "No sessions" }).waitFor();
+  await insp.locator('#live[data-state="open"]').waitFor();
+  await insp.evaluate(() => { window.__sameDocument = true; });
+
   const chat = watch(await context.newPage(), botOrigin);
   await chat.goto(botUrl);
   await chat.locator('#state[data-state="open"]').waitFor();
   await chat.locator(".msg.bot", { hasText: "greetings bot" }).first().waitFor();
 
-  const insp = watch(await context.newPage(), botOrigin);
-  await insp.goto(new URL("/inspect", botUrl).href);
   await insp.locator("table.sessions tbody tr a.session-link").first().waitFor();
+  assert.equal(await insp.evaluate(() => window.__sameDocument), true, "the list refreshed without a reload");
   await insp.click("table.sessions tbody tr a.session-link");
   await insp.locator(".row.chat.bot", { hasText: "greetings bot" }).waitFor();
   await insp.locator('#live[data-state="open"]').waitFor();
   await insp.waitForFunction(() => { const i = document.getElementById("diagram"); return i.complete && i.naturalWidth > 0; });
-  await insp.evaluate(() => { window.__sameDocument = true; });
 
   await chat.fill("#input", "hello");
   await chat.keyboard.press("Enter");
