@@ -243,9 +243,24 @@
           timeline.classList.toggle("hide-" + k, !e.target.checked);
         } }), label)));
     const openRuns = open => () => { for (const g of runs.values()) g.details.open = open; };
+    // Errors: the next one below the top of the screen, in the timeline or inside a run.
+    let errorAt = -1;
+    function nextError() {
+      const all = [...timeline.querySelectorAll(".row.event.error, .row.event.warning, .entry.error, .entry.warning")];
+      if (!all.length) { toolNote.textContent = "No errors or warnings in this session."; return; }
+      errorAt = (errorAt + 1) % all.length;
+      const target = all[errorAt];
+      for (let d = target.closest("details"); d; d = d.parentElement.closest("details")) d.open = true;
+      target.scrollIntoView({ block: "center" });
+      target.classList.add("flash");
+      setTimeout(() => target.classList.remove("flash"), 1500);
+      toolNote.textContent = "Problem " + (errorAt + 1) + " of " + all.length + ".";
+    }
+    const toolNote = el("span", { class: "muted", "aria-live": "polite" });
     const tools = el("div", { class: "kinds" },
       el("button", { type: "button", onclick: openRuns(true) }, "Expand all runs"),
-      el("button", { type: "button", onclick: openRuns(false) }, "Collapse all runs"));
+      el("button", { type: "button", onclick: openRuns(false) }, "Collapse all runs"),
+      el("button", { type: "button", id: "next-error", onclick: nextError }, "Next error or warning"), toolNote);
     const img = el("img", { id: "diagram", alt: "State diagram of this session's agent: states with visit counts, the path taken and the current state", decoding: "async" });
     const diagramNote = el("p", { class: "muted", hidden: true }, "The diagram could not be drawn (open the SVG link for the server's reason).");
     img.addEventListener("error", () => { diagramNote.hidden = false; });
@@ -376,7 +391,7 @@
     function renderChat(r) {
       if (STREAMED.has(r.message_type)) return null;
       const who = r.is_user ? "user" : "bot";
-      const bubble = el("div", { class: "bubble" }, text(r.content));
+      const bubble = el("div", { class: "bubble" }, chatContent(r));
       const node = li(r, who, bubble,
         meta(r, r.is_user ? " · user" : " · bot", r.message_type && r.message_type !== "str" && r.message_type !== "text" ? " · " + r.message_type : ""));
       if (r.is_user) {
@@ -389,6 +404,16 @@
         if (linked.length) whyButton(node, linked);
       }
       return node;
+    }
+    // Options as the pills the user saw; everything else (markdown and HTML too) as text.
+    function chatContent(r) {
+      if (r.message_type === "options") {
+        const list = parseJson(r.content);
+        if (Array.isArray(list))
+          return el("span", { class: "options", "aria-label": "options offered" },
+                    list.map(o => el("span", { class: "option" }, text(o))));
+      }
+      return text(r.content);
     }
     function whyButton(node, groups) {
       const steps = groups.reduce((n, g) => n + g.count, 0);

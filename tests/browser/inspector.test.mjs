@@ -152,6 +152,9 @@ try {
   const reply = page.locator(".row.chat.bot", { hasText: "Take the TGV 6604" });
   await reply.locator("button.why").click();
   assert.equal(await run.evaluate(d => d.open), true, "the reply's Why? button opens its run");
+  // "Next error or warning" walks the problems: the error event first.
+  await page.click("#next-error");
+  assert.equal(await error.evaluate(e => e.classList.contains("flash")), true, "the first problem is the error event");
   console.log("bob: transition reason, error, reasoning run with tokens and tool arguments");
 
   // ---- carol's agent message links to dave's session ----
@@ -245,6 +248,7 @@ try {
   await chat.fill("#input", "hello");
   await chat.keyboard.press("Enter");
   await chat.locator(".msg.bot", { hasText: "How are you?" }).first().waitFor();
+  await insp.locator(".row.chat.bot .option", { hasText: "Good" }).waitFor();
   // The inspector tab, without a reload: the user's message, the transition, the reply.
   await insp.locator(".row.chat.user .bubble", { hasText: "hello" }).waitFor();
   await insp.locator(".row.transition", { hasText: "→ ask" }).waitFor();
