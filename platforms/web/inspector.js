@@ -153,7 +153,7 @@
     const prev = el("button", { type: "button", disabled: true }, "← Newer");
     const next = el("button", { type: "button", disabled: true }, "Older →");
     const pageInfo = el("span", { class: "muted" });
-    view.append(h1, form, help, info, table, el("nav", { class: "pager", "aria-label": "Pages" }, prev, pageInfo, next));
+    view.append(h1, form, help, info, el("div", { class: "table-wrap" }, table), el("nav", { class: "pager", "aria-label": "Pages" }, prev, pageInfo, next));
     h1.focus();
 
     const offset = Math.max(0, parseInt(get("offset"), 10) || 0);
