@@ -34,9 +34,10 @@ void declare_config(config& cfg) {
   cfg.declare("platforms.websocket.tls_cert", t::string, "",
               "PEM certificate chain; with tls_key the server speaks https/wss");
   cfg.declare("platforms.websocket.tls_key", t::string, "", "PEM private key of tls_cert");
-  cfg.declare("platforms.websocket.inspector", t::boolean, nullptr,
-              "serve the web inspector at /inspect (reads the --db file); unset = only when "
-              "host is a loopback address");
+  // Its default depends on the host: websocket_options::from_config reads it only when set.
+  cfg.declare("platforms.websocket.inspector", t::boolean, true,
+              "serve the web inspector at /inspect (it reads the --db file); when not set: on "
+              "for a loopback host (the default), off otherwise");
   // A2A, on the WebSocket platform's port; defaults match a2a_options'.
   cfg.declare("platforms.a2a.enabled", t::boolean, true,
               "serve the A2A agent card and JSON-RPC on the WebSocket port, and let sessions ask "

@@ -80,8 +80,9 @@ websocket_options websocket_options::from_config(const config& cfg) {
   o.handshake_timeout = seconds_key(cfg, k + "handshake_timeout");
   o.idle_timeout = seconds_key(cfg, k + "idle_timeout");
   o.a2a = a2a_options::from_config(cfg);
-  // Unset (null) = decided by the host when the platform starts.
-  if (const auto& v = cfg.value(k + "inspector"); v.is_boolean()) o.inspector = v.get<bool>();
+  // Not set = decided by the host when the platform starts (the declared default is only
+  // what a loopback host gets).
+  if (cfg.find_set_value(k + "inspector")) o.inspector = cfg.get_bool(k + "inspector");
   return o;
 }
 

@@ -4,7 +4,6 @@
 
 #include <csignal>
 #include <memory>
-#include <regex>
 
 #include "support.hpp"
 #include "ws_test_client.hpp"
@@ -15,15 +14,9 @@ namespace {
 
 // Starts the greetings bot on WebSocket (any port) recording to `path`; returns its port.
 std::uint16_t start_greetings(test::child& bot) {
-  std::uint16_t port = 0;
-  const std::regex listening("listening; open https?://[^ ]+:([0-9]+)/");
   INFO("the bot's log: " << bot.err());
-  REQUIRE(bot.read_until([&](const std::string&) {
-    std::smatch m;
-    if (!std::regex_search(bot.err(), m, listening)) return false;
-    port = static_cast<std::uint16_t>(std::stoi(m[1]));
-    return true;
-  }));
+  const auto port = test::listening_port(bot);
+  REQUIRE(port != 0);
   return port;
 }
 

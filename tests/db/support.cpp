@@ -6,6 +6,7 @@
 #include <atomic>
 #include <cstdlib>
 #include <future>
+#include <regex>
 #include <stdexcept>
 #include <thread>
 
@@ -251,6 +252,18 @@ std::string query_text(const std::string& path, const std::string& sql) {
   SQLite::Database db(path, SQLite::OPEN_READONLY);
   SQLite::Statement q(db, sql);
   return q.executeStep() ? q.getColumn(0).getString() : std::string();
+}
+
+std::uint16_t listening_port(child& bot) {
+  std::uint16_t port = 0;
+  const std::regex listening("listening; open https?://[^ ]+:([0-9]+)/");
+  bot.read_err_until([&](const std::string& err) {
+    std::smatch m;
+    if (!std::regex_search(err, m, listening)) return false;
+    port = static_cast<std::uint16_t>(std::stoi(m[1]));
+    return true;
+  });
+  return port;
 }
 
 }  // namespace test

@@ -109,6 +109,10 @@ class child {
   int status_ = -1;
 };
 
+/// The port a WebSocket bot started as `bot` (with --port 0) listens on, read from its log line
+/// "listening; open http://HOST:PORT/"; 0 when it does not say so in time.
+std::uint16_t listening_port(child& bot);
+
 /// Runs a program to completion with `input` on stdin; returns {exit code, stdout, stderr}.
 struct run_result {
   int code;

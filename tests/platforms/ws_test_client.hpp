@@ -195,9 +195,10 @@ class basic_client {
 using client = basic_client<beast::tcp_stream>;
 using tls_client = basic_client<beast::ssl_stream<beast::tcp_stream>>;
 
-/// One plain HTTP GET; returns the response (status 0 if the connection failed).
-inline http::response<http::string_body> http_get(net::io_context& io, std::uint16_t port,
-                                                  const std::string& target) {
+/// One plain HTTP GET (with `headers`); returns the response (status 0 if the connection failed).
+inline http::response<http::string_body> http_get(
+    net::io_context& io, std::uint16_t port, const std::string& target,
+    const std::vector<std::pair<std::string, std::string>>& headers = {}) {
   beast::tcp_stream s(io);
   http::response<http::string_body> res;
   bool done = false;
@@ -208,6 +209,7 @@ inline http::response<http::string_body> http_get(net::io_context& io, std::uint
   REQUIRE(!ec);
   http::request<http::empty_body> req{http::verb::get, target, 11};
   req.set(http::field::host, "127.0.0.1");
+  for (const auto& [k, v] : headers) req.set(k, v);
   done = false;
   http::async_write(s, req, [&](beast::error_code e, std::size_t) { ec = e; done = true; });
   REQUIRE(run_until(io, done));

@@ -124,7 +124,7 @@ args parse(int argc, char** argv) {
       const auto v = value();
       const auto fmt = parley::parse_diagram_format(v);
       a.svg = v == "svg";
-      if (!fmt && !a.svg) throw usage_error("--format takes dot, mermaid or svg, got '" + v + "'");
+      if (!fmt && !a.svg) throw usage_error("--format takes dot or mermaid (or svg), got '" + v + "'");
       a.format = fmt.value_or(parley::diagram_format::dot);
     } else if (f == "--host") {
       a.serve_options.host = value();
