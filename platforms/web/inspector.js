@@ -250,6 +250,8 @@
       if (!all.length) { toolNote.textContent = "No errors or warnings in this session."; return; }
       errorAt = (errorAt + 1) % all.length;
       const target = all[errorAt];
+      for (const e of timeline.querySelectorAll("[data-current-problem]")) e.removeAttribute("data-current-problem");
+      target.setAttribute("data-current-problem", "");
       for (let d = target.closest("details"); d; d = d.parentElement.closest("details")) d.open = true;
       target.scrollIntoView({ block: "center" });
       target.classList.add("flash");

@@ -154,7 +154,9 @@ try {
   assert.equal(await run.evaluate(d => d.open), true, "the reply's Why? button opens its run");
   // "Next error or warning" walks the problems: the error event first.
   await page.click("#next-error");
-  assert.equal(await error.evaluate(e => e.classList.contains("flash")), true, "the first problem is the error event");
+  assert.equal(await error.evaluate(e => e.hasAttribute("data-current-problem")), true, "the first problem is the error event");
+  await page.click("#next-error");
+  await run.locator(".entry[data-kind=pushback][data-current-problem]").waitFor({ state: "visible" });
   console.log("bob: transition reason, error, reasoning run with tokens and tool arguments");
 
   // ---- carol's agent message links to dave's session ----
