@@ -115,6 +115,14 @@
     current = m ? sessionView(Number(m[1])) : listView(new URLSearchParams(hash.split("?")[1] || ""));
   }
   window.addEventListener("hashchange", route);
+  // "/" jumps to the search box (where there is one), as on most sites with a search.
+  document.addEventListener("keydown", e => {
+    if (e.key !== "/" || e.ctrlKey || e.metaKey || e.altKey) return;
+    const t = e.target;
+    if (t instanceof HTMLInputElement || t instanceof HTMLTextAreaElement || t instanceof HTMLSelectElement) return;
+    const q = document.getElementById("q");
+    if (q) { e.preventDefault(); q.focus(); }
+  });
   // The token rides in the page's own query, never in the hash: links keep it.
   function sessionLink(row, label) { return el("a", { href: "#/session/" + row, class: "session-link" }, label); }
 
@@ -125,7 +133,7 @@
     const get = k => q.get(k) || "";
     document.title = "Sessions · Parley inspector";
     const h1 = el("h1", { tabindex: "-1" }, "Sessions");
-    const search = el("input", { type: "search", id: "q", name: "q", value: get("q"), placeholder: "session id, #tag or user",
+    const search = el("input", { type: "search", id: "q", name: "q", value: get("q"), placeholder: "session id, #tag or user  ( / )",
                                  "aria-describedby": "q-help", autocomplete: "off" });
     const state = el("input", { type: "text", id: "f-state", name: "state", value: get("state"), placeholder: "any", size: 10 });
     const agent = el("select", { id: "f-agent", name: "agent" }, el("option", { value: "" }, "all agents"));
