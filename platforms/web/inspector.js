@@ -133,7 +133,7 @@
     const get = k => q.get(k) || "";
     document.title = "Sessions · Parley inspector";
     const h1 = el("h1", { tabindex: "-1" }, "Sessions");
-    const search = el("input", { type: "search", id: "q", name: "q", value: get("q"), placeholder: "session id, #tag or user  ( / )",
+    const search = el("input", { type: "search", id: "q", name: "q", value: get("q"), placeholder: "session id, #tag or user", "aria-keyshortcuts": "/",
                                  "aria-describedby": "q-help", autocomplete: "off" });
     const state = el("input", { type: "text", id: "f-state", name: "state", value: get("state"), placeholder: "any", size: 10 });
     const agent = el("select", { id: "f-agent", name: "agent" }, el("option", { value: "" }, "all agents"));
