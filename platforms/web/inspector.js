@@ -251,7 +251,7 @@
           timeline.classList.toggle("hide-" + k, !e.target.checked);
         } }), label)));
     const openRuns = open => () => { for (const g of runs.values()) g.details.open = open; };
-    // Errors: the next one below the top of the screen, in the timeline or inside a run.
+    // Errors and warnings in timeline order (events, and entries inside runs), one per click.
     let errorAt = -1;
     function nextError() {
       const all = [...timeline.querySelectorAll(".row.event.error, .row.event.warning, .entry.error, .entry.warning")];
