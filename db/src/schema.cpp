@@ -153,6 +153,11 @@ CREATE TABLE agent_definition (
   timestamp  TEXT NOT NULL
 );
 )sql",
+    // 4: the inspector's sessions page counts each session's user messages from the index
+    // alone (without it, every chat row of each listed session is read).
+    R"sql(
+CREATE INDEX chat_by_session_user ON chat (session_id, is_user);
+)sql",
 };
 
 constexpr int known_version = static_cast<int>(std::size(migrations));
