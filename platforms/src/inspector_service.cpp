@@ -148,10 +148,7 @@ response inspector_error(http::status status, unsigned version, bool keep_alive,
 }
 
 inspector_service::inspector_service(std::string db_path, std::string token, std::size_t threads)
-    : path_(std::move(db_path)), token_(std::move(token)) {
-  for (std::size_t i = 0; i < std::max<std::size_t>(threads, 1); ++i)
-    threads_.emplace_back([this] { query_thread(); });
-}
+    : path_(std::move(db_path)), token_(std::move(token)), thread_count_(std::max<std::size_t>(threads, 1)) {}
 
 inspector_service::~inspector_service() { stop(); }
 
@@ -162,8 +159,9 @@ void inspector_service::stop() {
   }
   work_.notify_all();
   watch_cv_.notify_all();
-  for (auto& t : threads_) t.join();
-  threads_.clear();
+  // No thread starts once stopping_ is set, so the lists are final.
+  for (auto& t : threads_)
+    if (t.joinable()) t.join();
   if (watcher_.joinable()) watcher_.join();
 }
 
@@ -233,6 +231,8 @@ void inspector_service::handle(const request& req, std::function<void(response)>
   {
     std::lock_guard lock(mutex_);
     if (!stopping_) {
+      // The threads start with the first query: an agent nobody inspects runs none.
+      while (threads_.size() < thread_count_) threads_.emplace_back([this] { query_thread(); });
       jobs_.push_back(std::move(job));
       work_.notify_one();
       return;

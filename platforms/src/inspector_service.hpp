@@ -48,7 +48,8 @@ struct follow_spec {
 class inspector_service {
  public:
   /// `db_path`: the SQLite file to read ("" = none: the API answers 503). `token`: what
-  /// /inspect/api and /inspect/live need ("" = nothing). Starts `threads` query threads.
+  /// /inspect/api and /inspect/live need ("" = nothing). `threads` query threads start with the
+  /// first query.
   inspector_service(std::string db_path, std::string token, std::size_t threads = 2);
   ~inspector_service();
   inspector_service(const inspector_service&) = delete;
@@ -80,6 +81,7 @@ class inspector_service {
 
   std::string path_;
   std::string token_;
+  std::size_t thread_count_;
 
   std::mutex mutex_;
   std::condition_variable work_, watch_cv_;

@@ -298,6 +298,16 @@ TEST_CASE("the inspector draws diagrams, serves its page, and asks for the token
   CHECK(live.status() == wstest::http::status::unauthorized);
 }
 
+TEST_CASE("the inspector answers 503 naming the fix when it has no database to read") {
+  test::temp_dir dir;
+  server none("");
+  CHECK(has(none.get_json("/inspect/api/sessions", 503)["error"], "--db"));
+  server missing(dir.file("missing.db"));
+  CHECK(has(missing.get_json("/inspect/api/sessions", 503)["error"], "does not exist"));
+  // The page itself is still served.
+  CHECK(wstest::http_get(none.io, none.srv.port(), "/inspect").result_int() == 200);
+}
+
 TEST_CASE("the inspector follows a session live while the greetings bot writes it") {
   test::temp_dir dir;
   const auto path = dir.file("live.db");
