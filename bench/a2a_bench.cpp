@@ -7,8 +7,9 @@
 //         and echo agent (tests/a2a/sdk_echo_agent.mjs), one node process each.
 //   hop:  the echo agents alone (Parley's, the SDK's).
 // Prints round trips per second, p50 and p99 of each, and the Parley/SDK ratios.
-//   bench_a2a [--seconds S] [--sessions N] [--threads T] [--sdk-send]
+//   bench_a2a [--seconds S] [--sessions N] [--threads T] [--sdk-send] [--no-reuse]
 // --sdk-send: the SDK relay asks with sendMessage instead of sendMessageStream.
+// --no-reuse: the Parley relay opens a connection per request (platforms.a2a.max_idle_connections 0).
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -105,15 +106,16 @@ double ratio(const bench::a2a_load& a, const bench::a2a_load& b) {
 
 int main(int argc, char** argv) {
   int seconds = 5, sessions = 100, threads = 1;
-  bool sdk_send = false;
+  bool sdk_send = false, no_reuse = false;
   for (int i = 1; i < argc; ++i) {
     const auto next = [&] { return i + 1 < argc ? std::atoi(argv[++i]) : 0; };
     if (!std::strcmp(argv[i], "--seconds")) seconds = next();
     else if (!std::strcmp(argv[i], "--sessions")) sessions = next();
     else if (!std::strcmp(argv[i], "--threads")) threads = next();
     else if (!std::strcmp(argv[i], "--sdk-send")) sdk_send = true;
+    else if (!std::strcmp(argv[i], "--no-reuse")) no_reuse = true;
     else {
-      std::fprintf(stderr, "usage: bench_a2a [--seconds S] [--sessions N] [--threads T] [--sdk-send]\n");
+      std::fprintf(stderr, "usage: bench_a2a [--seconds S] [--sessions N] [--threads T] [--sdk-send] [--no-reuse]\n");
       return 2;
     }
   }
@@ -148,9 +150,13 @@ int main(int argc, char** argv) {
     parley_hop = bench::drive_a2a(echo.ws->port(), "/a2a", sessions, warmup, measure, "echo: ping");
     print("hop:  Parley echo (SQLite)", parley_hop);
     parley_agent relay("relay", threads, dir / "relay.db",
-                       [&](parley::agent& a) { define_relay(a, echo.url()); });
+                       [&](parley::agent& a) {
+                         if (no_reuse) a.config().set("platforms.a2a.max_idle_connections", 0);
+                         define_relay(a, echo.url());
+                       });
     parley_pair = bench::drive_a2a(relay.ws->port(), "/a2a", sessions, warmup, measure, "echo: ping");
-    print("pair: Parley relay -> Parley echo (lineage)", parley_pair);
+    print(no_reuse ? "pair: Parley relay -> Parley echo (no reuse)" : "pair: Parley relay -> Parley echo (lineage)",
+          parley_pair);
   }
   sdk_hop = bench::drive_a2a(echo_port, "/rpc", sessions, warmup, measure, "echo: ping");
   print("hop:  SDK echo", sdk_hop);
