@@ -144,11 +144,15 @@ class a2a_client final : public agent_transport,
 
   // Never throws: every failure becomes an agent_error event of the session.
   net::awaitable<void> run(std::string sid, std::string url, json message, lineage l) {
-    struct ended {  // at the end of the coroutine, whichever way it ends
-      a2a_client* c;
+    // At the end of the coroutine, whichever way it ends. Weak: a frame destroyed with the
+    // io_context (after the agent dropped this client) must not reach it.
+    struct ended {
+      std::weak_ptr<a2a_client> c;
       const std::string& sid;
-      ~ended() { c->ask_ended(sid); }
-    } guard{this, sid};
+      ~ended() {
+        if (auto client = c.lock()) client->ask_ended(sid);
+      }
+    } guard{weak_from_this(), sid};
     const auto deadline = clock::now() + opts_.client_timeout;
     std::string reason;
     try {

@@ -167,8 +167,6 @@ net::awaitable<http_answer> connection_pool::exchange(const url_parts& url, std:
         [&](auto& s) { return talk(s, req, deadline, max, on_sse, a); }, c->stream);
     if (t.how == ending::stale) {
       if (!reused) throw beast::system_error(t.ec);
-      std::lock_guard lock(mu_);
-      ++stats_.retries;
       continue;
     }
     auto idle = idle_timeout_;
@@ -188,10 +186,6 @@ net::awaitable<connection_pool::connection_ptr> connection_pool::connect(const u
                                                                         clock::time_point deadline) {
   tcp::resolver resolver(ex_);
   const auto endpoints = co_await resolver.async_resolve(url.host, url.port, net::use_awaitable);
-  {
-    std::lock_guard lock(mu_);
-    ++stats_.connects;
-  }
   if (!url.tls) {
     auto c = std::make_unique<connection>(std::in_place_type<beast::tcp_stream>, ex_);
     auto& s = std::get<beast::tcp_stream>(c->stream);
@@ -229,7 +223,6 @@ connection_pool::connection_ptr connection_pool::take(const std::string& origin)
     else dead.push_back(std::move(c));
   }
   if (v.empty()) idle_.erase(it);
-  if (got) ++stats_.reuses;
   return got;
 }
 
@@ -278,20 +271,6 @@ void connection_pool::sweep() {
     if (next == clock::time_point::max()) sweep_armed_ = false;
   }
   if (next != clock::time_point::max()) arm_sweep(next);
-}
-
-pool_stats connection_pool::stats() const {
-  std::lock_guard lock(mu_);
-  pool_stats s = stats_;
-  s.idle = 0;
-  for (const auto& [origin, v] : idle_) s.idle += v.size();
-  return s;
-}
-
-void connection_pool::close_idle() {
-  std::unordered_map<std::string, std::vector<connection_ptr>> dead;
-  std::lock_guard lock(mu_);
-  dead.swap(idle_);
 }
 
 }  // namespace parley::platforms::detail::a2a

@@ -11,7 +11,6 @@
 // connection the server closed while it sat idle (it reads as EOF, or the request's write
 // fails, or EOF comes before any byte of the answer) is retried once on a fresh connection;
 // nothing else is retried, so a request the peer may have processed is never sent twice.
-#include <cstdint>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -25,14 +24,6 @@
 #include "a2a_http.hpp"
 
 namespace parley::platforms::detail::a2a {
-
-/// Counters, for tests and benchmarks. Any thread.
-struct pool_stats {
-  std::uint64_t connects = 0;  ///< connections opened
-  std::uint64_t reuses = 0;    ///< requests sent on a pooled connection
-  std::uint64_t retries = 0;   ///< requests sent again after a pooled connection was found dead
-  std::size_t idle = 0;        ///< idle connections now
-};
 
 class connection_pool : public std::enable_shared_from_this<connection_pool> {
  public:
@@ -50,10 +41,6 @@ class connection_pool : public std::enable_shared_from_this<connection_pool> {
   net::awaitable<http_answer> exchange(const url_parts& url, std::string body,
                                        clock::time_point deadline, std::size_t max,
                                        const std::function<void(std::string_view)>* on_sse);
-
-  pool_stats stats() const;
-  /// Closes every idle connection. Any thread.
-  void close_idle();
 
  private:
   struct connection;
@@ -74,7 +61,6 @@ class connection_pool : public std::enable_shared_from_this<connection_pool> {
   mutable std::mutex mu_;
   std::unordered_map<std::string, std::vector<connection_ptr>> idle_;  // origin -> oldest first
   bool sweep_armed_ = false;
-  pool_stats stats_;
 };
 
 }  // namespace parley::platforms::detail::a2a

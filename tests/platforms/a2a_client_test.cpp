@@ -39,6 +39,7 @@ class peer {
     keep_alive,   // serves any number of requests per connection
     one_request,  // closes a connection at its second request, unanswered (closed while idle)
     drop_rpc,     // closes every connection at its JSON-RPC request, unanswered
+    garbage,      // answers JSON-RPC with an SSE event that is not JSON-RPC
   };
 
   peer(mode m, bool streaming) : mode_(m), streaming_(streaming) {
@@ -90,7 +91,7 @@ class peer {
         if (streaming_) {  // one SSE event, chunked, then the final chunk
           res.set(http::field::content_type, "text/event-stream");
           res.chunked(true);
-          res.body() = "data: " + answer.dump() + "\n\n";
+          res.body() = "data: " + (mode_ == mode::garbage ? std::string("no json") : answer.dump()) + "\n\n";
         } else {
           res.set(http::field::content_type, "application/json");
           res.body() = answer.dump();
@@ -228,6 +229,18 @@ TEST_CASE("a2a client: a request is never sent a third time, nor again after a f
     CHECK(a.ask().rfind("error ", 0) == 0);
     CHECK(p.rpcs == 1);
   }
+}
+
+TEST_CASE("a2a client: a stream the client gave up on does not go back to the pool") {
+  peer p(peer::mode::garbage, true);
+  asker a(p.url(), options());
+  for (int i = 0; i < 2; ++i) {
+    const auto r = a.ask();
+    CHECK(r.rfind("error ", 0) == 0);
+    CHECK(r.find("not JSON-RPC") != std::string::npos);
+  }
+  CHECK(p.rpcs == 2);
+  CHECK(p.accepted == 2);  // the card's connection carried the first stream, then was dropped
 }
 
 TEST_CASE("a2a client: idle connections are closed after the idle timeout") {
