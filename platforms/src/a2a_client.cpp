@@ -4,7 +4,9 @@
 #include <map>
 #include <mutex>
 #include <sstream>
+#include <unordered_map>
 #include <unordered_set>
+#include <vector>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -12,8 +14,10 @@
 
 #include <parley/log.hpp>
 
+#include "a2a_asks.hpp"
 #include "a2a_http.hpp"
 #include "a2a_model.hpp"
+#include "a2a_pool.hpp"
 #include "beast.hpp"
 
 namespace parley::platforms {
@@ -84,13 +88,30 @@ json rpc_result(const std::string& text) {
   return *r;
 }
 
-class a2a_client final : public agent_transport, public std::enable_shared_from_this<a2a_client> {
+class a2a_client final : public agent_transport,
+                         public asks_in_flight,
+                         public std::enable_shared_from_this<a2a_client> {
  public:
-  a2a_client(agent& owner, a2a_options o) : agent_(owner), opts_(std::move(o)) {}
+  a2a_client(agent& owner, a2a_options o)
+      : agent_(owner), opts_(std::move(o)),
+        pool_(std::make_shared<connection_pool>(agent_.io_context().get_executor(),
+                                                opts_.max_idle_connections,
+                                                opts_.idle_connection_timeout)) {}
 
   void send(session& from, const std::string& url, const json& message, const lineage& l) override {
+    {
+      std::lock_guard lock(mu_);
+      ++in_flight_[from.id()];
+    }
     net::co_spawn(net::make_strand(agent_.io_context()),
                   run(from.id(), url, message, l), net::detached);
+  }
+
+  bool when_answered(const std::string& session_id, std::function<void()> fn) override {
+    std::lock_guard lock(mu_);
+    if (!in_flight_.contains(session_id)) return true;
+    answered_[session_id].push_back(std::move(fn));
+    return false;
   }
 
   void forget(const std::string& session_id) override {
@@ -99,8 +120,39 @@ class a2a_client final : public agent_transport, public std::enable_shared_from_
   }
 
  private:
+  // Everything an ask brought back is posted to the session: its turn may end.
+  void ask_ended(const std::string& sid) noexcept {
+    std::vector<std::function<void()>> waiters;
+    {
+      std::lock_guard lock(mu_);
+      auto it = in_flight_.find(sid);
+      if (it == in_flight_.end() || --it->second > 0) return;
+      in_flight_.erase(it);
+      if (auto w = answered_.find(sid); w != answered_.end()) {
+        waiters = std::move(w->second);
+        answered_.erase(w);
+      }
+    }
+    for (auto& fn : waiters) {
+      try {
+        fn();
+      } catch (const std::exception& e) {
+        PARLEY_LOG(warn, "a2a: session " << session_tag(sid) << ": ending its turn failed: " << e.what());
+      }
+    }
+  }
+
   // Never throws: every failure becomes an agent_error event of the session.
   net::awaitable<void> run(std::string sid, std::string url, json message, lineage l) {
+    // At the end of the coroutine, whichever way it ends. Weak: a frame destroyed with the
+    // io_context (after the agent dropped this client) must not reach it.
+    struct ended {
+      std::weak_ptr<a2a_client> c;
+      const std::string& sid;
+      ~ended() {
+        if (auto client = c.lock()) client->ask_ended(sid);
+      }
+    } guard{weak_from_this(), sid};
     const auto deadline = clock::now() + opts_.client_timeout;
     std::string reason;
     try {
@@ -141,7 +193,7 @@ class a2a_client final : public agent_transport, public std::enable_shared_from_
       auto it = cards_.find(key);
       if (it != cards_.end() && clock::now() - it->second.fetched < opts_.card_ttl) co_return it->second;
     }
-    const auto a = co_await http_exchange(where, {}, deadline, opts_.max_response, nullptr);
+    const auto a = co_await pool_->exchange(where, {}, deadline, opts_.max_response, nullptr);
     if (a.status != 200)
       throw peer_error("its agent card (" + where.target + ") answered HTTP " + std::to_string(a.status));
     const json j = json::parse(a.body, nullptr, false);
@@ -176,7 +228,7 @@ class a2a_client final : public agent_transport, public std::enable_shared_from_
         ended = on_stream(st, rpc_result(data)) || ended;
       });
     };
-    const auto a = co_await http_exchange(card.rpc, req.dump(), deadline, opts_.max_response,
+    const auto a = co_await pool_->exchange(card.rpc, req.dump(), deadline, opts_.max_response,
                                           card.streaming ? &on_bytes : nullptr);
     if (a.status != 200 && a.body.empty())
       throw peer_error("it answered HTTP " + std::to_string(a.status));
@@ -333,9 +385,12 @@ class a2a_client final : public agent_transport, public std::enable_shared_from_
 
   agent& agent_;
   a2a_options opts_;
+  std::shared_ptr<connection_pool> pool_;  // this client's connections to its peers
   std::mutex mu_;
   std::map<std::string, card_info> cards_;
   std::map<std::string, std::map<std::string, conversation>> convos_;  // session -> url -> ...
+  std::unordered_map<std::string, std::size_t> in_flight_;  // session -> asks running
+  std::unordered_map<std::string, std::vector<std::function<void()>>> answered_;  // when_answered
 };
 
 }  // namespace

@@ -1,70 +1,10 @@
 #include "a2a_http.hpp"
 
-#include <boost/asio/as_tuple.hpp>
-#include <boost/asio/this_coro.hpp>
-#include <boost/asio/use_awaitable.hpp>
-
 #include "a2a_model.hpp"
 #include "beast.hpp"
 #include "ws_http.hpp"
 
 namespace parley::platforms::detail::a2a {
-
-namespace {
-
-template <class Stream>
-net::awaitable<http_answer> talk(Stream& stream, const url_parts& url, std::string body,
-                                 clock::time_point deadline, std::size_t max,
-                                 const std::function<void(std::string_view)>* on_sse) {
-  http::request<http::string_body> req{body.empty() ? http::verb::get : http::verb::post,
-                                       url.target, 11};
-  req.set(http::field::host, url.host + ":" + url.port);
-  req.set(http::field::user_agent, "parley-a2a");
-  req.set("A2A-Version", protocol_version);
-  req.set(http::field::accept, on_sse ? "text/event-stream" : "application/json");
-  if (!url.token.empty()) req.set(http::field::authorization, "Bearer " + url.token);
-  if (!body.empty()) {
-    req.set(http::field::content_type, "application/json");
-    req.body() = std::move(body);
-  }
-  req.keep_alive(false);
-  req.prepare_payload();
-  auto& tcp_layer = beast::get_lowest_layer(stream);
-  tcp_layer.expires_at(deadline);
-  co_await http::async_write(stream, req, net::use_awaitable);
-
-  beast::flat_buffer buf;
-  http::response_parser<http::buffer_body> p;
-  p.body_limit(boost::none);
-  p.header_limit(64 * 1024);
-  tcp_layer.expires_at(deadline);
-  co_await http::async_read_header(stream, buf, p, net::use_awaitable);
-  http_answer a;
-  a.status = p.get().result_int();
-  a.content_type = std::string(p.get()[http::field::content_type]);
-  const bool sse = on_sse && a.status == 200 && a.content_type.rfind("text/event-stream", 0) == 0;
-  char chunk[16384];
-  while (!p.is_done()) {
-    p.get().body().data = chunk;
-    p.get().body().size = sizeof chunk;
-    tcp_layer.expires_at(deadline);
-    auto [ec, n] = co_await http::async_read(stream, buf, p, net::as_tuple(net::use_awaitable));
-    if (ec == http::error::need_buffer) ec = {};
-    if (ec) throw beast::system_error(ec);
-    const std::size_t got = sizeof chunk - p.get().body().size;
-    if (sse) {
-      (*on_sse)(std::string_view(chunk, got));
-    } else {
-      a.body.append(chunk, got);
-      if (a.body.size() > max)
-        throw std::runtime_error("the answer is over " + std::to_string(max) +
-                                 " bytes (platforms.a2a.max_response)");
-    }
-  }
-  co_return a;
-}
-
-}  // namespace
 
 std::string url_parts::origin() const {
   return std::string(tls ? "https://" : "http://") + host + ":" + port;
@@ -117,38 +57,6 @@ url_parts card_location(const url_parts& base) {
   std::string path = base.target.substr(0, base.target.find('?'));
   c.target = path.substr(0, path.rfind('/') + 1) + std::string(card_path.substr(1));
   return c;
-}
-
-net::awaitable<http_answer> http_exchange(const url_parts& url, std::string body,
-                                          clock::time_point deadline, std::size_t max,
-                                          const std::function<void(std::string_view)>* on_sse) {
-  auto ex = co_await net::this_coro::executor;
-  tcp::resolver resolver(ex);
-  const auto endpoints = co_await resolver.async_resolve(url.host, url.port, net::use_awaitable);
-  if (!url.tls) {
-    beast::tcp_stream stream(ex);
-    stream.expires_at(deadline);
-    co_await stream.async_connect(endpoints, net::use_awaitable);
-    auto a = co_await talk(stream, url, std::move(body), deadline, max, on_sse);
-    beast::error_code ignored;
-    stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
-    co_return a;
-  }
-  static ssl::context ctx = [] {
-    ssl::context c(ssl::context::tls_client);
-    c.set_default_verify_paths();
-    c.set_verify_mode(ssl::verify_peer);
-    return c;
-  }();
-  beast::ssl_stream<beast::tcp_stream> stream(ex, ctx);
-  if (!SSL_set_tlsext_host_name(stream.native_handle(), url.host.c_str()))
-    throw std::runtime_error("cannot set the TLS server name");
-  stream.set_verify_callback(ssl::host_name_verification(url.host));
-  beast::get_lowest_layer(stream).expires_at(deadline);
-  co_await beast::get_lowest_layer(stream).async_connect(endpoints, net::use_awaitable);
-  beast::get_lowest_layer(stream).expires_at(deadline);
-  co_await stream.async_handshake(ssl::stream_base::client, net::use_awaitable);
-  co_return co_await talk(stream, url, std::move(body), deadline, max, on_sse);
 }
 
 void sse_parser::feed(std::string_view bytes,

@@ -1,6 +1,6 @@
 #pragma once
-// The HTTP side of the A2A client: URLs, one request/answer over a fresh connection (plain or
-// TLS) bounded by a deadline, and SSE framing. Coroutines on the caller's executor.
+// The HTTP side of the A2A client: URLs, what an answer holds, and SSE framing. The requests
+// themselves go through connection_pool (a2a_pool.hpp).
 #include <functional>
 #include <optional>
 #include <string>
@@ -30,13 +30,6 @@ struct http_answer {
   std::string content_type;
   std::string body;  ///< empty when the answer was an SSE stream given to on_sse
 };
-
-/// One request: GET when `body` is empty, else POST of JSON. `on_sse` (optional) gets the
-/// bytes of a 200 text/event-stream answer as they come. Answers bigger than `max` throw.
-/// @throws boost::system::system_error (timeout: beast::error::timeout), std::runtime_error.
-net::awaitable<http_answer> http_exchange(const url_parts& url, std::string body,
-                                          clock::time_point deadline, std::size_t max,
-                                          const std::function<void(std::string_view)>* on_sse);
 
 /// Splits an SSE byte stream into events; `on_data` gets each event's data (data: lines joined
 /// with '\n') and its event: type. Lines starting with ':' are comments.

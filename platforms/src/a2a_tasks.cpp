@@ -6,6 +6,7 @@
 #include <parley/errors.hpp>
 #include <parley/log.hpp>
 
+#include "a2a_asks.hpp"
 #include "ws_http.hpp"
 
 namespace parley::platforms::detail::a2a {
@@ -211,12 +212,26 @@ void task_store::start_turn(const std::string& context_id) {
     if (it != tasks_.end() && !terminal(it->second->state))
       finish(*it->second, task_state::failed, refused);
   }
-  // The turn ends once the session has handled these events and no body is suspended.
-  // The session runs the callback itself (so it is alive then); a strong capture would make a
-  // cycle through its own waiter list.
-  s->when_idle([self = shared_from_this(), context_id, task_id = j.task_id,
-                weak = std::weak_ptr<parley::session>(s)] {
-    if (auto live = weak.lock()) self->end_turn(context_id, task_id, *live);
+  end_turn_when_done(context_id, j.task_id, s);
+}
+
+// The turn ends once the session has handled these events, no body is suspended and the agents
+// it asked over A2A have answered (their answers are events of the session, handled in the
+// turn: a relay's task holds its peer's reply). The session runs the idle callback itself (so
+// it is alive then); a strong capture would make a cycle through its own waiter list.
+void task_store::end_turn_when_done(const std::string& context_id, const std::string& task_id,
+                                    std::weak_ptr<parley::session> s) {
+  auto live = s.lock();
+  if (!live) return;
+  live->when_idle([self = shared_from_this(), context_id, task_id, weak = std::move(s)] {
+    auto now = weak.lock();
+    if (!now) return;
+    auto asks = std::dynamic_pointer_cast<asks_in_flight>(self->agent_.find_agent_transport("a2a"));
+    if (asks && !asks->when_answered(now->id(), [self, context_id, task_id, weak] {
+          self->end_turn_when_done(context_id, task_id, weak);
+        }))
+      return;
+    self->end_turn(context_id, task_id, *now);
   });
 }
 

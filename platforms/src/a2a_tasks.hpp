@@ -73,6 +73,8 @@ class task_store : public std::enable_shared_from_this<task_store> {
   void finish(task& t, task_state s, std::string message = {});
   task& make_task(const std::string& context_id);
   void start_turn(const std::string& context_id);
+  void end_turn_when_done(const std::string& context_id, const std::string& task_id,
+                          std::weak_ptr<parley::session> s);
   void end_turn(const std::string& context_id, const std::string& task_id, parley::session& s);
   void fail_turn(const std::string& context_id, const std::string& task_id, std::string why);
   void drop_context_if_idle(const std::string& context_id);

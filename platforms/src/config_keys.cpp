@@ -67,6 +67,12 @@ void declare_config(config& cfg) {
               "seconds a fetched agent card is reused");
   cfg.declare("platforms.a2a.max_response", t::integer, 4 << 20,
               "largest answer or stream event accepted from another A2A agent, bytes");
+  cfg.declare("platforms.a2a.max_idle_connections", t::integer, 100,
+              "idle keep-alive connections kept per A2A peer (scheme://host:port) for the next "
+              "request; 0 = a new connection for every request");
+  cfg.declare("platforms.a2a.idle_connection_timeout", t::number, 4.0,
+              "seconds an idle connection to an A2A peer is kept (less if the peer's Keep-Alive "
+              "header says it closes sooner)");
   // Links to other agents (session::send_to_agent); defaults match websocket_agent_options'.
   cfg.declare("platforms.websocket_agents.queue_limit", t::integer, 256,
               "messages waiting per link to another agent; beyond it they fail (agent_error)");

@@ -54,6 +54,12 @@ a2a_options a2a_options::from_config(const config& cfg) {
   o.client_timeout = seconds_key(cfg, k + "client_timeout");
   o.card_ttl = seconds_key(cfg, k + "card_ttl");
   o.max_response = positive(cfg, k + "max_response");
+  const auto idle = cfg.get_int(k + "max_idle_connections");
+  if (idle < 0)
+    throw config_error(k + "max_idle_connections must be 0 (no reuse) or more, got " +
+                       std::to_string(idle));
+  o.max_idle_connections = static_cast<std::size_t>(idle);
+  o.idle_connection_timeout = seconds_key(cfg, k + "idle_connection_timeout");
   return o;
 }
 

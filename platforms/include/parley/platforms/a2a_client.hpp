@@ -15,6 +15,12 @@
 /// not A2A, an HTTP error, a JSON-RPC error, an answer that is not A2A, and a timeout each
 /// become an `agent_error` event naming the URL and the reason.
 ///
+/// Requests go over keep-alive connections, pooled per peer origin (scheme://host:port): at most
+/// platforms.a2a.max_idle_connections idle ones, each closed after
+/// platforms.a2a.idle_connection_timeout. A pooled connection the peer closed while it was idle
+/// is retried once on a fresh one; no other failure is retried. An A2A task served by this
+/// agent whose session asked another agent ends once that agent's answer is in and handled.
+///
 /// A token for the peer may ride in the URL (?token=...): it is sent as a bearer token and
 /// never logged. Safe from any thread; its I/O runs on strands of the agent's io_context.
 #include <memory>

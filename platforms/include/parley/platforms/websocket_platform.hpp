@@ -50,6 +50,11 @@ struct a2a_options {
   std::chrono::milliseconds client_timeout{30'000};  ///< client: one request (card, send, stream)
   std::chrono::milliseconds card_ttl{300'000};       ///< client: how long a fetched card is used
   std::size_t max_response = 4 << 20;                ///< client: largest answer or SSE event
+  /// Client: idle keep-alive connections kept per peer origin (scheme://host:port); 0 = a new
+  /// connection per request.
+  std::size_t max_idle_connections = 100;
+  /// Client: an idle connection is closed after this (sooner if the peer's Keep-Alive says so).
+  std::chrono::milliseconds idle_connection_timeout{4'000};
 
   /// Reads `platforms.a2a.*` from `cfg`. @throws config_error naming a bad value.
   static a2a_options from_config(const config& cfg);
