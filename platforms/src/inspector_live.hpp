@@ -4,6 +4,7 @@
 // browser sends is read and dropped (reading keeps the pings and the close working). Included
 // by http_session.hpp only.
 #include <deque>
+#include <iterator>
 #include <memory>
 #include <string>
 
@@ -42,6 +43,9 @@ class inspector_live final : public ws_connection_base,
         [](websocket::response_type& res) { res.set(http::field::server, "parley"); }));
     ws_.async_accept(req, [self = this->shared_from_this()](beast::error_code ec) {
       if (ec) return self->fail(ec, "accept");
+      self->accepted_ = true;
+      // Shut down while the handshake ran: close now.
+      if (self->closing_) return self->do_close();
       // Registered with the hub so that the platform's stop closes it like the others.
       self->registration_ = self->hub_->add(self->session_id(), self->weak_from_this());
       self->hub_->inspector->follow(self->weak_from_this(), self->spec_);
@@ -103,8 +107,14 @@ class inspector_live final : public ws_connection_base,
     ws_.text(true);
     ws_.async_write(net::buffer(*queue_.front()),
                     [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
-                      if (ec) return self->fail(ec, "write");
                       self->queue_.pop_front();
+                      if (ec) {
+                        // The socket is gone: nothing more is queued or written.
+                        self->writing_ = false;
+                        self->closing_ = self->closed_ = true;
+                        self->queue_.clear();
+                        return self->fail(ec, "write");
+                      }
                       self->do_write();
                     });
   }
@@ -113,8 +123,9 @@ class inspector_live final : public ws_connection_base,
     if (closing_) return;
     closing_ = true;
     close_reason_ = {code, why};
-    queue_.clear();
-    if (!writing_) do_close();
+    // The frame being written stays until its write ends (its buffer is in use); the rest go.
+    queue_.erase(writing_ ? std::next(queue_.begin()) : queue_.begin(), queue_.end());
+    if (!writing_ && accepted_) do_close();
   }
 
   void do_close() {
@@ -128,7 +139,7 @@ class inspector_live final : public ws_connection_base,
   std::uint64_t registration_ = 0;
   beast::flat_buffer buffer_;
   std::deque<std::shared_ptr<const std::string>> queue_;
-  bool writing_ = false, closing_ = false, closed_ = false;
+  bool accepted_ = false, writing_ = false, closing_ = false, closed_ = false;
   websocket::close_reason close_reason_;
 };
 

@@ -294,6 +294,32 @@ void inspector_service::follow(std::weak_ptr<live_client> c, follow_spec spec) {
   watch_cv_.notify_all();
 }
 
+// Sends `f` its session's rows after its cursor, in pages; returns the new cursor.
+std::int64_t inspector_service::catch_up(SQLite::Database& db, const follower& f, live_client& c) {
+  std::int64_t after = f.spec.after;
+  try {
+    for (;;) {
+      auto page = db::session_rows(db, *f.spec.session, after, live_page);
+      const bool more = page.at("more").get<bool>();
+      const auto last = page.at("last_id").get<std::int64_t>();
+      // A new follower hears at once (its session, even with no new rows); later only news.
+      if (f.fresh || !page.at("rows").empty()) {
+        json frame = {{"rows", std::move(page.at("rows"))},
+                      {"session", std::move(page.at("session"))},
+                      {"last_id", last}};
+        c.push(std::make_shared<const std::string>(
+            frame.dump(-1, ' ', false, json::error_handler_t::replace)));
+      }
+      after = last;
+      if (!more) return after;
+    }
+  } catch (const db::no_such_session& e) {
+    // No such session (or its rows were deleted): the follower hears why, once.
+    if (f.fresh) c.push(std::make_shared<const std::string>(json{{"error", e.what()}}.dump()));
+  }
+  return after;
+}
+
 // The watcher: while someone follows, every watch_interval (at once for a new follower), it
 // asks SQLite whether another connection committed since it last looked (PRAGMA data_version),
 // and only then reads what is new for each follower. With nobody following it sleeps.
@@ -301,6 +327,7 @@ void inspector_service::watch() {
   name_this_thread("parley-watch");
   std::unique_ptr<SQLite::Database> db;
   std::int64_t seen_version = -1;
+  std::string last_error;
   std::unique_lock lock(mutex_);
   while (!stopping_) {
     std::erase_if(followers_, [](const follower& f) { return f.client.expired(); });
@@ -325,31 +352,15 @@ void inspector_service::watch() {
           if (!f.fresh) c->push(std::make_shared<const std::string>(R"({"sessions_changed":true})"));
           continue;
         }
-        std::int64_t after = f.spec.after;
-        try {
-          for (;;) {
-            auto page = db::session_rows(*db, *f.spec.session, after, live_page);
-          const bool more = page.at("more").get<bool>();
-          const auto last = page.at("last_id").get<std::int64_t>();
-          // A new follower hears at once (its session, even with no new rows); later only news.
-          if (f.fresh || !page.at("rows").empty()) {
-            json frame = {{"rows", std::move(page.at("rows"))},
-                          {"session", std::move(page.at("session"))},
-                          {"last_id", last}};
-            c->push(std::make_shared<const std::string>(
-                frame.dump(-1, ' ', false, json::error_handler_t::replace)));
-          }
-          after = last;
-          if (!more) break;
-          }
-        } catch (const db::no_such_session& e) {
-          // No such session (or its rows were deleted): the follower hears why, once.
-          if (f.fresh) c->push(std::make_shared<const std::string>(json{{"error", e.what()}}.dump()));
-        }
+        const auto after = catch_up(*db, f, *c);
         if (after != f.spec.after) advanced.emplace_back(c.get(), after);
       }
+      last_error.clear();
     } catch (const std::exception& e) {
-      PARLEY_LOG(warn, "inspector: live follow cannot read the database: " << e.what());
+      // Said once, not every round, while the file stays unreadable.
+      if (last_error != e.what())
+        PARLEY_LOG(warn, "inspector: live follow cannot read the database: " << e.what());
+      last_error = e.what();
       db.reset();
     }
     lock.lock();

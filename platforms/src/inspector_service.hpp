@@ -77,6 +77,7 @@ class inspector_service {
   };
   void query_thread();
   void watch();
+  std::int64_t catch_up(SQLite::Database& db, const follower& f, live_client& c);
   bool check_token(const request& req, std::string& why) const;
 
   std::string path_;
