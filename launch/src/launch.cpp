@@ -8,6 +8,7 @@
 #include <parley/platforms/a2a_client.hpp>
 #include <parley/platforms/config_keys.hpp>
 #include <parley/platforms/console_platform.hpp>
+#include <parley/platforms/otlp_exporter.hpp>
 #include <parley/platforms/websocket_agents.hpp>
 #include <parley/platforms/websocket_platform.hpp>
 
@@ -47,6 +48,8 @@ void configure(agent& a) {
     a.use_platform(std::make_shared<platforms::websocket_platform>(
         platforms::websocket_options::from_config(cfg)));
   }
+  // Traces over OTLP/HTTP when telemetry.otlp_endpoint is set, unless the bot set a sink.
+  if (!a.traces()) platforms::use_otlp_exporter(a, cfg);
   // The SQLite DB handler, unless the bot brought its own; `--db ''` disables recording.
   if (!a.db() && cfg.get_bool("db.enabled") && !cfg.get_string("db.path").empty()) {
     db::sqlite_options o;

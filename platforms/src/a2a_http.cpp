@@ -15,12 +15,12 @@ namespace {
 template <class Stream>
 net::awaitable<http_answer> talk(Stream& stream, const url_parts& url, std::string body,
                                  clock::time_point deadline, std::size_t max,
-                                 const std::function<void(std::string_view)>* on_sse) {
+                                 const std::function<void(std::string_view)>* on_sse, bool a2a) {
   http::request<http::string_body> req{body.empty() ? http::verb::get : http::verb::post,
                                        url.target, 11};
   req.set(http::field::host, url.host + ":" + url.port);
-  req.set(http::field::user_agent, "parley-a2a");
-  req.set("A2A-Version", protocol_version);
+  req.set(http::field::user_agent, a2a ? "parley-a2a" : "parley");
+  if (a2a) req.set("A2A-Version", protocol_version);
   req.set(http::field::accept, on_sse ? "text/event-stream" : "application/json");
   if (!url.token.empty()) req.set(http::field::authorization, "Bearer " + url.token);
   if (!body.empty()) {
@@ -121,7 +121,8 @@ url_parts card_location(const url_parts& base) {
 
 net::awaitable<http_answer> http_exchange(const url_parts& url, std::string body,
                                           clock::time_point deadline, std::size_t max,
-                                          const std::function<void(std::string_view)>* on_sse) {
+                                          const std::function<void(std::string_view)>* on_sse,
+                                          bool a2a) {
   auto ex = co_await net::this_coro::executor;
   tcp::resolver resolver(ex);
   const auto endpoints = co_await resolver.async_resolve(url.host, url.port, net::use_awaitable);
@@ -129,7 +130,7 @@ net::awaitable<http_answer> http_exchange(const url_parts& url, std::string body
     beast::tcp_stream stream(ex);
     stream.expires_at(deadline);
     co_await stream.async_connect(endpoints, net::use_awaitable);
-    auto a = co_await talk(stream, url, std::move(body), deadline, max, on_sse);
+    auto a = co_await talk(stream, url, std::move(body), deadline, max, on_sse, a2a);
     beast::error_code ignored;
     stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
     co_return a;
@@ -148,7 +149,7 @@ net::awaitable<http_answer> http_exchange(const url_parts& url, std::string body
   co_await beast::get_lowest_layer(stream).async_connect(endpoints, net::use_awaitable);
   beast::get_lowest_layer(stream).expires_at(deadline);
   co_await stream.async_handshake(ssl::stream_base::client, net::use_awaitable);
-  co_return co_await talk(stream, url, std::move(body), deadline, max, on_sse);
+  co_return co_await talk(stream, url, std::move(body), deadline, max, on_sse, a2a);
 }
 
 void sse_parser::feed(std::string_view bytes,

@@ -33,10 +33,12 @@ struct http_answer {
 
 /// One request: GET when `body` is empty, else POST of JSON. `on_sse` (optional) gets the
 /// bytes of a 200 text/event-stream answer as they come. Answers bigger than `max` throw.
+/// With `a2a` false it is a plain HTTP request (no A2A-Version header; the OTLP exporter's).
 /// @throws boost::system::system_error (timeout: beast::error::timeout), std::runtime_error.
 net::awaitable<http_answer> http_exchange(const url_parts& url, std::string body,
                                           clock::time_point deadline, std::size_t max,
-                                          const std::function<void(std::string_view)>* on_sse);
+                                          const std::function<void(std::string_view)>* on_sse,
+                                          bool a2a = true);
 
 /// Splits an SSE byte stream into events; `on_data` gets each event's data (data: lines joined
 /// with '\n') and its event: type. Lines starting with ':' are comments.
