@@ -43,7 +43,8 @@ std::optional<span> start_chat_span(const session& s, const client& model, const
   sp->set("gen_ai.agent.name", s.agent().name());
   if (req.stream) sp->set("gen_ai.request.stream", true);
   set_server(*sp, model.options().base_url);
-  if (s.trace_content()) sp->set("gen_ai.input.messages", req.messages.dump());
+  if (s.trace_content())  // text from users and models: bad UTF-8 is replaced, never thrown on
+    sp->set("gen_ai.input.messages", req.messages.dump(-1, ' ', false, json::error_handler_t::replace));
   return sp;
 }
 

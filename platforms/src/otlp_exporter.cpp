@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
+#include <cstdlib>
 #include <mutex>
 #include <optional>
 #include <thread>
@@ -138,10 +139,11 @@ struct otlp_exporter::impl {
         // A partial success names the spans the collector refused.
         std::size_t rejected = 0;
         const json j = json::parse(a.body, nullptr, false);
-        if (j.is_object() && j.contains("partialSuccess")) {
-          const json& r = j["partialSuccess"].value("rejectedSpans", json(0));
-          rejected = r.is_string() ? std::stoull(r.get<std::string>())
-                     : r.is_number_unsigned() ? r.get<std::size_t>() : 0;
+        if (j.is_object() && j.contains("partialSuccess") && j["partialSuccess"].is_object()) {
+          // An int64 in OTLP's JSON: a decimal string, though some send a number.
+          const json r = j["partialSuccess"].value("rejectedSpans", json(0));
+          if (r.is_number_unsigned()) rejected = r.get<std::size_t>();
+          if (r.is_string()) rejected = std::strtoull(r.get<std::string>().c_str(), nullptr, 10);
           rejected = std::min(rejected, batch.size());
         }
         exported.fetch_add(batch.size() - rejected, std::memory_order_relaxed);

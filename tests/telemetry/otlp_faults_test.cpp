@@ -5,6 +5,7 @@
 #include <parley/platforms/websocket_platform.hpp>
 
 #include "../platforms/ws_test_client.hpp"
+#include "../stderr_capture.hpp"
 #include "telemetry_support.hpp"
 
 using namespace std::chrono_literals;
@@ -24,9 +25,9 @@ std::uint16_t closed_port() {
 
 // The greeter behind a WebSocket platform on port 0, exporting to `o.endpoint`.
 struct ws_greeter {
-  explicit ws_greeter(platforms::otlp_options o) {
+  explicit ws_greeter(platforms::otlp_options o, const char* log_level = "error") {
     a.config().set("agent.threads", 2, "test");
-    a.config().set("log.level", "error", "test");
+    a.config().set("log.level", log_level, "test");
     test::define_greeter(a);
     exporter = std::make_shared<platforms::otlp_exporter>(std::move(o));
     a.set_trace_sink(exporter);
@@ -60,8 +61,9 @@ struct ws_greeter {
 
 TEST_CASE("otlp: a collector that is down: the bot answers, spans are dropped, /health counts") {
   // The token in the endpoint must not reach /health or the log.
-  auto o = test::quick("http://127.0.0.1:" + std::to_string(closed_port()) + "/?token=s3cret");
-  ws_greeter g(o);
+  const std::string endpoint = "http://127.0.0.1:" + std::to_string(closed_port());
+  test::stderr_capture log;
+  ws_greeter g(test::quick(endpoint + "/?token=s3cret"), "warn");
   boost::asio::io_context io;
   wstest::client c(io);
   REQUIRE(!c.connect(g.ws->port(), "/?session_id=down-1"));
@@ -80,6 +82,13 @@ TEST_CASE("otlp: a collector that is down: the bot answers, spans are dropped, /
   CHECK_FALSE(h["telemetry"]["last_error"].get<std::string>().empty());
   CHECK(h["telemetry"]["endpoint"].get<std::string>().find("/v1/traces") != std::string::npos);
   CHECK(h.dump().find("s3cret") == std::string::npos);
+  // One warning (they are rate-limited) says how many were dropped and where to.
+  const std::string said = log.finish();
+  const std::string line = "span(s) dropped exporting to " + endpoint + "/v1/traces: ";
+  const auto at = said.find(line);
+  CHECK_MESSAGE(at != std::string::npos, said);
+  CHECK(said.find(line, at + 1) == std::string::npos);
+  CHECK(said.find("s3cret") == std::string::npos);
 }
 
 TEST_CASE("otlp: a collector that never answers: replies do not wait, the queue overflows") {
@@ -134,4 +143,25 @@ TEST_CASE("otlp: stopping the agent sends what is queued; an endpoint with /v1/t
   CHECK(receiver.targets() == std::vector<std::string>{"/v1/traces"});
   CHECK(exporter->counts().exported == 4);
   CHECK(exporter->counts().queued == 0);
+}
+
+TEST_CASE("otlp: spans a collector rejects (partialSuccess) are counted as dropped") {
+  test::otlp_receiver receiver(test::otlp_receiver::mode::reject_one);
+  test::reply_box replies;
+  parley::agent a("greeter");
+  a.config().set("log.level", "error", "test");
+  test::define_greeter(a);
+  auto exporter = std::make_shared<platforms::otlp_exporter>(test::quick(receiver.endpoint()));
+  a.set_trace_sink(exporter);
+  a.use_platform(replies.platform());
+  a.start();
+  a.get_or_create_session("r1", a.platforms().front().get());
+  REQUIRE(a.receive_event("r1", parley::event::text("hello")).ok);
+  REQUIRE(replies.wait("r1", 3));
+  a.stop();
+  a.wait();
+  const auto c = exporter->counts();
+  REQUIRE(receiver.requests() >= 1);
+  CHECK(c.dropped == receiver.requests());  // one per request
+  CHECK(c.exported + c.dropped == 4);
 }

@@ -39,7 +39,11 @@ json decode_value(const json& v, std::string& err) {
 otlp_receiver::otlp_receiver(mode m) {
   server_.respond_with([this, m](const received& r) {
     take(r);
-    return m == mode::hang ? exchange::hang() : exchange::json_body(json::object());
+    if (m == mode::hang) return exchange::hang();
+    if (m == mode::reject_one)
+      return exchange::json_body(
+          {{"partialSuccess", {{"rejectedSpans", "1"}, {"errorMessage", "one too many"}}}});
+    return exchange::json_body(json::object());
   });
 }
 

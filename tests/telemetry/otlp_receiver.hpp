@@ -1,7 +1,8 @@
 #pragma once
 // A small OTLP/HTTP receiver for tests: a real HTTP server on 127.0.0.1:0 (the scripted
 // server of tests/llm) that takes POST /v1/traces bodies (ExportTraceServiceRequest JSON),
-// checks their encoding strictly and keeps the spans, or never answers (a hung collector).
+// checks their encoding strictly and keeps the spans; or it never answers (a hung collector),
+// or answers that it rejected one span of each request (a partial success).
 #include <chrono>
 #include <condition_variable>
 #include <functional>
@@ -31,7 +32,7 @@ struct otlp_span {
 
 class otlp_receiver {
  public:
-  enum class mode { accept, hang };
+  enum class mode { accept, hang, reject_one };
   explicit otlp_receiver(mode m = mode::accept);
   std::string endpoint() const;  // http://127.0.0.1:PORT
   // Waits until `pred` holds for the spans received so far (limit: `limit`).
