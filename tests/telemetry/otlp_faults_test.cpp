@@ -121,7 +121,7 @@ TEST_CASE("otlp: a collector that never answers: replies do not wait, the queue 
   CHECK(std::chrono::steady_clock::now() - t0 < 5s);
 }
 
-TEST_CASE("otlp: stopping the agent sends what is queued; an endpoint with /v1/traces is kept") {
+TEST_CASE("otlp: stopping the agent sends what is queued, and an endpoint with /v1/traces is kept") {
   test::otlp_receiver receiver;
   auto o = test::quick(receiver.endpoint() + "/v1/traces");
   o.batch_interval = 3600s;  // nothing leaves before the stop
