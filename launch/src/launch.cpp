@@ -9,6 +9,7 @@
 #include <parley/platforms/a2a_client.hpp>
 #include <parley/platforms/config_keys.hpp>
 #include <parley/platforms/console_platform.hpp>
+#include <parley/platforms/otlp_exporter.hpp>
 #include <parley/platforms/websocket_agents.hpp>
 #include <parley/platforms/websocket_platform.hpp>
 
@@ -57,6 +58,8 @@ void configure(agent& a) {
     if (use_sqlite) o.inspector_db = cfg.get_string("db.path");
     a.use_platform(std::make_shared<platforms::websocket_platform>(std::move(o)));
   }
+  // Traces over OTLP/HTTP when telemetry.otlp_endpoint is set, unless the bot set a sink.
+  if (!a.traces()) platforms::use_otlp_exporter(a, cfg);
   if (!a.db() && cfg.get_bool("db.enabled") && !pg_url.empty()) {
     db::postgres_options o;
     o.url = pg_url;

@@ -7,6 +7,7 @@
 
 #include <parley/llm/typed_tool.hpp>
 
+#include "gen_ai_spans.hpp"
 #include "tool_runner.hpp"
 
 namespace parley::llm::detail {
@@ -179,15 +180,20 @@ net::awaitable<void> run::execute() {
     int job = -1;  // index in jobs, -1 when answered without running
     json task_event;
     bool repeated = false;
+    std::string error_type;  // for the call's trace span
   };
+  const auto step_started = wall_clock::now();
   std::vector<slot> slots(calls.size());
   std::vector<detail::tool_job> jobs;
   for (std::size_t i = 0; i < calls.size(); ++i) {
     const auto& c = calls[i];
     auto& sl = slots[i];
     sl.content = refusal(c, sl.repeated);
-    if (sl.content.empty() && decisions.contains(c.id) && !decisions[c.id].get<bool>())
+    if (!sl.content.empty()) sl.error_type = sl.repeated ? "repeated_call" : "invalid_call";
+    if (sl.content.empty() && decisions.contains(c.id) && !decisions[c.id].get<bool>()) {
       sl.content = "ERROR: the user declined to run '" + c.name + "'.";
+      sl.error_type = "declined";
+    }
     if (c.arguments_valid()) seen[call_key(c)] = seen.value(call_key(c), 0) + 1;
     if (!sl.content.empty()) {
       sl.is_error = true;
@@ -205,12 +211,18 @@ net::awaitable<void> run::execute() {
     const auto& c = calls[i];
     auto& sl = slots[i];
     double latency = 0;
+    auto started = step_started;
     if (sl.job >= 0) {
       const auto& out = outcomes[static_cast<std::size_t>(sl.job)];
       sl.content = out.content;
       sl.is_error = out.is_error;
       latency = out.latency_ms;
+      started = out.started;
     }
+    if (sl.is_error && sl.error_type.empty()) sl.error_type = "tool_error";
+    if (s.turn_span())
+      trace_tool_call(s, {.call = c, .started = started, .latency_ms = latency,
+                          .result = sl.content, .error_type = sl.error_type});
     messages.push_back({{"role", "tool"}, {"tool_call_id", c.id}, {"name", c.name}, {"content", sl.content}});
     if (sl.repeated)
       record("pushback", "rejected: " + c.name + " called again with the same arguments",
@@ -259,9 +271,13 @@ void run::reply_over_budget() {
 net::awaitable<void> run::loop() {
   for (; step < o.max_steps; ++step) {
     chat_result res;
+    chat_request req = request();
+    std::optional<span> chat_span = start_chat_span(s, def.model, req);
     try {
-      res = co_await def.model.chat(request());
+      res = co_await def.model.chat(std::move(req));
+      end_chat_span(s, chat_span, res);
     } catch (const error& e) {
+      fail_chat_span(s, chat_span, e);
       if (e.kind() == error_kind::cancelled) throw;
       record("llm_error", std::string("the model call failed: ") + std::string(to_string(e.kind())),
              {{"error", e.what()}, {"error_kind", std::string(to_string(e.kind()))}, {"status", e.status()}});

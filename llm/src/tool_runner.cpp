@@ -36,6 +36,7 @@ double ms_since(steady::time_point t) {
 void start(const std::shared_ptr<group>& g, std::size_t i, const tool_job& job,
            const net::any_io_executor& ex) {
   g->started[i] = steady::now();
+  g->out[i].started = wall_clock::now();
   g->deadline[i] = g->started[i] + job.t->timeout;
   auto finish = [g, i, name = job.t->name](std::exception_ptr ep, json r) {
     if (g->done[i]) return;  // timed out or cancelled already: the late result is dropped
@@ -76,9 +77,11 @@ steady::time_point expire(group& g, const std::vector<tool_job>& jobs, std::size
     if (g.done[i]) continue;
     if (g.deadline[i] <= now) {
       g.done[i] = true;
-      g.out[i] = {"ERROR: tool '" + jobs[i].t->name + "' did not finish within " +
-                      std::to_string(jobs[i].t->timeout.count()) + " ms",
-                  true, ms_since(g.started[i])};
+      auto& o = g.out[i];
+      o.content = "ERROR: tool '" + jobs[i].t->name + "' did not finish within " +
+                  std::to_string(jobs[i].t->timeout.count()) + " ms";
+      o.is_error = true;
+      o.latency_ms = ms_since(g.started[i]);
       --g.remaining;
       g.cancel[i]->emit(net::cancellation_type::terminal);
     } else {

@@ -19,6 +19,7 @@ struct tool_outcome {
   std::string content;  // what the model reads; "ERROR: ..." on failure
   bool is_error = false;
   double latency_ms = 0;
+  wall_clock::time_point started{};  // when the call began (for its trace span)
 };
 
 // What a tool's result reads as: a string as is, null as "OK", anything else as JSON text.

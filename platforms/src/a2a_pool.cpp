@@ -68,11 +68,11 @@ std::chrono::milliseconds keep_alive_timeout(std::string_view v) {
   return std::chrono::seconds(std::max(0L, s));
 }
 
-request make_request(const url_parts& url, std::string body, bool sse) {
+request make_request(const url_parts& url, std::string body, bool sse, bool a2a) {
   request req{body.empty() ? http::verb::get : http::verb::post, url.target, 11};
   req.set(http::field::host, url.host + ":" + url.port);
-  req.set(http::field::user_agent, "parley-a2a");
-  req.set("A2A-Version", protocol_version);
+  req.set(http::field::user_agent, a2a ? "parley-a2a" : "parley");
+  if (a2a) req.set("A2A-Version", protocol_version);
   req.set(http::field::accept, sse ? "text/event-stream" : "application/json");
   if (!url.token.empty()) req.set(http::field::authorization, "Bearer " + url.token);
   if (!body.empty()) {
@@ -153,9 +153,10 @@ connection_pool::~connection_pool() = default;
 
 net::awaitable<http_answer> connection_pool::exchange(const url_parts& url, std::string body,
                                                       clock::time_point deadline, std::size_t max,
-                                                      const std::function<void(std::string_view)>* on_sse) {
+                                                      const std::function<void(std::string_view)>* on_sse,
+                                                      bool a2a) {
   const auto self = shared_from_this();  // the pool outlives the exchange
-  const request req = make_request(url, std::move(body), on_sse != nullptr);
+  const request req = make_request(url, std::move(body), on_sse != nullptr, a2a);
   const std::string origin = url.origin();
   // The first try may take an idle connection; the retry (once) always opens a fresh one.
   for (bool first = true;; first = false) {

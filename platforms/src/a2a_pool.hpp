@@ -37,10 +37,12 @@ class connection_pool : public std::enable_shared_from_this<connection_pool> {
   /// bytes of a 200 text/event-stream answer as they come; if it throws, the connection is
   /// dropped and the exception goes on. Answers bigger than `max` throw. Any thread, from a
   /// coroutine on any executor; the connection used is the coroutine's alone meanwhile.
+  /// With `a2a` false it is a plain HTTP request (no A2A-Version header; the OTLP exporter's).
   /// @throws boost::system::system_error (timeout: beast::error::timeout), std::runtime_error.
   net::awaitable<http_answer> exchange(const url_parts& url, std::string body,
                                        clock::time_point deadline, std::size_t max,
-                                       const std::function<void(std::string_view)>* on_sse);
+                                       const std::function<void(std::string_view)>* on_sse,
+                                       bool a2a = true);
 
  private:
   struct connection;

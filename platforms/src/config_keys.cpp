@@ -86,6 +86,24 @@ void declare_config(config& cfg) {
               "bearer token sent to other agents (Authorization header)");
   cfg.declare("platforms.websocket_agents.tls_verify", t::boolean, true,
               "wss://: verify other agents' certificates");
+  // Traces over OTLP/HTTP (otlp_exporter.hpp); defaults match otlp_options'.
+  cfg.declare("telemetry.otlp_endpoint", t::string, "",
+              "OpenTelemetry collector to export each turn's trace to over OTLP/HTTP JSON, e.g. "
+              "http://127.0.0.1:4318 (/v1/traces is appended); empty = no traces");
+  cfg.declare("telemetry.service_name", t::string, "",
+              "service.name of the exported traces; empty = the agent's name");
+  cfg.declare("telemetry.queue_capacity", t::integer, 4096,
+              "spans waiting for export; beyond it new spans are dropped (and counted)");
+  cfg.declare("telemetry.batch_size", t::integer, 512, "spans per export request at most");
+  cfg.declare("telemetry.batch_interval", t::number, 1.0,
+              "seconds queued spans wait at most before they are sent");
+  cfg.declare("telemetry.export_timeout", t::number, 5.0,
+              "seconds one export request may take; its spans are dropped after");
+  cfg.declare("telemetry.shutdown_timeout", t::number, 2.0,
+              "seconds the agent's stop gives the last export requests");
+  cfg.declare("telemetry.capture_content", t::boolean, false,
+              "put message text, model input and output, tool arguments and results in spans "
+              "(they may hold personal data)");
 }
 
 }  // namespace parley::platforms

@@ -196,6 +196,8 @@ response handle_http(const request& req, ws_hub& hub) {
               {"sessions", hub.owner ? hub.owner->session_count() : 0},
               {"db", hub.owner && hub.owner->db() ? json(std::string(hub.owner->db()->name())) : json(nullptr)},
               {"uptime_seconds", up.count()}};
+    if (const auto* traces = hub.owner ? hub.owner->traces() : nullptr)
+      j["telemetry"] = traces->stats();  // exported and dropped spans
     res.body() = j.dump();
   } else if (hub.a2a && path == a2a::card_path) {
     // The card is public (it holds no secret; the JSON-RPC endpoint checks the token).

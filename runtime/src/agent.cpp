@@ -63,6 +63,12 @@ void agent::set_error_reply(std::string text) {
 void agent::set_intent_classifier(std::shared_ptr<intent_classifier> c) { classifier_ = std::move(c); }
 void agent::use_platform(std::shared_ptr<platform> p) { platforms_.push_back(std::move(p)); }
 void agent::use_db(std::shared_ptr<db_handler> db) { db_ = std::move(db); }
+void agent::set_trace_sink(std::shared_ptr<trace_sink> sink) {
+  if (running_)
+    throw definition_error("agent '" + name_ +
+                           "': set_trace_sink() after start(); set it before running");
+  traces_ = std::move(sink);
+}
 void agent::persist_sessions(bool on) { persist_ = on; }
 
 void agent::set_agent_transport(std::string protocol, std::shared_ptr<agent_transport> t) {
@@ -191,6 +197,7 @@ void agent::start() {
                               << ": persist_sessions is on but there is no DB handler; "
                                  "sessions will not survive a restart (use --db PATH)");
   if (db_) db_->open(*this);
+  if (traces_) traces_->start(*this);
 
   {
     std::lock_guard lock(stop_mutex_);
@@ -284,6 +291,8 @@ void agent::stop() {
       sweep_timer_->cancel();
       wake_timer_->cancel();
     });
+    // After the sessions: the spans of their last turns are queued by now.
+    if (traces_) traces_->stop();
     if (db_) {
       try {
         db_->close();

@@ -8,21 +8,6 @@ namespace parley {
 
 namespace {
 
-std::string_view kind_of(const transition& t) {
-  switch (t.trigger_kind()) {
-    case trigger::none: return t.is_auto() ? "auto" : "condition";
-    case trigger::intent:
-    case trigger::no_intent: return "intent";
-    case trigger::file: return "file";
-    case trigger::timeout: return "timeout";
-    case trigger::any_event:
-    case trigger::event_kind:
-    case trigger::named_event: return "event";
-    case trigger::agent_message: return "agent";
-  }
-  return "event";
-}
-
 // A transition's label: what it waits for, and its conditions.
 std::string label_of(const json& t) {
   std::string label = t.value("kind", "") == "condition" ? "" : t.value("event", "");
@@ -161,7 +146,7 @@ json agent::definition() const {
     json transitions = json::array();
     for (const auto& t : s.transitions())
       transitions.push_back({{"dest", t.dest().name()},
-                             {"kind", kind_of(t)},
+                             {"kind", t.kind_name()},
                              {"event", t.describe_event()},
                              {"condition", t.describe_condition()}});
     states.push_back(

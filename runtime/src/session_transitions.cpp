@@ -17,6 +17,11 @@ namespace parley {
 // ---- handling one event ----------------------------------------------------------------------
 
 void session::handle(parley::event e) {
+  handle_event(std::move(e));
+  end_turn();  // unless a body or a prediction is still running: their ending ends it
+}
+
+void session::handle_event(parley::event e) {
   if (is_terminal()) return;
   if (e.reset_) {
     do_reset();
@@ -28,6 +33,7 @@ void session::handle(parley::event e) {
     return;
   }
   if (!take_agent_message(e)) return;  // a resend of an agent message handled before
+  if (agent_->traces()) begin_turn(e);
   if (e.kind() == event_kind::custom && e.name() == agent_error_event)
     if (auto* db = agent_->db())
       db->save_event(this, "agent_error",
@@ -72,6 +78,7 @@ void session::predict_then_dispatch(parley::event e) {
     std::lock_guard lock(mutex_);
     busy_ = true;
   }
+  if (turn_) predict_started_ = wall_clock::now();
   std::string text = e.text();
   state_->model()->async_predict(
       std::move(text), [self = shared_from_this(), e = std::move(e)](intent_prediction p) mutable {
@@ -85,6 +92,7 @@ void session::predict_then_dispatch(parley::event e) {
             self->dispatch(std::move(e));
             self->ready_prediction_.reset();
           }
+          self->end_turn();
           self->drain();
         });
       });
@@ -102,6 +110,7 @@ void session::dispatch(parley::event e) {
   if (wants_fallback) {
     const parley::body& fb = state_->fallback_body() ? state_->fallback_body()
                                                      : agent_->global_fallback();
+    if (turn_) turn_->set("parley.fallback", true);
     if (run_body(fb, "fallback body")) follow_eventless();
     return;
   }
@@ -113,12 +122,14 @@ void session::dispatch(parley::event e) {
     if (it != ts.end()) arm_timeouts(static_cast<std::size_t>(it - ts.begin()) + 1);
     return;
   }
+  if (turn_) turn_->set("parley.unhandled", true);
   report_unhandled(event_);
   std::swap(event_, e);
 }
 
 void session::predict() {
   const std::string& text = event_.text();
+  const auto started = ready_prediction_ ? predict_started_ : wall_clock::now();
   intent_prediction p;
   if (ready_prediction_) {
     p = std::move(*ready_prediction_);  // the asynchronous model's answer for this event
@@ -132,6 +143,7 @@ void session::predict() {
     p.parameters.clear();
   }
   if (auto* db = agent_->db()) db->save_prediction(*this, text, p);
+  if (turn_) trace_prediction(p, started);
   PARLEY_LOG(debug, "session " << session_tag(id_) << " [" << state_->name() << "]: '" << text << "' -> "
                                << (p.intent ? p.intent_name : "(no intent)") << " " << p.score);
   event_.set_prediction(std::move(p));
@@ -207,9 +219,21 @@ void session::move(const transition& t) {
         "or give it a condition that becomes false";
     PARLEY_LOG(error, "session " << session_tag(id_) << ": " << msg);
     if (auto* db = agent_->db()) db->save_event(this, "error", msg);
+    if (turn_) turn_->fail("max_auto_moves", msg);
     return;
   }
   recent_[(chain_ - 1) % recent_.size()] = state_;
+  // The transition's span covers the exit action, the entry and the new state's body (up to
+  // its first suspension); the transitions that follow are its siblings.
+  std::optional<span> ts;
+  if (turn_) {
+    ts = turn_->child("transition " + t.dest().name());
+    ts->set("parley.transition.source", state_->name());
+    ts->set("parley.transition.dest", t.dest().name());
+    ts->set("parley.transition.kind", std::string(t.kind_name()));
+    ts->set("parley.transition.event", t.describe_event());
+    if (!t.conditions().empty()) ts->set("parley.transition.condition", t.describe_condition());
+  }
   if (auto* db = agent_->db()) db->save_transition(*this, t, t.is_eventless() ? nullptr : &event_);
   PARLEY_LOG(debug, "session " << session_tag(id_) << ": " << state_->name() << " -> " << t.dest().name()
                                << " (" << t.describe_event() << ")");
@@ -222,7 +246,9 @@ void session::move(const transition& t) {
     }
   }
   enter_state(t.dest());
-  if (run_body(state_->body(), "body")) follow_eventless();
+  const bool done = run_body(state_->body(), "body");
+  if (ts) export_span(std::move(*ts));
+  if (done) follow_eventless();
 }
 
 void session::enter_state(const parley::state& s) {
@@ -275,6 +301,7 @@ bool session::run_body(const parley::body& b, const char* what) {
                     // Ended by reset() or close(): expected, not a failure of the body.
                     PARLEY_LOG(debug, "session " << session_tag(self->id_) << ": " << what
                                                  << " cancelled");
+                    if (self->turn_) self->turn_->set("parley.cancelled", true);
                     ep = nullptr;
                   }
                   self->body_cancelled_ = false;
@@ -292,6 +319,7 @@ bool session::run_body(const parley::body& b, const char* what) {
                     self->busy_ = false;
                   }
                   self->follow_eventless();
+                  self->end_turn();
                   self->drain();
                 }));
   return false;
@@ -308,6 +336,7 @@ void session::body_failed(const char* what, const std::string& error) {
                                << "' threw: " << error);
   if (auto* db = agent_->db())
     db->save_event(this, "error", std::string(what) + " of state " + state_->name() + ": " + error);
+  if (turn_) turn_->fail("body_error", std::string(what) + " of state " + state_->name() + " threw");
   if (!agent_->error_reply().empty()) reply(agent_->error_reply());
 }
 

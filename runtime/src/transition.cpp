@@ -123,4 +123,19 @@ state& transition_builder::go_to(state& dest) {
   return *source_;
 }
 
+std::string_view transition::kind_name() const {
+  switch (trigger_) {
+    case trigger::none: return is_auto() ? "auto" : "condition";
+    case trigger::intent:
+    case trigger::no_intent: return "intent";
+    case trigger::file: return "file";
+    case trigger::timeout: return "timeout";
+    case trigger::any_event:
+    case trigger::event_kind:
+    case trigger::named_event: return "event";
+    case trigger::agent_message: return "agent";
+  }
+  return "event";
+}
+
 }  // namespace parley

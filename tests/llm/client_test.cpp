@@ -22,6 +22,7 @@
 #include <parley/llm/config_keys.hpp>
 #include <parley/log.hpp>
 
+#include "../stderr_capture.hpp"
 #include "scripted_server.hpp"
 
 using namespace std::chrono_literals;
@@ -103,31 +104,7 @@ std::string chunk(const json& delta, const json& finish = nullptr) {
       .dump();
 }
 
-// Captures what the process writes to stderr (where the log goes) while alive.
-class stderr_capture {
- public:
-  stderr_capture() {
-    std::fflush(stderr);
-    file_ = std::tmpfile();
-    saved_ = ::dup(2);
-    ::dup2(::fileno(file_), 2);
-  }
-  std::string finish() {
-    std::fflush(stderr);
-    ::dup2(saved_, 2);
-    ::close(saved_);
-    std::rewind(file_);
-    std::string out;
-    char buf[4096];
-    while (auto n = std::fread(buf, 1, sizeof buf, file_)) out.append(buf, n);
-    std::fclose(file_);
-    return out;
-  }
-
- private:
-  std::FILE* file_;
-  int saved_;
-};
+using test::stderr_capture;
 
 }  // namespace
 

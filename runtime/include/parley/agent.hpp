@@ -28,6 +28,7 @@
 #include <parley/session.hpp>
 #include <parley/diagram.hpp>
 #include <parley/state.hpp>
+#include <parley/trace.hpp>
 
 namespace parley {
 
@@ -68,6 +69,9 @@ class agent {
   void set_intent_classifier(std::shared_ptr<intent_classifier> c);
   void use_platform(std::shared_ptr<platform> p);
   void use_db(std::shared_ptr<db_handler> db);
+  /// Where each turn's trace goes (see parley/trace.hpp); none by default (no trace is
+  /// built). The agent starts it in start() and stops it in stop().
+  void set_trace_sink(std::shared_ptr<trace_sink> sink);
   /// Resume sessions with a known id after a restart (needs a DB handler).
   void persist_sessions(bool on);
 
@@ -80,6 +84,8 @@ class agent {
   const body& global_fallback() const { return global_fallback_; }
   const std::string& error_reply() const { return error_reply_; }
   db_handler* db() const { return db_.get(); }
+  /// The trace sink, or null. Any thread once the agent runs.
+  trace_sink* traces() const { return traces_.get(); }
   const std::vector<std::shared_ptr<platform>>& platforms() const { return platforms_; }
   bool persists_sessions() const { return persist_; }
   /// The definition as JSON: states (name, initial, transitions with dest, kind, event and
@@ -211,6 +217,7 @@ class agent {
   std::shared_ptr<intent_classifier> classifier_;
   std::vector<std::shared_ptr<platform>> platforms_;
   std::shared_ptr<db_handler> db_;
+  std::shared_ptr<trace_sink> traces_;
   bool persist_ = false;
 
   double intent_threshold_ = 0.4;

@@ -26,6 +26,7 @@
 #include <parley/db_handler.hpp>
 #include <parley/event.hpp>
 #include <parley/reply.hpp>
+#include <parley/trace.hpp>
 
 namespace parley {
 
@@ -169,6 +170,19 @@ class session : public std::enable_shared_from_this<session> {
   /// kept (a new one when it had none); depth + 1 (1 after a human); sent by this session.
   parley::lineage next_lineage() const;
 
+  // ---- traces (see parley/trace.hpp) --------------------------------------------------------
+  /// Strand. The root span (`invoke_agent {agent}`) of the turn being handled, from the moment
+  /// an event is taken until the turn ends (its bodies, coroutine ones included, have run and
+  /// no transition follows). Spans made with turn_span()->child(...) join the turn's trace.
+  /// Null when the agent has no trace sink, and outside a turn.
+  const span* turn_span() const { return turn_.get(); }
+  /// Any thread. Ends `s` (if it has not ended) and gives it to the agent's trace sink;
+  /// nothing happens without one.
+  void export_span(span s) const;
+  /// Whether spans may carry message text, tool arguments and results (the sink's
+  /// capture_content(); false without a sink). Any thread.
+  bool trace_content() const;
+
   // ---- events and transitions -------------------------------------------------------------
   /// Any thread. Queues `e` (FIFO); refused when the queue is full or the session is closed.
   post_result post(parley::event e);
@@ -241,6 +255,10 @@ class session : public std::enable_shared_from_this<session> {
   void do_reset();
   void drain();
   void handle(parley::event e);
+  void handle_event(parley::event e);
+  void begin_turn(const parley::event& e);
+  void end_turn();
+  void trace_prediction(const intent_prediction& p, wall_clock::time_point started);
   void dispatch(parley::event e);
   bool wants_async_prediction(const parley::event& e) const;
   void predict_then_dispatch(parley::event e);
@@ -307,6 +325,10 @@ class session : public std::enable_shared_from_this<session> {
   bool body_cancelled_ = false;  // the running body was cancelled: its ending is no failure
   std::size_t resets_queued_ = 0;  // reset markers not yet handled; guarded by mutex_
   std::optional<intent_prediction> ready_prediction_;  // an asynchronous model's answer
+  // The turn's root span while a turn runs with a trace sink set (null otherwise: a session
+  // without tracing pays one pointer), and when an asynchronous prediction was asked for.
+  std::unique_ptr<span> turn_;
+  wall_clock::time_point predict_started_{};
   bool started_ = false;
   std::array<const parley::state*, 8> recent_{};  // states left by the last moves
   std::atomic<const parley::state*> visible_state_{nullptr};  // for listings off the strand

@@ -60,6 +60,9 @@ class transition {
   std::string describe_event() const;
   /// The AND-ed condition descriptions, or "".
   std::string describe_condition() const;
+  /// What kind of transition it is, as diagrams and traces name it: "intent", "event",
+  /// "file", "timeout", "agent", "condition" (eventless, with conditions) or "auto".
+  std::string_view kind_name() const;
 
  private:
   friend class transition_builder;
