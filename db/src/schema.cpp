@@ -154,9 +154,10 @@ CREATE TABLE agent_definition (
 );
 )sql",
     // 4: the inspector's sessions page counts each session's user messages from the index
-    // alone (without it, every chat row of each listed session is read).
+    // alone (without it, every chat row of each listed session is read); with `id`, a
+    // session's last user message is found at once too.
     R"sql(
-CREATE INDEX chat_by_session_user ON chat (session_id, is_user);
+CREATE INDEX chat_by_session_user ON chat (session_id, is_user, id);
 )sql",
 };
 

@@ -29,7 +29,7 @@ constexpr const char* version_1[] = {
   is_user    INTEGER NOT NULL,
   timestamp  TEXT NOT NULL))sql",
     "CREATE INDEX chat_by_session ON chat (session_id, id)",
-    "CREATE INDEX chat_by_session_user ON chat (session_id, is_user)",
+    "CREATE INDEX chat_by_session_user ON chat (session_id, is_user, id)",
     R"sql(CREATE TABLE transition (
   id           BIGINT PRIMARY KEY DEFAULT nextval('parley_row_id'),
   session_id   BIGINT NOT NULL REFERENCES session (id) ON DELETE CASCADE,

@@ -93,6 +93,7 @@ struct postgres_db_handler::impl : std::enable_shared_from_this<impl> {
     std::optional<std::string> state;
   };
   using batch_done = std::function<void(std::exception_ptr, std::vector<pg::result>)>;
+  static constexpr std::size_t max_batch_statements = 4000;
 
   net::io_context io{1};
   net::executor_work_guard<net::io_context::executor_type> guard = net::make_work_guard(io);
@@ -114,6 +115,7 @@ struct postgres_db_handler::impl : std::enable_shared_from_this<impl> {
 
   // io thread only
   bool connected = false;
+  bool closing = false;
   int in_flight = 0;
   std::size_t solo = 0;  // the next items go one per batch (a batch failed on a row)
   std::vector<item> retry_items;
@@ -151,8 +153,12 @@ struct postgres_db_handler::impl : std::enable_shared_from_this<impl> {
       std::lock_guard lock(mu);
       kick_posted = false;
       if (!connected || (in_flight > 0 && !now) || queue.empty()) return;
+      // A batch is one transaction: big enough to make commits rare, small enough that
+      // progress (and close(), and the queue's room) moves in steps.
       const std::size_t n = solo ? 1 : queue.size();
-      for (std::size_t i = 0; i < n; ++i) {
+      std::size_t statements = 0;
+      for (std::size_t i = 0; i < n && statements < max_batch_statements; ++i) {
+        statements += queue.front().statements.size();
         queued_statements -= queue.front().statements.size();
         items.push_back(std::move(queue.front()));
         queue.pop_front();
@@ -240,7 +246,7 @@ struct postgres_db_handler::impl : std::enable_shared_from_this<impl> {
   }
 
   void connection_lost(const std::string& why) {
-    if (!connected) return;
+    if (!connected || closing) return;
     connected = false;
     if (!reported_down)
       PARLEY_LOG(error, "db: lost PostgreSQL at " << where << ": " << why
@@ -250,10 +256,11 @@ struct postgres_db_handler::impl : std::enable_shared_from_this<impl> {
   }
 
   void reconnect_later() {
+    if (closing) return;
     retry.expires_after(backoff);
     backoff = std::min(backoff * 2, std::chrono::milliseconds(5000));
     retry.async_wait([self = shared_from_this()](boost::system::error_code ec) {
-      if (!ec) self->connect([self](std::exception_ptr e) {
+      if (!ec && !self->closing) self->connect([self](std::exception_ptr e) {
         if (e) return self->reconnect_later();
         PARLEY_LOG(warn, "db: PostgreSQL at " << self->where << " is back; sending the queued rows");
         self->reported_down = false;
@@ -431,17 +438,24 @@ void postgres_db_handler::close() {
     std::unique_lock lock(d->mu);
     // Everything queued goes out; a server that stays away gets close_timeout.
     net::post(d->io, [d] { d->pump(true); });
-    if (!d->cv.wait_for(lock, options_.close_timeout, [&] { return d->unsent_total == 0; })) {
-      PARLEY_LOG(error, "db: PostgreSQL at " << d->where << " did not take " << d->unsent_total
-                                             << " queued row(s) within "
-                                             << options_.close_timeout.count() << " ms; they are lost");
+    // However long the server takes while it takes rows; given up only when nothing went out
+    // for close_timeout (a server that stays away).
+    for (;;) {
+      const auto before = d->unsent_total;
+      if (d->cv.wait_for(lock, options_.close_timeout, [&] { return d->unsent_total == 0; })) break;
+      if (d->unsent_total < before) continue;
+      PARLEY_LOG(error, "db: PostgreSQL at " << d->where << " took none of the " << d->unsent_total
+                                             << " queued row(s) in " << options_.close_timeout.count()
+                                             << " ms; they are lost");
       d->dropped += d->unsent_total;
+      break;
     }
     d->stopping = true;
   }
   d->cv.notify_all();
   d->guard.reset();
   net::post(d->io, [d] {
+    d->closing = true;  // no reconnecting from here on
     d->retry.cancel();
     if (d->conn) d->conn->close();
   });

@@ -36,8 +36,8 @@ struct postgres_options {
   std::chrono::milliseconds connect_timeout{5000};
   /// Most statements queued; beyond it, recording calls wait for the server (db.max_queued).
   std::size_t max_queued = 100000;
-  /// How long close() waits for queued rows to reach a server that is away before it gives
-  /// them up (logged with their count).
+  /// How long close() waits, while the server takes none of the queued rows (it is away),
+  /// before it gives them up (logged with their count). A server that takes rows is waited for.
   std::chrono::milliseconds close_timeout{10000};
 };
 
@@ -59,8 +59,8 @@ class postgres_db_handler final : public db_handler {
   void open(const agent& owner) override;
   /// The same, for programs without an agent (tools, tests).
   void open(std::string agent_name);
-  /// Sends everything queued (waiting up to close_timeout for a server that is away), then
-  /// closes. Safe to call twice.
+  /// Sends everything queued (waiting as long as the server takes rows, and close_timeout for
+  /// one that is away), then closes. Safe to call twice.
   void close() override;
 
   void session_started(const session& s) override;
