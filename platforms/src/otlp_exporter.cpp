@@ -106,8 +106,8 @@ struct otlp_exporter::impl {
 
   // With `m` held: counts `n` lost spans; returns the log line to write (outside the lock)
   // when none was written in the last log_every.
-  std::optional<std::string> drop_locked(std::size_t n, const std::string& why) {
-    dropped.fetch_add(n, std::memory_order_relaxed);
+  std::optional<std::string> drop_locked(std::size_t n, const std::string& why, bool count = true) {
+    if (count) dropped.fetch_add(n, std::memory_order_relaxed);
     unlogged += n;
     last_error = why;
     const auto now = clock::now();
@@ -123,9 +123,11 @@ struct otlp_exporter::impl {
     std::optional<std::string> line;
     {
       std::lock_guard l(m);
-      line = drop_locked(n, why);
+      line = drop_locked(n, why, /*count=*/false);
     }
     if (line) PARLEY_LOG(warn, *line);
+    // Counted once the line is out: whoever sees the count sees the warning too.
+    dropped.fetch_add(n, std::memory_order_relaxed);
   }
 
   net::awaitable<void> send(std::vector<span> batch) {
