@@ -69,6 +69,14 @@ TEST_CASE_FIXTURE(fixture, "pg connection: a failing statement rolls its whole b
   const auto n = batch(*c, {{"SELECT count(*) FROM t", {}}});
   REQUIRE(n.error.empty());
   CHECK(n.results[0].integer(0, 0) == 0);
+  // A statement first prepared in a batch that failed before it is prepared again later.
+  const auto skipped = batch(*c, {{"SELECT 1 / 0", {}}, {"SELECT $1::int + 1", {"41"}}});
+  CHECK(skipped.sqlstate == "22012");
+  const auto again = batch(*c, {{"SELECT $1::int + 1", {"41"}}, {"SELECT $1::int + 1", {"1"}}});
+  REQUIRE_MESSAGE(again.error.empty(), again.error);
+  REQUIRE(again.results.size() == 2);
+  CHECK(again.results[0].integer(0, 0) == 42);
+  CHECK(again.results[1].integer(0, 0) == 2);
   const auto wrong = batch(*c, {{"SELEC 1", {}}});
   CHECK(wrong.sqlstate == "42601");
   CHECK(batch(*c, {{"SELECT 1", {}}}).error.empty());

@@ -189,18 +189,36 @@ void connection::async_batch(std::vector<query> batch, batch_handler done) {
     });
     return;
   }
+  pending p;
+  p.done = std::move(done);
+  p.results.reserve(batch.size());
+  auto lost = [this] {
+    fail_all(pg_error("PostgreSQL connection lost: " + trimmed(PQerrorMessage(conn_)), ""));
+  };
   std::vector<const char*> values;
   for (const auto& q : batch) {
     values.clear();
-    for (const auto& p : q.params) values.push_back(p ? p->c_str() : nullptr);
-    if (PQsendQueryParams(conn_, q.sql.c_str(), static_cast<int>(values.size()), nullptr,
-                          values.data(), nullptr, nullptr, 0) != 1)
-      return fail_all(pg_error("PostgreSQL connection lost: " + trimmed(PQerrorMessage(conn_)), ""));
+    for (const auto& v : q.params) values.push_back(v ? v->c_str() : nullptr);
+    const int n = static_cast<int>(values.size());
+    if (q.params.empty()) {
+      if (PQsendQueryParams(conn_, q.sql.c_str(), 0, nullptr, nullptr, nullptr, nullptr, 0) != 1) return lost();
+      p.is_prepare.push_back(false);
+      continue;
+    }
+    auto it = prepared_.find(q.sql);
+    if (it == prepared_.end()) {
+      it = prepared_.emplace(q.sql, "p" + std::to_string(++next_name_)).first;
+      if (PQsendPrepare(conn_, it->second.c_str(), q.sql.c_str(), 0, nullptr) != 1) return lost();
+      p.is_prepare.push_back(true);
+      p.prepared.push_back(q.sql);
+    }
+    if (PQsendQueryPrepared(conn_, it->second.c_str(), n, values.data(), nullptr, nullptr, 0) != 1)
+      return lost();
+    p.is_prepare.push_back(false);
   }
-  if (PQpipelineSync(conn_) != 1)
-    return fail_all(pg_error("PostgreSQL connection lost: " + trimmed(PQerrorMessage(conn_)), ""));
-  pending_.push_back(pending{batch.size(), {}, nullptr, std::move(done)});
-  pending_.back().results.reserve(batch.size());
+  if (PQpipelineSync(conn_) != 1) return lost();
+  p.statements = p.is_prepare.size();
+  pending_.push_back(std::move(p));
   flush();
   wait_readable();
 }
@@ -230,11 +248,15 @@ void connection::finish() {
       if (PQisBusy(conn_)) break;
       if (p.statements == 0) break;
       --p.statements;
+      ++p.next;
       continue;
     }
     const ExecStatusType st = PQresultStatus(r);
     if (st == PGRES_PIPELINE_SYNC) {
       PQclear(r);
+      // A failed batch may have skipped its prepares: prepare those again, under new names.
+      if (p.error)
+        for (const auto& sql : p.prepared) prepared_.erase(sql);
       auto done = std::move(p);
       pending_.pop_front();
       done.done(done.error, std::move(done.results));
@@ -243,7 +265,8 @@ void connection::finish() {
     if (st == PGRES_FATAL_ERROR) {
       if (!p.error) p.error = std::make_exception_ptr(error_of(r));
       PQclear(r);
-    } else if (st == PGRES_PIPELINE_ABORTED || st == PGRES_NONFATAL_ERROR) {
+    } else if (st == PGRES_PIPELINE_ABORTED || st == PGRES_NONFATAL_ERROR ||
+               (p.next < p.is_prepare.size() && p.is_prepare[p.next])) {
       PQclear(r);
     } else {
       p.results.emplace_back(r);

@@ -14,6 +14,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include <boost/asio/posix/stream_descriptor.hpp>
@@ -104,7 +105,8 @@ class connection : public std::enable_shared_from_this<connection> {
   /// are one implicit transaction: if one fails, it and the rest are rolled back and the
   /// handler gets that error. So never send BEGIN/COMMIT in a batch (a failure would leave
   /// the transaction open and aborted for the batches behind it). Batches are answered in
-  /// the order they were sent; several may be in flight.
+  /// the order they were sent; several may be in flight. A statement with parameters is
+  /// prepared on its first use on this connection and executed by name afterwards.
   void async_batch(std::vector<query> batch, batch_handler done);
 
   /// Called for every NOTIFY that arrives (after LISTEN was executed on this connection).
@@ -125,10 +127,13 @@ class connection : public std::enable_shared_from_this<connection> {
 
   enum class state { idle, connecting, ready, broken, closed };
   struct pending {
-    std::size_t statements = 0;  // results still to collect before the sync
+    std::size_t statements = 0;  // results still to collect before the sync (prepares too)
     std::vector<result> results;
     std::exception_ptr error;
     batch_handler done;
+    std::vector<bool> is_prepare;       // per entry sent: a PQsendPrepare (no result kept)
+    std::size_t next = 0;               // the entry whose results come next
+    std::vector<std::string> prepared;  // SQL first prepared by this batch (forgotten if it fails)
   };
 
   void poll_connect();
@@ -149,6 +154,10 @@ class connection : public std::enable_shared_from_this<connection> {
   connect_handler on_connected_;
   std::deque<pending> pending_;
   bool reading_ = false, writing_ = false;
+  // Statements with parameters are prepared once per connection (named p1, p2, ...) and then
+  // only bound and executed: the server parses and plans each SQL text once.
+  std::unordered_map<std::string, std::string> prepared_;
+  std::uint64_t next_name_ = 0;
   notify_handler notify_;
   lost_handler lost_;
 };
