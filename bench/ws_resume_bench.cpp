@@ -39,6 +39,7 @@
 #include <boost/beast/websocket.hpp>
 
 #include "bench_process.hpp"
+#include "ws_load.hpp"
 
 namespace net = boost::asio;
 namespace beast = boost::beast;
@@ -48,10 +49,9 @@ using steady = std::chrono::steady_clock;
 
 namespace {
 
-const std::string hello_frame =
-    R"({"action":"user_message","message":"hello","history":false,"timestamp":null})";
-const std::string good_frame =
-    R"({"action":"user_message","message":"good","history":false,"timestamp":null})";
+using bench::ws::good_frame;
+using bench::ws::hello_frame;
+using bench::ws::run_until;
 
 double ms(steady::duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
 
@@ -279,17 +279,6 @@ std::vector<std::string> bot_args(const options& o, unsigned short port, const s
     a.push_back(kv);
   }
   return a;
-}
-
-// Runs `io` on the calling thread until `pred` or `limit`.
-template <class Pred>
-bool run_until(net::io_context& io, Pred pred, steady::duration limit) {
-  const auto deadline = steady::now() + limit;
-  while (!pred() && steady::now() < deadline) {
-    io.restart();
-    io.run_for(std::chrono::milliseconds(5));
-  }
-  return pred();
 }
 
 int run(const options& o) {
