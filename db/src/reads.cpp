@@ -7,6 +7,8 @@
 #include <parley/db/timestamp.hpp>
 #include <parley/log.hpp>
 
+#include "row_text.hpp"
+
 namespace parley::db::detail {
 
 namespace {
@@ -99,8 +101,7 @@ std::vector<reasoning_event> read_reasoning(reader_conn& c, const std::string& a
     e.step_kind = col(q.getColumn(2));
     e.step = col(q.getColumn(3));
     e.summary = col(q.getColumn(4));
-    e.payload = json::parse(col(q.getColumn(5)), nullptr, false);
-    if (e.payload.is_discarded()) e.payload = col(q.getColumn(5));
+    e.payload = payload_from_text(col(q.getColumn(5)));
     e.timestamp = parse_timestamp(col(q.getColumn(6))).value_or(wall_clock::time_point{});
     if (!q.getColumn(7).isNull()) e.chat_id = q.getColumn(7).getInt64();
     e.run_id = col(q.getColumn(8));
@@ -153,19 +154,9 @@ std::optional<session_snapshot> read_session(reader_conn& c, const std::string& 
   auto& t = c.statements.get("SELECT key, due, event FROM timer WHERE session_id = ? ORDER BY id");
   reset_at_exit reset{t};
   t.bind(1, row);
-  while (t.executeStep()) {
-    pending_timer p;
-    p.key = col(t.getColumn(0));
-    auto due = parse_timestamp(col(t.getColumn(1)));
-    p.event = json::parse(col(t.getColumn(2)), nullptr, false);
-    if (!due || p.event.is_discarded()) {
-      PARLEY_LOG(warn, "db: session " << session_tag(session_id) << ": timer '" << p.key
-                                      << "' has an unreadable row; skipped");
-      continue;
-    }
-    p.due = *due;
-    snap.timers.push_back(std::move(p));
-  }
+  while (t.executeStep())
+    if (auto p = timer_from_row(session_id, col(t.getColumn(0)), col(t.getColumn(1)), col(t.getColumn(2))))
+      snap.timers.push_back(std::move(*p));
   // The agent messages it handled last, oldest first: a resend after a restart is dropped.
   auto& a = c.statements.get(
       "SELECT message_id FROM (SELECT id, message_id FROM agent_message WHERE session_id = ? "

@@ -352,16 +352,10 @@ void sqlite_db_handler::save_reasoning_event(const session& s, std::string_view 
   std::string step_kind = field(payload, "kind");
   if (step_kind.empty()) step_kind = field(payload, "step_kind");
   // The run's columns (issue 14): null when the payload has no such number.
-  auto number = [&](const char* key) -> std::optional<double> {
-    if (!payload.is_object()) return std::nullopt;
-    auto it = payload.find(key);
-    if (it == payload.end() || !it->is_number()) return std::nullopt;
-    return it->get<double>();
-  };
   struct run_columns {
     std::optional<double> step_number, prompt_tokens, completion_tokens, latency_ms;
-  } run{number("step_number"), number("prompt_tokens"), number("completion_tokens"),
-        number("latency_ms")};
+  } run{detail::number_field(payload, "step_number"), detail::number_field(payload, "prompt_tokens"),
+        detail::number_field(payload, "completion_tokens"), detail::number_field(payload, "latency_ms")};
   writer_->push_for(s.id(), [id = s.id(), kind = std::string(kind), step_kind = std::move(step_kind),
                  step = field(payload, "step"), summary = field(payload, "summary"),
                  run_id = field(payload, "run_id"), run, body = to_text(payload),

@@ -152,6 +152,10 @@ void connection::poll_connect() {
   }
 }
 
+pg_error connection::lost_error() const {
+  return pg_error("PostgreSQL connection lost: " + trimmed(PQerrorMessage(conn_)), "");
+}
+
 void connection::watch_socket() { wait_readable(); }
 
 void connection::wait_readable() {
@@ -178,7 +182,7 @@ void connection::wait_writable() {
 
 void connection::flush() {
   const int r = PQflush(conn_);
-  if (r < 0) return fail_all(pg_error("PostgreSQL connection lost: " + trimmed(PQerrorMessage(conn_)), ""));
+  if (r < 0) return fail_all(lost_error());
   if (r == 1) wait_writable();
 }
 
@@ -192,9 +196,7 @@ void connection::async_batch(std::vector<query> batch, batch_handler done) {
   pending p;
   p.done = std::move(done);
   p.results.reserve(batch.size());
-  auto lost = [this] {
-    fail_all(pg_error("PostgreSQL connection lost: " + trimmed(PQerrorMessage(conn_)), ""));
-  };
+  auto lost = [this] { fail_all(lost_error()); };
   std::vector<const char*> values;
   for (const auto& q : batch) {
     values.clear();
@@ -225,7 +227,7 @@ void connection::async_batch(std::vector<query> batch, batch_handler done) {
 
 void connection::on_readable() {
   if (PQconsumeInput(conn_) != 1)
-    return fail_all(pg_error("PostgreSQL connection lost: " + trimmed(PQerrorMessage(conn_)), ""));
+    return fail_all(lost_error());
   while (PGnotify* n = PQnotifies(conn_)) {
     notification note{n->relname ? n->relname : "", n->extra ? n->extra : "", n->be_pid};
     PQfreemem(n);
@@ -273,7 +275,7 @@ void connection::finish() {
     }
   }
   if (PQstatus(conn_) == CONNECTION_BAD)
-    fail_all(pg_error("PostgreSQL connection lost: " + trimmed(PQerrorMessage(conn_)), ""));
+    fail_all(lost_error());
 }
 
 void connection::fail_all(const pg_error& e) {

@@ -143,6 +143,7 @@ class connection : public std::enable_shared_from_this<connection> {
   void on_readable();
   void flush();
   void fail_all(const pg_error& e);
+  pg_error lost_error() const;  // the connection's last libpq error, as a lost connection
   void finish();
 
   net::any_io_executor ex_;

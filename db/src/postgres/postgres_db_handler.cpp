@@ -43,11 +43,11 @@ std::string exact(double v) {
   return buf;
 }
 
+// A payload's number as a parameter (null when absent), whole or exact.
 std::optional<std::string> number(const json& payload, const char* key, bool integer) {
-  if (!payload.is_object()) return std::nullopt;
-  auto it = payload.find(key);
-  if (it == payload.end() || !it->is_number()) return std::nullopt;
-  return integer ? std::to_string(static_cast<std::int64_t>(it->get<double>())) : exact(it->get<double>());
+  const auto v = detail::number_field(payload, key);
+  if (!v) return std::nullopt;
+  return integer ? std::to_string(static_cast<std::int64_t>(*v)) : exact(*v);
 }
 
 // PostgreSQL text must not hold NUL bytes (SQLite keeps them): they become U+FFFD.
@@ -725,8 +725,7 @@ std::vector<reasoning_event> reasoning_rows(const pg::result& r) {
     e.step_kind = std::string(r.text(i, 2));
     e.step = std::string(r.text(i, 3));
     e.summary = std::string(r.text(i, 4));
-    e.payload = json::parse(r.text(i, 5), nullptr, false);
-    if (e.payload.is_discarded()) e.payload = std::string(r.text(i, 5));
+    e.payload = detail::payload_from_text(r.text(i, 5));
     e.timestamp = parse_timestamp(r.text(i, 6)).value_or(wall_clock::time_point{});
     if (!r.is_null(i, 7)) e.chat_id = r.integer(i, 7);
     e.run_id = std::string(r.text(i, 8));
@@ -762,19 +761,9 @@ std::optional<session_snapshot> session_from(std::vector<pg::result>& rs, const 
   snap.state = std::string(s.text(0, 5));
   snap.closed_reason = std::string(s.text(0, 6));
   const auto& t = rs.at(1);
-  for (int i = 0; i < t.rows(); ++i) {
-    pending_timer p;
-    p.key = std::string(t.text(i, 0));
-    auto due = parse_timestamp(t.text(i, 1));
-    p.event = json::parse(t.text(i, 2), nullptr, false);
-    if (!due || p.event.is_discarded()) {
-      PARLEY_LOG(warn, "db: session " << session_tag(sid) << ": timer '" << p.key
-                                      << "' has an unreadable row; skipped");
-      continue;
-    }
-    p.due = *due;
-    snap.timers.push_back(std::move(p));
-  }
+  for (int i = 0; i < t.rows(); ++i)
+    if (auto p = detail::timer_from_row(sid, std::string(t.text(i, 0)), t.text(i, 1), t.text(i, 2)))
+      snap.timers.push_back(std::move(*p));
   const auto& a = rs.at(2);
   for (int i = 0; i < a.rows(); ++i) snap.handled_agent_ids.emplace_back(a.text(i, 0));
   return snap;
