@@ -11,5 +11,5 @@ endif()
 
 # A ThreadSanitizer flavour used by selected tests inside a normal build (see tests/CMakeLists.txt).
 add_library(parley_tsan_flags INTERFACE)
-target_compile_options(parley_tsan_flags INTERFACE -fsanitize=thread -fno-omit-frame-pointer -g -O1 -Wno-tsan)
-target_link_options(parley_tsan_flags INTERFACE -fsanitize=thread)
+target_compile_options(parley_tsan_flags INTERFACE -fsanitize=thread -fno-omit-frame-pointer -g1 -gz -O1 -Wno-tsan)
+target_link_options(parley_tsan_flags INTERFACE -fsanitize=thread -gz)
