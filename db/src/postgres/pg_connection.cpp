@@ -246,8 +246,9 @@ void connection::finish() {
     PGresult* r = PQgetResult(conn_);
     auto& p = pending_.front();
     if (!r) {
-      // The end of one statement's results (or nothing has arrived yet).
-      if (PQisBusy(conn_)) break;
+      // The end of one statement's results. Counted even when the next statement's results
+      // have not arrived yet (PQisBusy now): the loop only asks when libpq would not block,
+      // so a null here is always an end marker, never "nothing yet".
       if (p.statements == 0) break;
       --p.statements;
       ++p.next;

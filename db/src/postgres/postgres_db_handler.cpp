@@ -19,6 +19,7 @@
 #include <parley/transition.hpp>
 
 #include "../row_text.hpp"
+#include "pg_batch.hpp"
 #include "pg_connection.hpp"
 #include "pg_schema.hpp"
 
@@ -86,11 +87,15 @@ std::exception_ptr as_db_error(std::exception_ptr e, const std::string& what) {
 
 struct postgres_db_handler::impl : std::enable_shared_from_this<impl> {
   struct item {
-    std::vector<query> statements;
+    std::vector<query> statements;  // run in order, before `rows`
+    std::vector<pg::row> rows;      // written with the batch's other rows of their tables
+    bool link = false;  // rows[0] is a reply closing a turn: the turn's reasoning steps point at it
     std::function<void()> committed;
-    std::string session;  // touched: its last_activity (and state) move on
+    std::string session;  // touched: its last_activity (and state, variables) move on
     std::string timestamp;
     std::optional<std::string> state;
+    std::optional<std::string> variables;
+    std::size_t size() const { return statements.size() + rows.size(); }
   };
   using batch_done = std::function<void(std::exception_ptr, std::vector<pg::result>)>;
   static constexpr std::size_t max_batch_statements = 4000;
@@ -110,7 +115,7 @@ struct postgres_db_handler::impl : std::enable_shared_from_this<impl> {
   std::size_t queued_statements = 0;
   bool kick_posted = false;
   bool stopping = false;
-  std::unordered_set<std::string> known;  // sessions that have a row (under mu)
+  std::unordered_set<std::string> reasoning_turns;  // sessions whose turn has reasoning steps (under mu)
   std::size_t unsent_total = 0;           // items queued or in flight (under mu)
 
   // io thread only
@@ -119,6 +124,10 @@ struct postgres_db_handler::impl : std::enable_shared_from_this<impl> {
   int in_flight = 0;
   std::size_t solo = 0;  // the next items go one per batch (a batch failed on a row)
   std::vector<item> retry_items;
+  std::vector<std::int64_t> ids;  // row ids reserved from parley_row_id, used in order
+  std::size_t next_id = 0;
+  bool reserving = false;
+  std::vector<std::function<void()>> after_reserve;  // reads that follow the batch waiting for ids
   std::chrono::milliseconds backoff{100};
   bool reported_down = false;
   std::atomic<std::uint64_t> dropped{0};
@@ -129,14 +138,7 @@ struct postgres_db_handler::impl : std::enable_shared_from_this<impl> {
   void push(item it) {
     std::unique_lock lock(mu);
     cv.wait(lock, [&] { return queued_statements < options.max_queued || stopping; });
-    if (!it.session.empty() && known.insert(it.session).second) {
-      // A session seen first here (restored, or recorded before its start): give it a row.
-      it.statements.insert(it.statements.begin(),
-                           {"INSERT INTO session (agent_name, session_id, timestamp, last_activity) "
-                            "VALUES ($1, $2, $3, $3) ON CONFLICT (agent_name, session_id) DO NOTHING",
-                            {agent, it.session, it.timestamp}});
-    }
-    queued_statements += it.statements.size();
+    queued_statements += it.size();
     ++unsent_total;
     queue.push_back(std::move(it));
     if (!kick_posted) {
@@ -158,8 +160,8 @@ struct postgres_db_handler::impl : std::enable_shared_from_this<impl> {
       const std::size_t n = solo ? 1 : queue.size();
       std::size_t statements = 0;
       for (std::size_t i = 0; i < n && statements < max_batch_statements; ++i) {
-        statements += queue.front().statements.size();
-        queued_statements -= queue.front().statements.size();
+        statements += queue.front().size();
+        queued_statements -= queue.front().size();
         items.push_back(std::move(queue.front()));
         queue.pop_front();
       }
@@ -170,27 +172,63 @@ struct postgres_db_handler::impl : std::enable_shared_from_this<impl> {
   }
 
   void send(std::vector<item> items) {
-    std::vector<query> batch;
-    std::map<std::string, std::pair<std::string, std::optional<std::string>>> touched;
+    std::size_t need = 0;
+    for (auto& it : items)
+      for (auto& r : it.rows) need += r.id == 0;
+    if (ids.size() - next_id < need) return reserve_ids(need, std::move(items));
+    pg::batch_builder b(agent);
     for (auto& it : items) {
-      for (auto& q : it.statements) batch.push_back(q);
-      if (!it.session.empty()) {
-        auto& t = touched[it.session];
-        if (t.first < it.timestamp) t.first = it.timestamp;
-        if (it.state) t.second = it.state;
+      if (!it.session.empty()) b.touch(it.session, it.timestamp, it.state, it.variables);
+      for (auto& q : it.statements) b.raw(q);
+      std::int64_t prediction = 0;
+      for (auto& r : it.rows) {
+        // Given once: a batch sent again writes the same ids (and skips those it wrote).
+        if (r.id == 0) r.id = ids[next_id++];
+        if (r.t == pg::table::intent_prediction) prediction = r.id;
+        if (r.t == pg::table::parameter && r.values.at(0)->empty()) r.values[0] = std::to_string(prediction);
+        b.add(r);
+      }
+      if (it.link && !it.rows.empty()) {
+        // The turn's steps (after its user message) end on the last reply that closes it.
+        b.raw({sql_with_row("UPDATE reasoning_step SET chat_id = $3::bigint WHERE session_id = ",
+                            " AND id < $3::bigint AND id > coalesce((SELECT max(u.id) FROM chat u WHERE "
+                            "u.session_id = reasoning_step.session_id AND u.is_user = 1 AND u.id < $3::bigint), 0)"),
+               {agent, it.session, std::to_string(it.rows.front().id)}});
       }
     }
-    for (auto& [sid, t] : touched)
-      batch.push_back({"UPDATE session SET last_activity = GREATEST(last_activity, $3), "
-                       "current_state = coalesce($4, current_state) "
-                       "WHERE agent_name = $1 AND session_id = $2",
-                       {agent, sid, t.first, t.second}});
     ++in_flight;
+    auto batch = b.take();
     auto shared = std::make_shared<std::vector<item>>(std::move(items));
     conn->async_batch(std::move(batch), [self = shared_from_this(), shared](
                                             std::exception_ptr e, std::vector<pg::result>) {
       self->sent(shared, e);
     });
+  }
+
+  // Row ids come in blocks from the shared sequence (several nodes may draw from it at once:
+  // each value is theirs alone), so that ids follow the write order. Counts as a batch in flight.
+  void reserve_ids(std::size_t need, std::vector<item> items) {
+    ++in_flight;
+    reserving = true;
+    auto shared = std::make_shared<std::vector<item>>(std::move(items));
+    const auto n = std::max<std::size_t>(need, 4096);
+    conn->async_batch({{"SELECT nextval('parley_row_id') FROM generate_series(1, $1::int)", {std::to_string(n)}}},
+                      [self = shared_from_this(), shared](std::exception_ptr e, std::vector<pg::result> rs) {
+                        self->reserving = false;
+                        if (!e && rs.size() == 1) {
+                          self->ids.clear();
+                          self->next_id = 0;
+                          const auto& r = rs.front();
+                          for (int i = 0; i < r.rows(); ++i) self->ids.push_back(r.integer(i, 0));
+                          --self->in_flight;
+                          self->send(std::move(*shared));
+                        } else {
+                          if (!e) e = std::make_exception_ptr(pg::pg_error("no row ids from parley_row_id", ""));
+                          self->sent(shared, e);
+                        }
+                        // Reads asked meanwhile go after the batch they must see.
+                        for (auto& r : std::exchange(self->after_reserve, {})) r();
+                      });
   }
 
   void sent(const std::shared_ptr<std::vector<item>>& items, std::exception_ptr e) {
@@ -227,7 +265,7 @@ struct postgres_db_handler::impl : std::enable_shared_from_this<impl> {
     {
       std::lock_guard lock(mu);
       for (auto it = items->rbegin(); it != items->rend(); ++it) {
-        queued_statements += it->statements.size();
+        queued_statements += it->size();
         queue.push_front(std::move(*it));
       }
       solo += items->size();
@@ -282,7 +320,7 @@ struct postgres_db_handler::impl : std::enable_shared_from_this<impl> {
                             self->backoff = std::chrono::milliseconds(100);
                             std::lock_guard lock(self->mu);
                             for (auto it = self->retry_items.rbegin(); it != self->retry_items.rend(); ++it) {
-                              self->queued_statements += it->statements.size();
+                              self->queued_statements += it->size();
                               self->queue.push_front(std::move(*it));
                             }
                             self->retry_items.clear();
@@ -302,6 +340,12 @@ struct postgres_db_handler::impl : std::enable_shared_from_this<impl> {
                     {});
       }
       self->pump(true);
+      if (self->reserving) {
+        self->after_reserve.push_back([self, qs = std::move(qs), done = std::move(done)]() mutable {
+          self->conn->async_batch(std::move(qs), std::move(done));
+        });
+        return;
+      }
       self->conn->async_batch(std::move(qs), std::move(done));
     });
   }
@@ -472,7 +516,7 @@ void postgres_db_handler::session_started(const session& s) {
   const auto ts = format_timestamp(wall_clock::now());
   {
     std::lock_guard lock(impl_->mu);
-    impl_->known.insert(s.id());  // this statement makes the row
+    impl_->reasoning_turns.erase(s.id());
   }
   impl::item it;
   it.statements.push_back(
@@ -493,6 +537,10 @@ void postgres_db_handler::session_started(const session& s) {
 
 void postgres_db_handler::session_closed(const session& s, std::string_view reason) {
   if (!impl_) return;
+  {
+    std::lock_guard lock(impl_->mu);
+    impl_->reasoning_turns.erase(s.id());
+  }
   impl::item it;
   const auto ts = format_timestamp(wall_clock::now());
   it.statements.push_back({"UPDATE session SET closed_reason = $3 WHERE agent_name = $1 AND session_id = $2",
@@ -514,24 +562,17 @@ void postgres_db_handler::save_message(const session& s, const reply& message, b
   it.session = s.id();
   it.timestamp = format_timestamp(message.timestamp);
   it.committed = std::move(committed);
-  std::vector<std::optional<std::string>> p{agent_name_, s.id(), std::string(to_string(message.kind)),
-                                            pg_text(message.content()), is_user ? "1" : "0",
-                                            it.timestamp};
-  if (!is_user && closes_turn(message.kind)) {
-    // This reply closes the turn: the turn's reasoning steps (after the last user message)
-    // point at it. A later reply of the same turn links them again, so they end on the last.
-    it.statements.push_back(
-        {sql_with_row("WITH c AS (INSERT INTO chat (session_id, type, content, is_user, timestamp) "
-                      "VALUES (",
-                      ", $3, $4, $5::int, $6) RETURNING id, session_id) "
-                      "UPDATE reasoning_step r SET chat_id = c.id FROM c "
-                      "WHERE r.session_id = c.session_id AND r.id > coalesce((SELECT max(u.id) FROM chat u "
-                      "WHERE u.session_id = c.session_id AND u.is_user = 1), 0)"),
-         std::move(p)});
-  } else {
-    it.statements.push_back({sql_with_row("INSERT INTO chat (session_id, type, content, is_user, timestamp) VALUES (",
-                                          ", $3, $4, $5::int, $6)"),
-                             std::move(p)});
+  it.rows.push_back({pg::table::chat, 0, s.id(),
+                     {std::string(to_string(message.kind)), pg_text(message.content()), is_user ? "1" : "0",
+                      it.timestamp}});
+  {
+    // A reply that closes a turn with reasoning steps: they point at it (a later reply of the
+    // same turn links them again, so they end on the last).
+    std::lock_guard lock(impl_->mu);
+    if (is_user)
+      impl_->reasoning_turns.erase(s.id());
+    else if (closes_turn(message.kind))
+      it.link = impl_->reasoning_turns.contains(s.id());
   }
   impl_->push(std::move(it));
 }
@@ -542,12 +583,9 @@ void postgres_db_handler::save_transition(const session& s, const transition& t,
   it.session = s.id();
   it.timestamp = format_timestamp(wall_clock::now());
   it.state = t.dest().name();
-  it.statements.push_back(
-      {sql_with_row("INSERT INTO transition (session_id, source_state, dest_state, event, condition, "
-                    "timestamp) VALUES (",
-                    ", $3, $4, $5, $6, $7)"),
-       {agent_name_, s.id(), s.current_state().name(), t.dest().name(),
-        e ? pg_text(e->name()) : std::string(), pg_text(describe(t)), it.timestamp}});
+  it.rows.push_back({pg::table::transition, 0, s.id(),
+                     {s.current_state().name(), t.dest().name(), e ? pg_text(e->name()) : std::string(),
+                      pg_text(describe(t)), it.timestamp}});
   impl_->push(std::move(it));
 }
 
@@ -557,19 +595,12 @@ void postgres_db_handler::save_prediction(const session& s, std::string_view mes
   impl::item it;
   it.session = s.id();
   it.timestamp = format_timestamp(wall_clock::now());
-  json params = json::array();
-  for (const auto& x : p.parameters)
-    params.push_back({{"name", x.name}, {"value", x.value}, {"info", to_text(x.info)}});
-  it.statements.push_back(
-      {sql_with_row("WITH p AS (INSERT INTO intent_prediction (session_id, message, timestamp, "
-                    "intent_classifier, intent, score) VALUES (",
-                    ", $3, $4, $5, $6, $7::double precision) RETURNING id) "
-                    "INSERT INTO parameter (intent_prediction_id, name, value, info) "
-                    "SELECT p.id, x.name, x.value, x.info FROM p, "
-                    "json_to_recordset($8::json) AS x(name text, value text, info text)"),
-       {agent_name_, s.id(), pg_text(message), it.timestamp, pg_text(p.classifier),
-        p.matched() ? std::optional<std::string>(pg_text(p.intent_name)) : std::nullopt,
-        exact(p.score), pg_text(to_text(params))}});
+  it.rows.push_back({pg::table::intent_prediction, 0, s.id(),
+                     {pg_text(message), it.timestamp, pg_text(p.classifier),
+                      p.matched() ? std::optional<std::string>(pg_text(p.intent_name)) : std::nullopt,
+                      exact(p.score)}});
+  for (const auto& x : p.parameters)  // the prediction's id is filled in when ids are given
+    it.rows.push_back({pg::table::parameter, 0, {}, {std::string(), pg_text(x.name), pg_text(x.value), pg_text(to_text(x.info))}});
   impl_->push(std::move(it));
 }
 
@@ -577,17 +608,8 @@ void postgres_db_handler::save_event(const session* s, std::string_view event, s
   if (!impl_) return;
   impl::item it;
   it.timestamp = format_timestamp(wall_clock::now());
-  if (s) {
-    it.session = s->id();
-    it.statements.push_back({sql_with_row("INSERT INTO event (session_id, agent_name, event, info, timestamp) "
-                                          "VALUES (",
-                                          ", $1, $3, $4, $5)"),
-                             {agent_name_, s->id(), pg_text(event), pg_text(info), it.timestamp}});
-  } else {
-    it.statements.push_back({"INSERT INTO event (session_id, agent_name, event, info, timestamp) "
-                             "VALUES (NULL, $1, $2, $3, $4)",
-                             {agent_name_, pg_text(event), pg_text(info), it.timestamp}});
-  }
+  if (s) it.session = s->id();
+  it.rows.push_back({pg::table::event, 0, it.session, {agent_name_, pg_text(event), pg_text(info), it.timestamp}});
   impl_->push(std::move(it));
 }
 
@@ -596,9 +618,7 @@ void postgres_db_handler::save_variables(const session& s) {
   impl::item it;
   it.session = s.id();
   it.timestamp = format_timestamp(wall_clock::now());
-  it.statements.push_back({"UPDATE session SET variables = $3 WHERE agent_name = $1 AND session_id = $2",
-                           {agent_name_, s.id(),
-                            pg_text(s.dictionary().is_null() ? std::string("{}") : to_text(s.dictionary()))}});
+  it.variables = pg_text(s.dictionary().is_null() ? std::string("{}") : to_text(s.dictionary()));
   impl_->push(std::move(it));
 }
 
@@ -610,17 +630,16 @@ void postgres_db_handler::save_reasoning_event(const session& s, std::string_vie
   impl::item it;
   it.session = s.id();
   it.timestamp = format_timestamp(wall_clock::now());
-  it.statements.push_back(
-      {sql_with_row("INSERT INTO reasoning_step (session_id, chat_id, kind, step_kind, step, summary, "
-                    "payload, timestamp, run_id, step_number, prompt_tokens, completion_tokens, "
-                    "latency_ms) VALUES (",
-                    ", NULL, $3, $4, $5, $6, $7, $8, $9, $10::bigint, $11::bigint, $12::bigint, "
-                    "$13::double precision)"),
-       {agent_name_, s.id(), std::string(kind), pg_text(step_kind), pg_text(field(payload, "step")),
-        pg_text(field(payload, "summary")), pg_text(to_text(payload)), it.timestamp,
-        pg_text(field(payload, "run_id")), number(payload, "step_number", true),
-        number(payload, "prompt_tokens", true), number(payload, "completion_tokens", true),
-        number(payload, "latency_ms", false)}});
+  it.rows.push_back({pg::table::reasoning_step, 0, s.id(),
+                     {std::string(kind), pg_text(step_kind), pg_text(field(payload, "step")),
+                      pg_text(field(payload, "summary")), pg_text(to_text(payload)), it.timestamp,
+                      pg_text(field(payload, "run_id")), number(payload, "step_number", true),
+                      number(payload, "prompt_tokens", true), number(payload, "completion_tokens", true),
+                      number(payload, "latency_ms", false)}});
+  {
+    std::lock_guard lock(impl_->mu);
+    impl_->reasoning_turns.insert(s.id());
+  }
   impl_->push(std::move(it));
 }
 
@@ -629,15 +648,11 @@ void postgres_db_handler::save_agent_message(const session& s, const agent_messa
   impl::item it;
   it.session = s.id();
   it.timestamp = format_timestamp(m.timestamp);
-  it.statements.push_back(
-      {sql_with_row("INSERT INTO agent_message (session_id, direction, protocol, peer, message_id, "
-                    "causation_id, correlation_id, sender_agent, sender_session, depth, content, "
-                    "status, timestamp) VALUES (",
-                    ", $3, $4, $5, $6, $7, $8, $9, $10, $11::int, $12, $13, $14)"),
-       {agent_name_, s.id(), m.direction, m.protocol, pg_text(m.peer), pg_text(m.lineage.id),
-        pg_text(m.lineage.causation_id), pg_text(m.lineage.correlation_id),
-        pg_text(m.lineage.sender_agent), pg_text(m.lineage.sender_session),
-        std::to_string(m.lineage.depth), pg_text(m.content), pg_text(m.status), it.timestamp}});
+  it.rows.push_back({pg::table::agent_message, 0, s.id(),
+                     {m.direction, m.protocol, pg_text(m.peer), pg_text(m.lineage.id),
+                      pg_text(m.lineage.causation_id), pg_text(m.lineage.correlation_id),
+                      pg_text(m.lineage.sender_agent), pg_text(m.lineage.sender_session),
+                      std::to_string(m.lineage.depth), pg_text(m.content), pg_text(m.status), it.timestamp}});
   impl_->push(std::move(it));
 }
 
@@ -666,7 +681,7 @@ void postgres_db_handler::delete_session(std::string_view agent_name, std::strin
   if (!impl_) return;
   {
     std::lock_guard lock(impl_->mu);
-    if (agent_name == agent_name_) impl_->known.erase(std::string(session_id));
+    if (agent_name == agent_name_) impl_->reasoning_turns.erase(std::string(session_id));
   }
   impl::item it;
   it.statements.push_back({"DELETE FROM session WHERE agent_name = $1 AND session_id = $2",

@@ -1,0 +1,181 @@
+#include "pg_batch.hpp"
+
+#include <array>
+
+namespace parley::db::pg {
+
+namespace {
+
+struct column {
+  const char* name;
+  const char* cast;  // "" for text
+};
+
+struct table_spec {
+  const char* name;
+  bool session;  // has a session_id column, found from (agent, session id)
+  std::vector<column> columns;
+};
+
+const std::array<table_spec, table_count>& specs() {
+  static const std::array<table_spec, table_count> s{{
+      {"chat", true, {{"type", ""}, {"content", ""}, {"is_user", "int"}, {"timestamp", ""}}},
+      {"intent_prediction",
+       true,
+       {{"message", ""}, {"timestamp", ""}, {"intent_classifier", ""}, {"intent", ""},
+        {"score", "double precision"}}},
+      {"parameter", false, {{"intent_prediction_id", "bigint"}, {"name", ""}, {"value", ""}, {"info", ""}}},
+      {"transition",
+       true,
+       {{"source_state", ""}, {"dest_state", ""}, {"event", ""}, {"condition", ""}, {"timestamp", ""}}},
+      {"event", true, {{"agent_name", ""}, {"event", ""}, {"info", ""}, {"timestamp", ""}}},
+      {"reasoning_step",
+       true,
+       {{"kind", ""}, {"step_kind", ""}, {"step", ""}, {"summary", ""}, {"payload", ""},
+        {"timestamp", ""}, {"run_id", ""}, {"step_number", "bigint"}, {"prompt_tokens", "bigint"},
+        {"completion_tokens", "bigint"}, {"latency_ms", "double precision"}}},
+      {"agent_message",
+       true,
+       {{"direction", ""}, {"protocol", ""}, {"peer", ""}, {"message_id", ""}, {"causation_id", ""},
+        {"correlation_id", ""}, {"sender_agent", ""}, {"sender_session", ""}, {"depth", "int"},
+        {"content", ""}, {"status", ""}, {"timestamp", ""}}},
+  }};
+  return s;
+}
+
+// INSERT INTO t (id, session_id, a, b) SELECT u.c0::bigint, (session's row), u.c1, u.c2::int
+// FROM unnest($2::text[], $3::text[], ...) AS u(c0, sid, c1, c2) ON CONFLICT (id) DO NOTHING
+std::string insert_sql(const table_spec& t) {
+  std::string cols = "id", select = "u.c0::bigint", arrays, names = "c0";
+  int param = t.session ? 2 : 1;  // $1 is the agent's name when rows name a session
+  auto add_array = [&](const std::string& name) {
+    if (!arrays.empty()) arrays += ", ";
+    arrays += "$" + std::to_string(param++) + "::text[]";
+    if (name != "c0") names += ", " + name;
+  };
+  add_array("c0");
+  if (t.session) {
+    cols += ", session_id";
+    select += ", (SELECT s.id FROM session s WHERE s.agent_name = $1 AND s.session_id = u.sid)";
+    add_array("sid");
+  }
+  for (std::size_t i = 0; i < t.columns.size(); ++i) {
+    const auto name = "c" + std::to_string(i + 1);
+    cols += std::string(", ") + t.columns[i].name;
+    select += ", u." + name;
+    if (*t.columns[i].cast) select += std::string("::") + t.columns[i].cast;
+    add_array(name);
+  }
+  return std::string("INSERT INTO ") + t.name + " (" + cols + ") SELECT " + select + " FROM unnest(" + arrays +
+         ") AS u(" + names + ") ON CONFLICT (id) DO NOTHING";
+}
+
+const std::string& cached_insert_sql(table t) {
+  static const auto all = [] {
+    std::array<std::string, table_count> out;
+    for (std::size_t i = 0; i < table_count; ++i) out[i] = insert_sql(specs()[i]);
+    return out;
+  }();
+  return all[static_cast<std::size_t>(t)];
+}
+
+// Sessions first seen in this batch (restored, or recorded before their start) get a row; the
+// others are left as they are.
+constexpr const char* ensure_sessions_sql =
+    "INSERT INTO session (agent_name, session_id, timestamp, last_activity) "
+    "SELECT $1, u.sid, u.ts, u.ts FROM unnest($2::text[], $3::text[]) AS u(sid, ts) "
+    "ON CONFLICT (agent_name, session_id) DO NOTHING";
+
+constexpr const char* touch_sessions_sql =
+    "UPDATE session s SET last_activity = GREATEST(s.last_activity, u.ts), "
+    "current_state = coalesce(u.state, s.current_state), variables = coalesce(u.vars, s.variables) "
+    "FROM unnest($2::text[], $3::text[], $4::text[], $5::text[]) AS u(sid, ts, state, vars) "
+    "WHERE s.agent_name = $1 AND s.session_id = u.sid";
+
+}  // namespace
+
+std::string text_array(const std::vector<std::optional<std::string>>& items) {
+  std::string out = "{";
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    if (i) out += ',';
+    if (!items[i]) {
+      out += "NULL";
+      continue;
+    }
+    out += '"';
+    for (char c : *items[i]) {
+      if (c == '"' || c == '\\') out += '\\';
+      out += c;
+    }
+    out += '"';
+  }
+  out += '}';
+  return out;
+}
+
+void batch_builder::add(row r) {
+  if (!r.session.empty()) touch(r.session, {}, std::nullopt, std::nullopt);
+  rows_[static_cast<std::size_t>(r.t)].push_back(std::move(r));
+}
+
+void batch_builder::touch(const std::string& session, const std::string& timestamp,
+                          const std::optional<std::string>& state,
+                          const std::optional<std::string>& variables) {
+  auto& t = touched_[session];
+  if (t.timestamp < timestamp) t.timestamp = timestamp;
+  if (state) t.state = state;
+  if (variables) t.variables = variables;
+}
+
+void batch_builder::raw(query q) {
+  flush();
+  out_.push_back(std::move(q));
+}
+
+std::vector<query> batch_builder::take() {
+  flush();
+  return std::move(out_);
+}
+
+void batch_builder::flush() {
+  if (!touched_.empty()) {
+    std::vector<std::optional<std::string>> sids, ts;
+    for (auto& [sid, t] : touched_) {
+      sids.emplace_back(sid);
+      ts.emplace_back(t.timestamp);
+    }
+    out_.push_back({ensure_sessions_sql, {agent_, text_array(sids), text_array(ts)}});
+  }
+  for (std::size_t i = 0; i < table_count; ++i) {
+    auto& rows = rows_[i];
+    if (rows.empty()) continue;
+    const auto& spec = specs()[i];
+    std::vector<std::vector<std::optional<std::string>>> arrays(spec.columns.size() + 2);
+    for (auto& r : rows) {
+      arrays[0].emplace_back(std::to_string(r.id));
+      arrays[1].emplace_back(r.session.empty() ? std::nullopt : std::optional<std::string>(r.session));
+      for (std::size_t c = 0; c < spec.columns.size(); ++c)
+        arrays[c + 2].push_back(c < r.values.size() ? std::move(r.values[c]) : std::nullopt);
+    }
+    query q{cached_insert_sql(static_cast<table>(i)), {}};
+    if (spec.session) q.params.emplace_back(agent_);
+    for (std::size_t a = 0; a < arrays.size(); ++a)
+      if (a != 1 || spec.session) q.params.emplace_back(text_array(arrays[a]));
+    out_.push_back(std::move(q));
+    rows.clear();
+  }
+  if (!touched_.empty()) {
+    std::vector<std::optional<std::string>> sids, ts, states, vars;
+    for (auto& [sid, t] : touched_) {
+      sids.emplace_back(sid);
+      ts.emplace_back(t.timestamp);
+      states.push_back(std::move(t.state));
+      vars.push_back(std::move(t.variables));
+    }
+    out_.push_back({touch_sessions_sql,
+                    {agent_, text_array(sids), text_array(ts), text_array(states), text_array(vars)}});
+    touched_.clear();
+  }
+}
+
+}  // namespace parley::db::pg
