@@ -99,6 +99,9 @@ struct postgres_db_handler::impl : std::enable_shared_from_this<impl> {
   };
   using batch_done = std::function<void(std::exception_ptr, std::vector<pg::result>)>;
   static constexpr std::size_t max_batch_statements = 4000;
+  // Batches sent and not yet answered: the next is gathered and sent while the server works on
+  // the one before (pipeline mode keeps them in order on the one connection).
+  static constexpr int max_in_flight = 2;
 
   net::io_context io{1};
   net::executor_work_guard<net::io_context::executor_type> guard = net::make_work_guard(io);
@@ -154,7 +157,7 @@ struct postgres_db_handler::impl : std::enable_shared_from_this<impl> {
     {
       std::lock_guard lock(mu);
       kick_posted = false;
-      if (!connected || (in_flight > 0 && !now) || queue.empty()) return;
+      if (!connected || (in_flight >= max_in_flight && !now) || queue.empty()) return;
       // A batch is one transaction: big enough to make commits rare, small enough that
       // progress (and close(), and the queue's room) moves in steps.
       const std::size_t n = solo ? 1 : queue.size();

@@ -2,9 +2,11 @@
 /// Recording to PostgreSQL (issue 16, one node): the same records as the SQLite handler, in
 /// the same tables and columns, through libpq driven by Asio on a thread of the handler's own.
 ///
-/// Recording calls (any thread) queue statements and return. The handler's thread sends what
-/// is queued as one pipelined batch (one transaction: a group commit) while the previous batch
-/// is in flight, so batches grow with the load. A batch that fails on a row is retried row by
+/// Recording calls (any thread) queue rows and return. The handler's thread sends what is
+/// queued as one pipelined batch (one transaction: a group commit) while up to one earlier batch
+/// is in flight, so batches grow with the load. A batch writes each table's rows with one
+/// multi-row INSERT; row ids are reserved from the sequence in blocks, so rows keep their write
+/// order and a batch sent again after a lost connection writes nothing twice. A batch that fails on a row is retried row by
 /// row and only that row is dropped (logged, counted); a lost connection is re-established with
 /// backoff and the batch sent again, so nothing queued is lost while the server is away (the
 /// queue is bounded: beyond db.max_queued rows, recording calls wait, as with SQLite).
