@@ -16,6 +16,9 @@ void declare_config(config& cfg) {
               "the writer thread's nice value, 0-19 (0: the process's)");
   cfg.declare("db.max_queued", t::integer, 100000,
               "most rows queued for the writer; beyond it, sessions wait for the disk");
+  cfg.declare("db.lease_ttl_ms", t::integer, 10000,
+              "PostgreSQL, several nodes: how long a node's claim on its sessions lasts unless "
+              "renewed; a dead node's sessions move to another after about this long");
   cfg.declare("db.readers", t::integer, 2,
               "reader threads (each with its own connection) for restores and history reads");
 }

@@ -55,6 +55,9 @@ std::optional<response> ws_connection<Stream>::join(const request& req) {
     created_ = !hub_->owner->find_session(who_.session_id);
     session();  // make (or resume) the session now
     return std::nullopt;
+  } catch (const not_owner_error& e) {
+    leave();
+    return text_response(http::status::service_unavailable, req.version(), e.what(), false);
   } catch (const capacity_error& e) {
     leave();
     std::string why = e.what();

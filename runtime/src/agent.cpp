@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <csignal>
+#include <future>
 
 #include <boost/asio/post.hpp>
 
@@ -196,7 +197,36 @@ void agent::start() {
     PARLEY_LOG(warn, "agent " << name_
                               << ": persist_sessions is on but there is no DB handler; "
                                  "sessions will not survive a restart (use --db PATH)");
-  if (db_) db_->open(*this);
+  if (db_) {
+    db_->open(*this);
+    // Several nodes: sessions another node took over stop here (their rows are refused anyway).
+    db_->on_ownership_lost([this](std::function<bool(std::string_view)> lost) {
+      std::vector<std::string> ids;
+      {
+        std::lock_guard lock(sessions_mutex_);
+        for (auto& [id, s] : sessions_)
+          if (lost(id)) ids.push_back(id);
+      }
+      for (auto& id : ids) close_session(id, "moved: another node owns this session now");
+    });
+    // Sessions whose node died, with timers pending: taken over here (claimed, restored), so
+    // their timers fire. Off the DB's thread: the claim waits for it.
+    if (persist_) db_->on_orphaned_sessions([this](std::vector<std::string> ids) {
+      net::post(io_, [this, ids = std::move(ids)] {
+        for (const auto& id : ids) {
+          if (find_session(id)) continue;
+          try {
+            get_or_create_session(id, platforms_.empty() ? nullptr : platforms_.front().get());
+            PARLEY_LOG(info, "agent " << name_ << ": took session " << session_tag(id)
+                                      << " over from a node that stopped (its timers are due)");
+          } catch (const std::exception& e) {
+            PARLEY_LOG(debug, "agent " << name_ << ": did not take session " << session_tag(id)
+                                       << " over: " << e.what());
+          }
+        }
+      });
+    });
+  }
   if (traces_) traces_->start(*this);
 
   {
@@ -331,6 +361,7 @@ std::shared_ptr<session> agent::get_or_create_session(const std::string& id, pla
                                                        std::string username,
                                                        std::string session_name) {
   std::shared_ptr<session> s;
+  if (db_ && !db_->owns(id) && !find_session(id)) claim(id);
   {
     std::lock_guard lock(sessions_mutex_);
     auto it = sessions_.find(id);
@@ -345,6 +376,27 @@ std::shared_ptr<session> agent::get_or_create_session(const std::string& id, pla
   }
   start_restore(s);
   return s;
+}
+
+// Several nodes on one database: this process acts for a session only once it owns it. The
+// claim is one round trip to the database, made when a session comes to life here (a client
+// connects, an event arrives for it); a session owned elsewhere is refused with its owner.
+void agent::claim(const std::string& id) {
+  auto done = std::make_shared<std::promise<db_handler::ownership>>();
+  auto answer = done->get_future();
+  db_->async_claim(id, [done](db_handler::ownership o, std::exception_ptr e) {
+    if (e) return done->set_exception(e);
+    done->set_value(std::move(o));
+  });
+  if (answer.wait_for(std::chrono::seconds(10)) != std::future_status::ready)
+    throw db_error("the database did not answer a claim for session " + session_tag(id) +
+                   " within 10 s; try again");
+  auto o = answer.get();
+  if (!o.owned)
+    throw not_owner_error("session " + session_tag(id) + " is owned by another node (" +
+                              (o.address.empty() ? "node " + o.owner.substr(0, 8) : o.address) +
+                              "); connect to that node, or route clients by session id",
+                          o.owner, o.address);
 }
 
 // Starts `s` on its strand: at once when it is new, else once its snapshot is read off this

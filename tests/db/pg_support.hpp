@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <optional>
 #include <string>
+#include <thread>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/strand.hpp>
@@ -35,6 +36,16 @@ inline std::string pg_url_for(const std::string& url, const std::string& name) {
   const auto slash = url.find("/postgres");
   if (slash == std::string::npos) FAIL("PARLEY_PG_URL must name the database /postgres: " << url);
   return url.substr(0, slash) + "/" + name + url.substr(slash + 9);
+}
+
+/// Waits until `done()` (checked every 10 ms) or the limit (the case fails then).
+template <class Pred>
+void wait_for(Pred done, std::chrono::milliseconds limit) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  while (!done()) {
+    REQUIRE_MESSAGE(std::chrono::steady_clock::now() < deadline, "timed out");
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
 }
 
 /// An io_context to drive connections from a test, and a fresh database per case.

@@ -2,6 +2,8 @@
 
 #include <array>
 
+#include <parley/db/postgres_db_handler.hpp>
+
 namespace parley::db::pg {
 
 namespace {
@@ -82,8 +84,8 @@ const std::string& cached_insert_sql(table t) {
 // Sessions first seen in this batch (restored, or recorded before their start) get a row; the
 // others are left as they are.
 constexpr const char* ensure_sessions_sql =
-    "INSERT INTO session (agent_name, session_id, timestamp, last_activity) "
-    "SELECT $1, u.sid, u.ts, u.ts FROM unnest($2::text[], $3::text[]) AS u(sid, ts) "
+    "INSERT INTO session (agent_name, session_id, timestamp, last_activity, shard) "
+    "SELECT $1, u.sid, u.ts, u.ts, u.shard::int FROM unnest($2::text[], $3::text[], $4::text[]) AS u(sid, ts, shard) "
     "ON CONFLICT (agent_name, session_id) DO NOTHING";
 
 constexpr const char* touch_sessions_sql =
@@ -139,12 +141,13 @@ std::vector<query> batch_builder::take() {
 
 void batch_builder::flush() {
   if (!touched_.empty()) {
-    std::vector<std::optional<std::string>> sids, ts;
+    std::vector<std::optional<std::string>> sids, ts, shards;
     for (auto& [sid, t] : touched_) {
       sids.emplace_back(sid);
       ts.emplace_back(t.timestamp);
+      shards.emplace_back(std::to_string(shard_of(agent_, sid)));
     }
-    out_.push_back({ensure_sessions_sql, {agent_, text_array(sids), text_array(ts)}});
+    out_.push_back({ensure_sessions_sql, {agent_, text_array(sids), text_array(ts), text_array(shards)}});
   }
   for (std::size_t i = 0; i < table_count; ++i) {
     auto& rows = rows_[i];

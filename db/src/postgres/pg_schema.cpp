@@ -112,6 +112,50 @@ constexpr const char* version_1[] = {
   timestamp  TEXT NOT NULL))sql",
 };
 
+// Several nodes on one database: each session belongs to one of `shard_count` shards, each
+// shard to at most one node at a time, named by its incarnation (a fresh id per process start)
+// and an epoch that grows with every change of owner. Every batch a node writes first checks,
+// in the same transaction, that it still holds each shard it writes for at the epoch it
+// claimed (parley_fence, which also locks those lease rows until the commit, so a takeover
+// waits for the batch and the batch never lands after it).
+constexpr const char* version_2[] = {
+    R"sql(CREATE TABLE parley_node (
+  node       TEXT PRIMARY KEY,
+  agent_name TEXT NOT NULL,
+  address    TEXT NOT NULL DEFAULT '',
+  started    TIMESTAMPTZ NOT NULL DEFAULT now(),
+  heartbeat  TIMESTAMPTZ NOT NULL DEFAULT now()))sql",
+    R"sql(CREATE TABLE shard_lease (
+  agent_name  TEXT NOT NULL,
+  shard       INTEGER NOT NULL,
+  owner       TEXT NOT NULL,
+  epoch       BIGINT NOT NULL,
+  lease_until TIMESTAMPTZ NOT NULL,
+  PRIMARY KEY (agent_name, shard)))sql",
+    // The session's shard, so a node can find the sessions with timers that no live node owns.
+    "ALTER TABLE session ADD COLUMN shard INTEGER",
+    R"sql(CREATE FUNCTION parley_fence(p_agent TEXT, p_owner TEXT, p_shards INTEGER[], p_epochs BIGINT[])
+RETURNS VOID LANGUAGE plpgsql AS $f$
+DECLARE lost INTEGER[];
+BEGIN
+  PERFORM 1 FROM shard_lease WHERE agent_name = p_agent AND shard = ANY (p_shards) FOR SHARE;
+  SELECT array_agg(u.s ORDER BY u.s) INTO lost FROM unnest(p_shards, p_epochs) AS u(s, e)
+    LEFT JOIN shard_lease l ON l.agent_name = p_agent AND l.shard = u.s
+    WHERE l.owner IS DISTINCT FROM p_owner OR l.epoch IS DISTINCT FROM u.e;
+  IF lost IS NOT NULL THEN
+    RAISE EXCEPTION 'this node no longer owns shards %', array_to_string(lost, ',')
+      USING ERRCODE = 'PF001', HINT = 'another node took them over; their sessions live there now';
+  END IF;
+END $f$)sql",
+};
+
+void add_step(std::vector<query>& out, int version, const char* sql) {
+  // Guarded by the version read under the lock: a node that lost the race skips it.
+  out.push_back({"DO $do$ BEGIN IF (SELECT coalesce(max(version), 0) FROM parley_schema) < " +
+                     std::to_string(version) + " THEN EXECUTE $q$" + sql + "$q$; END IF; END $do$",
+                 {}});
+}
+
 }  // namespace
 
 std::vector<query> version_queries() {
@@ -124,15 +168,10 @@ std::vector<query> migration(int from) {
   // Nodes starting together: one migrates, the others wait here and then find nothing to do.
   out.push_back({"SELECT pg_advisory_xact_lock(7305402)", {}});
   out.push_back({"CREATE TABLE IF NOT EXISTS parley_schema (version INTEGER NOT NULL)", {}});
-  if (from < 1) {
-    for (const char* sql : version_1) {
-      // Guarded by the version read under the lock: a node that lost the race skips it.
-      out.push_back({std::string("DO $$ BEGIN IF (SELECT coalesce(max(version), 0) FROM parley_schema) < 1 "
-                                 "THEN EXECUTE $q$") +
-                         sql + "$q$; END IF; END $$",
-                     {}});
-    }
-  }
+  if (from < 1)
+    for (const char* sql : version_1) add_step(out, 1, sql);
+  if (from < 2)
+    for (const char* sql : version_2) add_step(out, 2, sql);
   out.push_back({"INSERT INTO parley_schema (version) SELECT $1::int WHERE (SELECT coalesce(max(version), 0) "
                  "FROM parley_schema) < $1::int",
                  {std::to_string(schema_version)}});

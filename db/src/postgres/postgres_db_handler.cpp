@@ -5,6 +5,8 @@
 #include <deque>
 #include <future>
 #include <map>
+#include <random>
+#include <set>
 #include <unordered_set>
 
 #include <boost/asio/executor_work_guard.hpp>
@@ -27,6 +29,21 @@ namespace parley::db {
 
 bool is_postgres_url(std::string_view path) {
   return path.starts_with("postgresql://") || path.starts_with("postgres://");
+}
+
+int shard_of(std::string_view agent_name, std::string_view session_id) {
+  // FNV-1a, 64 bits: the same on every node and every platform.
+  std::uint64_t h = 14695981039346656037ull;
+  auto mix = [&](std::string_view s) {
+    for (unsigned char c : s) {
+      h ^= c;
+      h *= 1099511628211ull;
+    }
+  };
+  mix(agent_name);
+  mix(std::string_view("\0", 1));
+  mix(session_id);
+  return static_cast<int>(h % static_cast<std::uint64_t>(shard_count));
 }
 
 namespace {
@@ -119,6 +136,21 @@ struct postgres_db_handler::impl : std::enable_shared_from_this<impl> {
   bool kick_posted = false;
   bool stopping = false;
   std::unordered_set<std::string> reasoning_turns;  // sessions whose turn has reasoning steps (under mu)
+
+  // Ownership (several nodes): the shards this node holds, at the epoch it claimed them, until
+  // (on the monotonic clock) its last renewal lapses minus a margin: past it, it stops acting
+  // for them before any other node may take them (under mu).
+  struct lease {
+    std::int64_t epoch = 0;
+    std::chrono::steady_clock::time_point valid_until;
+  };
+  std::string node;
+  std::map<int, lease> held;
+  std::set<int> taken_over;  // shards another node took from this one: never claimed back by a write
+  std::function<void(std::function<bool(std::string_view)>)> lost_handler;  // under mu
+  std::function<void(std::vector<std::string>)> orphans_handler;            // under mu
+  net::steady_timer renew_timer{io};
+  bool renewing = false;  // io thread
   std::size_t unsent_total = 0;           // items queued or in flight (under mu)
 
   // io thread only
@@ -129,13 +161,25 @@ struct postgres_db_handler::impl : std::enable_shared_from_this<impl> {
   std::vector<item> retry_items;
   std::vector<std::int64_t> ids;  // row ids reserved from parley_row_id, used in order
   std::size_t next_id = 0;
-  bool reserving = false;
-  std::vector<std::function<void()>> after_reserve;  // reads that follow the batch waiting for ids
+  bool preparing = false;  // ids or shards are being fetched for the next batch
+  std::vector<std::function<void()>> after_prepare;  // reads that follow the batch waiting for ids
   std::chrono::milliseconds backoff{100};
   bool reported_down = false;
   std::atomic<std::uint64_t> dropped{0};
 
-  explicit impl(postgres_options o) : options(std::move(o)), where(pg::connection::redact(options.url)) {}
+  explicit impl(postgres_options o) : options(std::move(o)), where(pg::connection::redact(options.url)) {
+    std::random_device rd;
+    char buf[33];
+    for (int i = 0; i < 4; ++i) std::snprintf(buf + i * 8, 9, "%08x", static_cast<unsigned>(rd()));
+    node = buf;
+  }
+
+  int shard(const std::string& session) const { return shard_of(agent, session); }
+
+  bool holds(int s, std::chrono::steady_clock::time_point now) const {  // under mu
+    auto it = held.find(s);
+    return it != held.end() && it->second.valid_until > now;
+  }
 
   // Any thread: queue one recording call's statements.
   void push(item it) {
@@ -157,7 +201,8 @@ struct postgres_db_handler::impl : std::enable_shared_from_this<impl> {
     {
       std::lock_guard lock(mu);
       kick_posted = false;
-      if (!connected || (in_flight >= max_in_flight && !now) || queue.empty()) return;
+      // While ids or shards are fetched for a batch, nothing is sent past it (order).
+      if (!connected || preparing || (in_flight >= max_in_flight && !now) || queue.empty()) return;
       // A batch is one transaction: big enough to make commits rare, small enough that
       // progress (and close(), and the queue's room) moves in steps.
       const std::size_t n = solo ? 1 : queue.size();
@@ -179,7 +224,51 @@ struct postgres_db_handler::impl : std::enable_shared_from_this<impl> {
     for (auto& it : items)
       for (auto& r : it.rows) need += r.id == 0;
     if (ids.size() - next_id < need) return reserve_ids(need, std::move(items));
+    // The shards this batch writes for: claimed first when not held (a write implies a claim;
+    // agents claim before they act, this catches the rest), then fenced in the transaction.
+    std::set<int> shards;
+    for (auto& it : items)
+      if (!it.session.empty()) shards.insert(shard(it.session));
+    std::vector<int> missing;
+    std::vector<std::optional<std::string>> fence_shards, fence_epochs;
+    {
+      std::lock_guard lock(mu);
+      const auto now = std::chrono::steady_clock::now();
+      for (int sh : shards) {
+        if (!holds(sh, now)) {
+          missing.push_back(sh);
+        } else {
+          fence_shards.emplace_back(std::to_string(sh));
+          fence_epochs.emplace_back(std::to_string(held[sh].epoch));
+        }
+      }
+    }
+    if (!missing.empty()) {
+      // A shard another node took: this node's rows for it are refused here, not written. One
+      // that merely lapsed (the server was away, the process paused) is claimed again: if no
+      // other node took it meanwhile, nothing was lost and the rows go out under a new epoch.
+      std::set<int> refused;
+      std::vector<int> claimable;
+      {
+        std::lock_guard lock(mu);
+        for (int sh : missing) {
+          if (taken_over.contains(sh))
+            refused.insert(sh);
+          else
+            claimable.push_back(sh);
+        }
+      }
+      if (!refused.empty()) {
+        refuse(items, refused, "another node took them over");
+        if (items.empty()) return pump();
+      }
+      if (!claimable.empty()) return claim_before_send(std::move(claimable), std::move(items));
+      return send(std::move(items));
+    }
     pg::batch_builder b(agent);
+    if (!shards.empty())
+      b.raw({"SELECT parley_fence($1, $2, $3::int[], $4::bigint[])",
+             {agent, node, pg::text_array(fence_shards), pg::text_array(fence_epochs)}});
     for (auto& it : items) {
       if (!it.session.empty()) b.touch(it.session, it.timestamp, it.state, it.variables);
       for (auto& q : it.statements) b.raw(q);
@@ -212,12 +301,12 @@ struct postgres_db_handler::impl : std::enable_shared_from_this<impl> {
   // each value is theirs alone), so that ids follow the write order. Counts as a batch in flight.
   void reserve_ids(std::size_t need, std::vector<item> items) {
     ++in_flight;
-    reserving = true;
+    preparing = true;
     auto shared = std::make_shared<std::vector<item>>(std::move(items));
     const auto n = std::max<std::size_t>(need, 4096);
     conn->async_batch({{"SELECT nextval('parley_row_id') FROM generate_series(1, $1::int)", {std::to_string(n)}}},
                       [self = shared_from_this(), shared](std::exception_ptr e, std::vector<pg::result> rs) {
-                        self->reserving = false;
+                        self->preparing = false;
                         if (!e && rs.size() == 1) {
                           self->ids.clear();
                           self->next_id = 0;
@@ -229,9 +318,222 @@ struct postgres_db_handler::impl : std::enable_shared_from_this<impl> {
                           if (!e) e = std::make_exception_ptr(pg::pg_error("no row ids from parley_row_id", ""));
                           self->sent(shared, e);
                         }
-                        // Reads asked meanwhile go after the batch they must see.
-                        for (auto& r : std::exchange(self->after_reserve, {})) r();
+                        self->prepared();
                       });
+  }
+
+  // ---- ownership -------------------------------------------------------------------------
+
+  struct claim_answer {
+    int shard = 0;
+    std::optional<std::int64_t> epoch;  // claimed at this epoch; else owned by `owner`
+    std::string owner, address;
+  };
+  using claim_done = std::function<void(std::exception_ptr, std::vector<claim_answer>)>;
+
+  // io thread: claims each shard that is free, lapsed, or ours already (a new epoch: any batch
+  // of ours still in flight under the old one is refused), and says who owns the others.
+  void claim(std::vector<int> shards, claim_done done) {
+    std::vector<std::optional<std::string>> want;
+    for (int sh : std::set<int>(shards.begin(), shards.end())) want.emplace_back(std::to_string(sh));
+    const auto sent_at = std::chrono::steady_clock::now();
+    query q{"WITH want AS (SELECT DISTINCT unnest($3::int[]) AS shard), "
+            "c AS (INSERT INTO shard_lease AS l (agent_name, shard, owner, epoch, lease_until) "
+            "SELECT $1, shard, $2, 1, now() + $4::bigint * interval '1 millisecond' FROM want "
+            "ON CONFLICT (agent_name, shard) DO UPDATE SET owner = excluded.owner, epoch = l.epoch + 1, "
+            "lease_until = excluded.lease_until WHERE l.lease_until < now() OR l.owner = excluded.owner "
+            "RETURNING shard, epoch) "
+            "SELECT w.shard, c.epoch, l.owner, n.address FROM want w LEFT JOIN c ON c.shard = w.shard "
+            "LEFT JOIN shard_lease l ON l.agent_name = $1 AND l.shard = w.shard "
+            "LEFT JOIN parley_node n ON n.node = l.owner",
+            {agent, node, pg::text_array(want), std::to_string(options.lease_ttl.count())}};
+    conn->async_batch({std::move(q)}, [self = shared_from_this(), sent_at, done = std::move(done)](
+                                          std::exception_ptr e, std::vector<pg::result> rs) {
+      std::vector<claim_answer> out;
+        if (!e && rs.size() == 1) {
+        const auto& r = rs.front();
+        std::lock_guard lock(self->mu);
+        for (int i = 0; i < r.rows(); ++i) {
+          claim_answer a;
+          a.shard = static_cast<int>(r.integer(i, 0));
+          if (!r.is_null(i, 1)) {
+            a.epoch = r.integer(i, 1);
+            self->held[a.shard] = {*a.epoch, sent_at + self->valid_for()};
+            self->taken_over.erase(a.shard);
+          } else {
+            a.owner = r.optional_text(i, 2).value_or("");
+            a.address = r.optional_text(i, 3).value_or("");
+          }
+          out.push_back(std::move(a));
+        }
+        self->schedule_renew();
+      } else if (!e) {
+        e = std::make_exception_ptr(pg::pg_error("no answer to a shard claim", ""));
+      }
+      done(e, std::move(out));
+    });
+  }
+
+  // How long a renewal sent now keeps this node acting: the lease minus a margin for clock
+  // drift between this host's monotonic clock and the server's.
+  std::chrono::steady_clock::duration valid_for() const {
+    return options.lease_ttl - std::max(options.lease_ttl / 5, std::chrono::milliseconds(200));
+  }
+
+  // io thread: claims the shards a batch needs, then sends it; the rows of sessions another
+  // node owns are refused (this node must not act for them) and that is said.
+  void claim_before_send(std::vector<int> shards, std::vector<item> items) {
+    ++in_flight;
+    preparing = true;
+    auto shared = std::make_shared<std::vector<item>>(std::move(items));
+    claim(std::move(shards), [self = shared_from_this(), shared](std::exception_ptr e, std::vector<claim_answer> as) {
+      self->preparing = false;
+      if (e) {
+        self->sent(shared, e);
+      } else {
+        --self->in_flight;
+        std::set<int> others;
+        for (auto& a : as)
+          if (!a.epoch) others.insert(a.shard);
+        if (!others.empty()) self->refuse(*shared, others, "another node owns them");
+        if (!shared->empty()) self->send(std::move(*shared));
+      }
+      self->prepared();
+    });
+  }
+
+  // io thread: a batch got its ids or shards and was sent (or is fetching the next thing it
+  // needs: then this waits for that). Reads asked meanwhile go after the batch they must see.
+  void prepared() {
+    if (preparing) return;
+    for (auto& r : std::exchange(after_prepare, {})) r();
+    pump();
+  }
+
+  // io thread: drops the items of sessions in `shards` (not ours), counted and said once, and
+  // tells the agent it no longer owns those sessions.
+  void refuse(std::vector<item>& items, const std::set<int>& shards, const std::string& why) {
+    std::vector<item> keep;
+    std::size_t refused = 0;
+    for (auto& it : items) {
+      if (!it.session.empty() && shards.contains(shard(it.session))) {
+        ++refused;
+        if (it.committed) it.committed();  // nothing waits forever; the reply is not stored
+      } else {
+        keep.push_back(std::move(it));
+      }
+    }
+    if (refused) {
+      dropped += refused;
+      PARLEY_LOG(error, "db: " << refused << " row group(s) refused: this node no longer owns their sessions ("
+                                << why << "); they are not written");
+      std::lock_guard lock(mu);
+      unsent_total -= refused;
+    }
+    cv.notify_all();
+    items = std::move(keep);
+    lose(shards);
+  }
+
+  // Any thread: this node stops acting for the sessions of `shards` (`taken`: another node
+  // has them; else they lapsed).
+  void lose(const std::set<int>& shards, bool taken = true) {
+    std::function<void(std::function<bool(std::string_view)>)> h;
+    {
+      std::lock_guard lock(mu);
+      for (int sh : shards) {
+        held.erase(sh);
+        if (taken) taken_over.insert(sh);
+      }
+      h = lost_handler;
+    }
+    if (shards.empty()) return;
+    PARLEY_LOG(warn, "db: this node (" << node.substr(0, 8) << ") no longer owns " << shards.size()
+                                       << " shard(s); their sessions are dropped here");
+    if (h) h([shards, a = agent](std::string_view sid) { return shards.contains(shard_of(a, sid)); });
+  }
+
+  // io thread: renews every held lease every lease_ttl / 3, and notices the ones that lapsed.
+  void schedule_renew() {
+    if (renewing || closing) return;
+    renewing = true;
+    renew_timer.expires_after(options.lease_ttl / 3);
+    renew_timer.async_wait([self = shared_from_this()](boost::system::error_code ec) {
+      self->renewing = false;
+      if (!ec && !self->closing) self->renew();
+    });
+  }
+
+  void renew() {
+    std::set<int> lapsed;
+    bool any = false;
+    {
+      std::lock_guard lock(mu);
+      const auto now = std::chrono::steady_clock::now();
+      for (auto& [sh, l] : held) {
+        if (l.valid_until <= now)
+          lapsed.insert(sh);
+        else
+          any = true;
+      }
+    }
+    if (!lapsed.empty()) lose(lapsed, false);  // the server was away too long: stop acting first
+    if (!connected) return schedule_renew();
+    const auto sent_at = std::chrono::steady_clock::now();
+    bool scan = false;
+    {
+      std::lock_guard lock(mu);
+      scan = static_cast<bool>(orphans_handler);
+    }
+    conn->async_batch(
+        {{"INSERT INTO parley_node (node, agent_name, address) VALUES ($2, $1, $3) ON CONFLICT (node) "
+          "DO UPDATE SET heartbeat = now()",
+          {agent, node, options.address}},
+         {"UPDATE shard_lease SET lease_until = now() + $3::bigint * interval '1 millisecond' "
+          "WHERE agent_name = $1 AND owner = $2 RETURNING shard, epoch",
+          {agent, node, std::to_string(options.lease_ttl.count())}},
+         // Sessions with timers whose shard no live node holds (their node died): taken over
+         // here, so their timers fire (late, once) without waiting for a client.
+         {"SELECT DISTINCT s.session_id FROM timer t JOIN session s ON s.id = t.session_id "
+          "LEFT JOIN shard_lease l ON l.agent_name = s.agent_name AND l.shard = s.shard "
+          "WHERE s.agent_name = $1 AND $2::boolean AND s.shard IS NOT NULL AND s.closed_reason IS NULL "
+          "AND (l.owner IS NULL OR l.lease_until < now()) LIMIT 200",
+          {agent, scan ? "true" : "false"}}},
+        [self = shared_from_this(), sent_at](std::exception_ptr e, std::vector<pg::result> rs) {
+          if (!e && rs.size() == 3) {
+            std::set<int> gone;
+            {
+              std::lock_guard lock(self->mu);
+              std::map<int, std::int64_t> still;
+              for (int i = 0; i < rs[1].rows(); ++i)
+                still[static_cast<int>(rs[1].integer(i, 0))] = rs[1].integer(i, 1);
+              for (auto& [sh, l] : self->held) {
+                auto f = still.find(sh);
+                if (f == still.end() || f->second != l.epoch)
+                  gone.insert(sh);
+                else
+                  l.valid_until = sent_at + self->valid_for();
+              }
+            }
+            if (!gone.empty()) self->lose(gone);
+            std::vector<std::string> orphans;
+            for (int i = 0; i < rs[2].rows(); ++i) orphans.emplace_back(rs[2].text(i, 0));
+            std::function<void(std::vector<std::string>)> h;
+            {
+              std::lock_guard lock(self->mu);
+              h = self->orphans_handler;
+            }
+            if (h && !orphans.empty()) h(std::move(orphans));
+          }
+          if (e) {
+            try {
+              std::rethrow_exception(e);
+            } catch (const std::exception& x) {
+              PARLEY_LOG(warn, "db: renewing this node's leases failed: " << x.what());
+            }
+          }
+          self->schedule_renew();
+        });
   }
 
   void sent(const std::shared_ptr<std::vector<item>>& items, std::exception_ptr e) {
@@ -240,15 +542,54 @@ struct postgres_db_handler::impl : std::enable_shared_from_this<impl> {
       finished(*items);
       return pump();
     }
-    std::string why = "unknown error";
+    std::string why = "unknown error", state;
     bool lost = true;
     try {
       std::rethrow_exception(e);
     } catch (const pg::pg_error& x) {
       why = x.what();
+      state = x.sqlstate;
       lost = x.connection_lost();
+      if (x.sqlstate == "PF001") {
+        // The fence refused the batch: this node lost those shards. Their rows go; the rest
+        // are sent again, in order, ahead of what is queued.
+        std::set<int> gone;
+        const auto at = why.find("shards ");
+        if (at != std::string::npos) {
+          std::size_t pos = at + 7;
+          while (pos < why.size() && std::isdigit(static_cast<unsigned char>(why[pos]))) {
+            std::size_t end = pos;
+            gone.insert(std::stoi(why.substr(pos), &end));
+            pos += end;
+            if (pos < why.size() && why[pos] == ',') ++pos;
+          }
+        }
+        if (gone.empty()) {  // unreadable: give up every shard of the batch
+          for (auto& it : *items)
+            if (!it.session.empty()) gone.insert(shard(it.session));
+        }
+        refuse(*items, gone, "its lease was taken over");
+        std::lock_guard lock(mu);
+        for (auto it = items->rbegin(); it != items->rend(); ++it) {
+          queued_statements += it->size();
+          queue.push_front(std::move(*it));
+        }
+        net::post(io, [self = shared_from_this()] { self->pump(); });
+        return;
+      }
     } catch (const std::exception& x) {
       why = x.what();
+    }
+    if (state == "26000") {  // invalid_sql_statement_name
+      // A batch pipelined behind one that failed used a statement that one was to prepare:
+      // nothing is wrong with its rows. Sent again (prepared anew), ahead of what is queued.
+      std::lock_guard lock(mu);
+      for (auto it = items->rbegin(); it != items->rend(); ++it) {
+        queued_statements += it->size();
+        queue.push_front(std::move(*it));
+      }
+      net::post(io, [self = shared_from_this()] { self->pump(); });
+      return;
     }
     if (lost) {
       // Sent again once the connection is back (in order: batches fail in the order sent).
@@ -342,15 +683,21 @@ struct postgres_db_handler::impl : std::enable_shared_from_this<impl> {
                         " is unreachable; the read fails (the handler keeps reconnecting)")),
                     {});
       }
-      self->pump(true);
-      if (self->reserving) {
-        self->after_reserve.push_back([self, qs = std::move(qs), done = std::move(done)]() mutable {
-          self->conn->async_batch(std::move(qs), std::move(done));
-        });
-        return;
-      }
-      self->conn->async_batch(std::move(qs), std::move(done));
+      self->read_now(std::move(qs), std::move(done));
     });
+  }
+
+  // io thread: sends what is queued, then the read; while a batch waits for ids or shards,
+  // the read waits too and then tries again (so it follows every write queued before it).
+  void read_now(std::vector<query> qs, batch_done done) {
+    pump(true);
+    if (preparing) {
+      after_prepare.push_back([self = shared_from_this(), qs = std::move(qs), done = std::move(done)]() mutable {
+        self->read_now(std::move(qs), std::move(done));
+      });
+      return;
+    }
+    conn->async_batch(std::move(qs), std::move(done));
   }
 
   template <class T>
@@ -475,6 +822,7 @@ void postgres_db_handler::open(std::string agent_name) {
     }
   }
   impl_ = std::move(d);
+  net::post(impl_->io, [d = impl_] { d->schedule_renew(); });  // leases, heartbeat, orphans
   PARLEY_LOG(info, "db: recording to PostgreSQL at " << impl_->where);
 }
 
@@ -500,10 +848,23 @@ void postgres_db_handler::close() {
     d->stopping = true;
   }
   d->cv.notify_all();
+  // Graceful: the leases end now (their epochs stay, so the next owner's is higher), so other
+  // nodes take these sessions over at once rather than after lease_ttl.
+  try {
+    d->read_sync<int>({{"UPDATE shard_lease SET lease_until = now() - interval '1 millisecond' "
+                        "WHERE agent_name = $1 AND owner = $2",
+                        {d->agent, d->node}},
+                       {"DELETE FROM parley_node WHERE node = $1", {d->node}}},
+                      [](std::vector<pg::result>&) { return 0; });
+  } catch (const std::exception& e) {
+    PARLEY_LOG(info, "db: could not release this node's leases (" << e.what() << "); they lapse in "
+                                                                   << options_.lease_ttl.count() << " ms");
+  }
   d->guard.reset();
   net::post(d->io, [d] {
     d->closing = true;  // no reconnecting from here on
     d->retry.cancel();
+    d->renew_timer.cancel();
     if (d->conn) d->conn->close();
   });
   d->thread.join();
@@ -511,6 +872,48 @@ void postgres_db_handler::close() {
 }
 
 std::uint64_t postgres_db_handler::rows_dropped() const { return impl_ ? impl_->dropped.load() : 0; }
+
+const std::string& postgres_db_handler::node_id() const {
+  static const std::string none;
+  return impl_ ? impl_->node : none;
+}
+
+bool postgres_db_handler::owns(std::string_view session_id) const {
+  if (!impl_) return false;
+  const int sh = shard_of(agent_name_, session_id);
+  std::lock_guard lock(impl_->mu);
+  return impl_->holds(sh, std::chrono::steady_clock::now());
+}
+
+void postgres_db_handler::async_claim(std::string session_id,
+                                      std::function<void(ownership, std::exception_ptr)> done) {
+  if (!impl_) return done({false, {}, {}}, std::make_exception_ptr(db_error("the PostgreSQL handler is not open")));
+  if (owns(session_id)) return done({}, nullptr);
+  const int sh = shard_of(agent_name_, session_id);
+  net::post(impl_->io, [d = impl_, sh, done = std::move(done)]() mutable {
+    if (!d->connected)
+      return done({false, {}, {}}, std::make_exception_ptr(db_error(
+                                       "PostgreSQL at " + d->where +
+                                       " is unreachable, so this node cannot claim the session; try again")));
+    d->claim({sh}, [done = std::move(done)](std::exception_ptr e, std::vector<impl::claim_answer> as) {
+      if (e) return done({false, {}, {}}, as_db_error(e, "claiming a session"));
+      if (as.empty() || as.front().epoch) return done({}, nullptr);
+      done({false, as.front().owner, as.front().address}, nullptr);
+    });
+  });
+}
+
+void postgres_db_handler::on_orphaned_sessions(std::function<void(std::vector<std::string>)> wake) {
+  if (!impl_) return;
+  std::lock_guard lock(impl_->mu);
+  impl_->orphans_handler = std::move(wake);
+}
+
+void postgres_db_handler::on_ownership_lost(std::function<void(std::function<bool(std::string_view)>)> lost) {
+  if (!impl_) return;
+  std::lock_guard lock(impl_->mu);
+  impl_->lost_handler = std::move(lost);
+}
 
 // ---- recording -------------------------------------------------------------------------------
 
@@ -522,17 +925,19 @@ void postgres_db_handler::session_started(const session& s) {
     impl_->reasoning_turns.erase(s.id());
   }
   impl::item it;
+  it.session = s.id();
+  it.timestamp = ts;
   it.statements.push_back(
       {"INSERT INTO session (agent_name, session_id, session_name, username, platform_name, "
-       "timestamp, variables, current_state, closed_reason, last_activity) "
-       "VALUES ($1, $2, $3, $4, $5, $6, '{}', $7, NULL, $6) "
+       "timestamp, variables, current_state, closed_reason, last_activity, shard) "
+       "VALUES ($1, $2, $3, $4, $5, $6, '{}', $7, NULL, $6, $8::int) "
        "ON CONFLICT (agent_name, session_id) DO UPDATE SET session_name = excluded.session_name, "
        "username = excluded.username, platform_name = excluded.platform_name, variables = '{}', "
        "current_state = excluded.current_state, closed_reason = NULL, "
        "last_activity = excluded.last_activity",
        {agent_name_, s.id(), pg_text(s.session_name()), pg_text(s.username()),
         s.platform() ? std::string(s.platform()->name()) : std::string(),
-        ts, s.agent().initial_state().name()}});
+        ts, s.agent().initial_state().name(), std::to_string(shard_of(agent_name_, s.id()))}});
   // A session that starts afresh has no pending timers from an earlier life.
   it.statements.push_back({sql_with_row("DELETE FROM timer WHERE session_id = ", ""), {agent_name_, s.id()}});
   impl_->push(std::move(it));
@@ -546,6 +951,8 @@ void postgres_db_handler::session_closed(const session& s, std::string_view reas
   }
   impl::item it;
   const auto ts = format_timestamp(wall_clock::now());
+  it.session = s.id();
+  it.timestamp = ts;
   it.statements.push_back({"UPDATE session SET closed_reason = $3 WHERE agent_name = $1 AND session_id = $2",
                            {agent_name_, s.id(), pg_text(reason)}});
   it.statements.push_back({sql_with_row("INSERT INTO event (session_id, agent_name, event, info, timestamp) "
@@ -675,6 +1082,8 @@ void postgres_db_handler::save_timer(const session& s, const pending_timer& t) {
 void postgres_db_handler::delete_timer(const session& s, std::string_view key) {
   if (!impl_) return;
   impl::item it;
+  it.session = s.id();
+  it.timestamp = format_timestamp(wall_clock::now());
   it.statements.push_back({sql_with_row("DELETE FROM timer WHERE session_id = ", " AND key = $3"),
                            {agent_name_, s.id(), pg_text(key)}});
   impl_->push(std::move(it));

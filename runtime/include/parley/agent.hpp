@@ -202,6 +202,7 @@ class agent {
   void arm_sweep();
   void sweep();
   void try_evict(const std::shared_ptr<session>& s);
+  void claim(const std::string& id);
   void add_wake(clock::time_point due, wake_entry w);
   void arm_wake();
   void wake_due();

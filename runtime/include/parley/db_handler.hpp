@@ -159,6 +159,32 @@ class db_handler {
   /// Deletes every row of the session.
   virtual void delete_session(std::string_view agent_name, std::string_view session_id) = 0;
 
+  // ---- several nodes on one database (issue 16; any thread) ----
+  // A handler shared by several processes gives each session one owner at a time. A single-node
+  // handler (SQLite) owns every session: these defaults.
+  /// Who owns a session, as async_claim found it.
+  struct ownership {
+    bool owned = true;    ///< this process may act for the session now
+    std::string owner;    ///< the owning node's id, when it is another node
+    std::string address;  ///< where that node serves (host:port; "" when it published none)
+  };
+  /// Whether this process owns `session_id` now (no I/O: what its leases say).
+  virtual bool owns(std::string_view /*session_id*/) const { return true; }
+  /// Claims `session_id` for this process unless another live node owns it; `done` (on a DB
+  /// thread) says which. Call before acting for a session that is not live here.
+  virtual void async_claim(std::string /*session_id*/,
+                           std::function<void(ownership, std::exception_ptr)> done) {
+    done({}, nullptr);
+  }
+  /// `lost` runs (on a DB thread) when this process stops owning some sessions (another node
+  /// took them over, or its leases lapsed): it gets a predicate naming them. Their rows are
+  /// refused from then on; the agent should drop them from memory without recording.
+  virtual void on_ownership_lost(std::function<void(std::function<bool(std::string_view)>)> /*lost*/) {}
+  /// `wake` runs (on a DB thread) with sessions that have pending timers and no live owner
+  /// (their node died): the agent brings them to life here (claiming them) so their timers
+  /// fire, late but once. Checked every lease_ttl / 3.
+  virtual void on_orphaned_sessions(std::function<void(std::vector<std::string>)> /*wake*/) {}
+
   // ---- session management (any thread; may block; see every write queued before) ----
   // Optional for handlers: the defaults throw db_error.
   /// Sessions of `username` ("" = every user), most recently active first, without history.

@@ -27,4 +27,13 @@ struct capacity_error : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+/// Several nodes on one database: another node owns the session (agent::get_or_create_session
+/// throws it rather than act for a session this process does not own).
+struct not_owner_error : std::runtime_error {
+  not_owner_error(const std::string& what, std::string owner_node, std::string owner_address)
+      : std::runtime_error(what), owner(std::move(owner_node)), address(std::move(owner_address)) {}
+  std::string owner;    ///< the owning node's id
+  std::string address;  ///< where it serves ("" when it published none)
+};
+
 }  // namespace parley

@@ -12,8 +12,14 @@
 /// queue is bounded: beyond db.max_queued rows, recording calls wait, as with SQLite).
 /// Reads go down the same connection after the writes queued before them (read-your-writes).
 ///
-/// Not yet: several nodes on one database (ownership, fencing, failover) and session
-/// management (list, export, import, fork): those calls throw db_error saying so.
+/// Several nodes on one database: sessions fall in shard_count shards; a node claims a shard
+/// (a lease row with an epoch) before it writes for its sessions, renews its leases every
+/// lease_ttl / 3, and starts every batch with a fence (parley_fence) that checks, in the same
+/// transaction, that it still holds each shard it writes for at the epoch it claimed. A node
+/// that lost a shard (paused past its lease, cut off) has its late writes refused by the
+/// database, never applied, and is told through on_ownership_lost. See docs/multinode.md.
+///
+/// Not yet: session management (list, export, import, fork): those calls throw db_error.
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -41,7 +47,18 @@ struct postgres_options {
   /// How long close() waits, while the server takes none of the queued rows (it is away),
   /// before it gives them up (logged with their count). A server that takes rows is waited for.
   std::chrono::milliseconds close_timeout{10000};
+  /// How long a node's claim on its shards lasts unless renewed (renewed every third of it;
+  /// db.lease_ttl). Another node takes a dead node's sessions over after about this long.
+  std::chrono::milliseconds lease_ttl{10000};
+  /// Where this node serves clients (host:port), published for the other nodes.
+  std::string address;
 };
+
+/// Sessions are spread over this many shards; a node owns shards, not single sessions. Fixed:
+/// every node of a database must agree on it.
+inline constexpr int shard_count = 256;
+/// The shard of a session (a stable hash of agent name and session id).
+int shard_of(std::string_view agent_name, std::string_view session_id);
 
 /// Whether a --db / db.path value names PostgreSQL rather than a SQLite file.
 bool is_postgres_url(std::string_view path);
@@ -97,8 +114,16 @@ class postgres_db_handler final : public db_handler {
                               read_callback<std::vector<reasoning_event>> done) override;
   void delete_session(std::string_view agent_name, std::string_view session_id) override;
 
+  bool owns(std::string_view session_id) const override;
+  void async_claim(std::string session_id,
+                   std::function<void(ownership, std::exception_ptr)> done) override;
+  void on_ownership_lost(std::function<void(std::function<bool(std::string_view)>)> lost) override;
+  void on_orphaned_sessions(std::function<void(std::vector<std::string>)> wake) override;
+  /// This process's incarnation: a fresh id at each start, the owner named in shard leases.
+  const std::string& node_id() const;
+
   /// Rows given up (a row the server refused; what was queued at close when the server
-  /// stayed away). Any thread.
+  /// stayed away; rows of sessions this node no longer owns). Any thread.
   std::uint64_t rows_dropped() const;
 
  private:

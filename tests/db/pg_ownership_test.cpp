@@ -1,0 +1,194 @@
+// Several nodes on one PostgreSQL database (issue 16): each session has one owner at a time,
+// a node that lost its lease has its late writes refused by the database (the fence runs in
+// the batch's own transaction), and a node that stops gracefully hands its sessions over at
+// once. Two handlers in one process stand for two nodes; the lease's lapse is made on the
+// server's clock (the lease row), which is the only clock ownership is decided by.
+#include <doctest/doctest.h>
+
+#include <atomic>
+#include <future>
+
+#include <parley/db/postgres_db_handler.hpp>
+
+#include "greetings_bot.hpp"
+#include "pg_support.hpp"
+#include "support.hpp"
+
+using namespace std::chrono_literals;
+
+namespace {
+
+std::shared_ptr<parley::db::postgres_db_handler> node(const std::string& url,
+                                                      std::chrono::milliseconds ttl = 10s) {
+  parley::db::postgres_options o;
+  o.url = url;
+  o.lease_ttl = ttl;
+  return std::make_shared<parley::db::postgres_db_handler>(std::move(o));
+}
+
+parley::db_handler::ownership claim(parley::db_handler& h, const std::string& sid) {
+  std::promise<parley::db_handler::ownership> p;
+  h.async_claim(sid, [&](parley::db_handler::ownership o, std::exception_ptr e) {
+    if (e) return p.set_exception(e);
+    p.set_value(std::move(o));
+  });
+  auto f = p.get_future();
+  REQUIRE(f.wait_for(10s) == std::future_status::ready);
+  return f.get();
+}
+
+}  // namespace
+
+TEST_CASE_FIXTURE(test::pg_fixture, "postgres nodes: one owner per session, and a stale owner's writes are refused") {
+  const auto url = test::pg_url();
+  if (url.empty()) return;
+  const auto db_url = fresh_database(url);
+  auto a = node(db_url);
+  test::harness ha(a, greetings::define);
+  std::atomic<int> lost_calls{0};
+  std::atomic<bool> lost_s1{false};
+  a->on_ownership_lost([&](std::function<bool(std::string_view)> lost) {
+    lost_s1 = lost("s1");
+    ++lost_calls;
+  });
+  auto s = ha.session("s1", "alice");
+  REQUIRE(ha.got.wait("s1", 1));
+  ha.say("s1", "hello");
+  REQUIRE(ha.got.wait("s1", 3));
+  CHECK(a->owns("s1"));
+
+  auto b = node(db_url);
+  test::harness hb(b, greetings::define);
+  CHECK_FALSE(b->owns("s1"));
+  // A holds the shard: B is told who owns it, and does not take it; B's agent refuses to act
+  // for the session, naming the owner.
+  auto o = claim(*b, "s1");
+  CHECK_FALSE(o.owned);
+  CHECK(o.owner == a->node_id());
+  CHECK_FALSE(b->owns("s1"));
+  try {
+    hb.session("s1", "mallory");
+    FAIL("B made a session A owns");
+  } catch (const parley::not_owner_error& e) {
+    CHECK(e.owner == a->node_id());
+    CHECK(std::string(e.what()).find("owned by another node") != std::string::npos);
+  }
+
+  // A pauses past its lease (made here on the server's clock), B takes the shard over.
+  auto c = connect(db_url);
+  auto lapse = batch(*c, {{"UPDATE shard_lease SET lease_until = now() - interval '1 second'", {}}});
+  REQUIRE(lapse.error.empty());
+  auto taken = claim(*b, "s1");
+  CHECK(taken.owned);
+  CHECK(b->owns("s1"));
+
+  // A wakes up still believing it owns s1 and answers: the database refuses every row of it.
+  const auto before = batch(*c, {{"SELECT count(*) FROM chat", {}}});
+  REQUIRE(before.error.empty());
+  ha.say("s1", "good");
+  REQUIRE(ha.got.wait("s1", 4));  // A's session still answers its socket (the agent drops it next)
+  test::wait_for([&] { return lost_calls.load() > 0; }, 10s);
+  CHECK(lost_s1.load());
+  CHECK_FALSE(a->owns("s1"));
+  CHECK(a->rows_dropped() > 0);
+  const auto after = batch(*c, {{"SELECT count(*) FROM chat WHERE content = 'good'", {}},
+                                {"SELECT count(*) FROM chat", {}}});
+  REQUIRE(after.error.empty());
+  CHECK(after.results[0].integer(0, 0) == 0);
+  CHECK(after.results[1].integer(0, 0) == before.results[0].integer(0, 0));
+  // The epoch moved on with the owner.
+  auto lease = batch(*c, {{"SELECT owner, epoch FROM shard_lease", {}}});
+  REQUIRE(lease.error.empty());
+  REQUIRE(lease.results[0].rows() == 1);
+  CHECK(lease.results[0].text(0, 0) == b->node_id());
+  CHECK(lease.results[0].integer(0, 1) == 2);
+  c->close();
+}
+
+TEST_CASE_FIXTURE(test::pg_fixture, "postgres nodes: leases are renewed, and a node that stops hands its sessions over at once") {
+  const auto url = test::pg_url();
+  if (url.empty()) return;
+  const auto db_url = fresh_database(url);
+  auto b = node(db_url);
+  b->open(std::string("testbot"));
+  auto c = connect(db_url);
+  {
+    auto a = node(db_url, 900ms);
+    test::harness ha(a, greetings::define);
+    auto s = ha.session("s1", "alice");
+    REQUIRE(ha.got.wait("s1", 1));
+    auto first = batch(*c, {{"SELECT lease_until FROM shard_lease", {}}});
+    REQUIRE(first.error.empty());
+    REQUIRE(first.results[0].rows() == 1);
+    const std::string until(first.results[0].text(0, 0));
+    // Renewed every third of the lease: the row's end moves on while A lives, past 2 leases.
+    test::wait_for(
+        [&] {
+          auto r = batch(*c, {{"SELECT count(*) FROM shard_lease WHERE lease_until > $1::timestamptz + interval '1800 milliseconds'", {until}}});
+          return r.error.empty() && r.results[0].integer(0, 0) == 1;
+        },
+        10s);
+    CHECK(a->owns("s1"));
+    CHECK_FALSE(claim(*b, "s1").owned);
+  }  // A closes: it ends its leases
+  CHECK(claim(*b, "s1").owned);
+  b->close();
+  c->close();
+}
+
+namespace {
+// start --"wait"--> waiting --after(600ms)--> done; waiting also schedules "ping" in 1500 ms.
+void timers_bot(parley::agent& a) {
+  auto& start = a.new_state("start", true);
+  auto& waiting = a.new_state("waiting");
+  auto& done = a.new_state("done");
+  start.set_body([](parley::session& s) { s.reply("welcome"); });
+  start.when_event(parley::event_kind::text)
+      .when_condition([](parley::session& s) { return s.event().text() == "wait"; })
+      .go_to(waiting);
+  waiting.set_body([](parley::session& s) {
+    s.set("x", 42);
+    s.schedule(1500ms, parley::event::custom("ping"));
+    s.reply("waiting");
+  });
+  waiting.after(600ms).go_to(done);
+  done.set_body([](parley::session& s) { s.reply("done x=" + s.get("x").dump()); });
+  done.when_event(std::string("ping")).go_to(done);
+}
+}  // namespace
+
+TEST_CASE_FIXTURE(test::pg_fixture, "postgres nodes: a dead node's timers fire on another node, late but once") {
+  const auto url = test::pg_url();
+  if (url.empty()) return;
+  const auto db_url = fresh_database(url);
+  // B runs first, with nothing of its own; it checks for orphaned sessions every 300 ms.
+  auto b = node(db_url, 900ms);
+  test::harness hb(b, timers_bot, /*persist=*/true);
+  {
+    auto a = node(db_url, 900ms);
+    test::harness ha(a, timers_bot, /*persist=*/true);
+    ha.session("t1");
+    REQUIRE(ha.got.wait("t1", 1));
+    ha.say("t1", "wait");
+    REQUIRE(ha.got.wait("t1", 2));
+    CHECK(ha.got.of("t1")[1] == "waiting");
+  }  // A stops before either timer is due (its leases end with it)
+  // B finds the session (its timers are pending, no node owns it), restores it, and both timers
+  // fire there: the overdue timeout once, then the ping at its original time.
+  REQUIRE(hb.got.wait("t1", 2, 10s));
+  CHECK(hb.got.of("t1")[0] == "done x=42");
+  CHECK(hb.got.of("t1")[1] == "done x=42");
+  CHECK(b->owns("t1"));
+  auto c = connect(db_url);
+  test::wait_for(
+      [&] {
+        auto r = batch(*c, {{"SELECT count(*) FROM chat WHERE content = 'done x=42'", {}},
+                            {"SELECT count(*) FROM timer", {}}});
+        return r.error.empty() && r.results[0].integer(0, 0) == 2 && r.results[1].integer(0, 0) == 0;
+      },
+      10s);
+  auto t = batch(*c, {{"SELECT count(*) FROM transition WHERE source_state = 'waiting' AND dest_state = 'done'", {}}});
+  REQUIRE(t.error.empty());
+  CHECK(t.results[0].integer(0, 0) == 1);
+  c->close();
+}
