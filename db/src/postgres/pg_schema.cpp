@@ -112,6 +112,23 @@ constexpr const char* version_1[] = {
   timestamp  TEXT NOT NULL))sql",
 };
 
+// 2: each reply carries its session's reply sequence number (NULL for the user's rows), unique
+// per session: a second owner writing the same session is refused by the database.
+constexpr const char* version_2[] = {
+    "ALTER TABLE chat ADD COLUMN seq BIGINT",
+    "CREATE UNIQUE INDEX chat_by_session_seq ON chat (session_id, seq) WHERE seq IS NOT NULL",
+};
+
+// Appends the steps of `version`, each run only when the stored version is below it (read
+// under the migration lock: a node that lost the race skips them).
+template <std::size_t N>
+void add_steps(std::vector<query>& out, int version, const char* const (&steps)[N]) {
+  for (const char* sql : steps)
+    out.push_back({"DO $$ BEGIN IF (SELECT coalesce(max(version), 0) FROM parley_schema) < " +
+                       std::to_string(version) + " THEN EXECUTE $q$" + sql + "$q$; END IF; END $$",
+                   {}});
+}
+
 }  // namespace
 
 std::vector<query> version_queries() {
@@ -124,15 +141,8 @@ std::vector<query> migration(int from) {
   // Nodes starting together: one migrates, the others wait here and then find nothing to do.
   out.push_back({"SELECT pg_advisory_xact_lock(7305402)", {}});
   out.push_back({"CREATE TABLE IF NOT EXISTS parley_schema (version INTEGER NOT NULL)", {}});
-  if (from < 1) {
-    for (const char* sql : version_1) {
-      // Guarded by the version read under the lock: a node that lost the race skips it.
-      out.push_back({std::string("DO $$ BEGIN IF (SELECT coalesce(max(version), 0) FROM parley_schema) < 1 "
-                                 "THEN EXECUTE $q$") +
-                         sql + "$q$; END IF; END $$",
-                     {}});
-    }
-  }
+  if (from < 1) add_steps(out, 1, version_1);
+  if (from < 2) add_steps(out, 2, version_2);
   out.push_back({"INSERT INTO parley_schema (version) SELECT $1::int WHERE (SELECT coalesce(max(version), 0) "
                  "FROM parley_schema) < $1::int",
                  {std::to_string(schema_version)}});
