@@ -1,7 +1,8 @@
 #pragma once
 // One WebSocket connection (plain or TLS), on its own strand: one read and one write in
 // flight, an outgoing queue bounded in bytes and in time without progress, a per-connection
-// rate limit, and the paced replay of the stored chat. Instantiated twice, in ws_server.cpp
+// rate limit, the paced replay of the stored chat, and the resend of the replies after a
+// client's cursor (?since=N), each reply number once. Instantiated twice, in ws_server.cpp
 // only.
 #include <deque>
 #include <memory>
