@@ -37,6 +37,7 @@ std::vector<chat_message> chat_rows(SQLite::Statement& q) {
     m.content = col(q.getColumn(2));
     m.is_user = q.getColumn(3).getInt() != 0;
     m.timestamp = parse_timestamp(col(q.getColumn(4))).value_or(wall_clock::time_point{});
+    if (!q.getColumn(5).isNull()) m.seq = q.getColumn(5).getInt64();
     out.push_back(std::move(m));
   }
   return out;
@@ -47,7 +48,7 @@ std::vector<chat_message> read_chat(reader_conn& c, const std::string& agent,
                                     const std::string& session_id, std::optional<std::size_t> n,
                                     std::optional<wall_clock::time_point> until) {
   auto& q = c.statements.get(
-      "SELECT c.id, c.type, c.content, c.is_user, c.timestamp FROM chat c "
+      "SELECT c.id, c.type, c.content, c.is_user, c.timestamp, c.seq FROM chat c "
       "JOIN session s ON s.id = c.session_id "
       "WHERE s.agent_name = ?1 AND s.session_id = ?2 AND (?3 IS NULL OR c.timestamp <= ?3) "
       "ORDER BY c.id DESC LIMIT ?4");
@@ -61,23 +62,48 @@ std::vector<chat_message> read_chat(reader_conn& c, const std::string& agent,
   return out;
 }
 
+namespace {
+// One page of chat rows after `after` (an id or a seq, as `sql` orders them): at most `limit`
+// (0: all), at or before `until` when given. `sql` binds ?1 agent, ?2 session, ?3 after,
+// ?4 until, ?5 limit.
+std::vector<chat_message> chat_page(reader_conn& c, const char* sql, const std::string& agent,
+                                    const std::string& session_id, std::int64_t after,
+                                    std::size_t limit,
+                                    std::optional<wall_clock::time_point> until) {
+  auto& q = c.statements.get(sql);
+  reset_at_exit reset{q};
+  q.bindNoCopy(1, agent);
+  q.bindNoCopy(2, session_id);
+  q.bind(3, after);
+  bind_until(q, 4, until);
+  q.bind(5, limit ? static_cast<std::int64_t>(limit) : std::int64_t{-1});
+  return chat_rows(q);
+}
+}  // namespace
+
 std::vector<chat_message> read_chat_page(reader_conn& c, const std::string& agent,
                                          const std::string& session_id, std::int64_t after_id,
                                          std::size_t limit,
                                          std::optional<wall_clock::time_point> until) {
   // chat_by_session (session_id, id): a seek to after_id, then `limit` rows in order.
-  auto& q = c.statements.get(
-      "SELECT c.id, c.type, c.content, c.is_user, c.timestamp FROM chat c "
-      "JOIN session s ON s.id = c.session_id "
-      "WHERE s.agent_name = ?1 AND s.session_id = ?2 AND c.id > ?3 "
-      "AND (?4 IS NULL OR c.timestamp <= ?4) ORDER BY c.id LIMIT ?5");
-  reset_at_exit reset{q};
-  q.bindNoCopy(1, agent);
-  q.bindNoCopy(2, session_id);
-  q.bind(3, after_id);
-  bind_until(q, 4, until);
-  q.bind(5, limit ? static_cast<std::int64_t>(limit) : std::int64_t{-1});
-  return chat_rows(q);
+  return chat_page(c,
+                   "SELECT c.id, c.type, c.content, c.is_user, c.timestamp, c.seq FROM chat c "
+                   "JOIN session s ON s.id = c.session_id "
+                   "WHERE s.agent_name = ?1 AND s.session_id = ?2 AND c.id > ?3 "
+                   "AND (?4 IS NULL OR c.timestamp <= ?4) ORDER BY c.id LIMIT ?5",
+                   agent, session_id, after_id, limit, until);
+}
+
+std::vector<chat_message> read_replies_since(reader_conn& c, const std::string& agent,
+                                             const std::string& session_id,
+                                             std::int64_t after_seq, std::size_t limit) {
+  // chat_by_session_seq (session_id, seq): a seek to after_seq, then `limit` rows in order.
+  return chat_page(c,
+                   "SELECT c.id, c.type, c.content, c.is_user, c.timestamp, c.seq FROM chat c "
+                   "JOIN session s ON s.id = c.session_id "
+                   "WHERE s.agent_name = ?1 AND s.session_id = ?2 AND c.seq IS NOT NULL "
+                   "AND c.seq > ?3 AND (?4 IS NULL OR c.timestamp <= ?4) ORDER BY c.seq LIMIT ?5",
+                   agent, session_id, after_seq, limit, std::nullopt);
 }
 
 std::vector<reasoning_event> read_reasoning(reader_conn& c, const std::string& agent,
@@ -165,6 +191,11 @@ std::optional<session_snapshot> read_session(reader_conn& c, const std::string& 
   a.bind(1, row);
   a.bind(2, handled_ids_kept);
   while (a.executeStep()) snap.handled_agent_ids.push_back(col(a.getColumn(0)));
+  // The last reply's number: one seek on chat_by_session_seq.
+  auto& n = c.statements.get("SELECT max(seq) FROM chat WHERE session_id = ? AND seq IS NOT NULL");
+  reset_at_exit reset_seq{n};
+  n.bind(1, row);
+  if (n.executeStep() && !n.getColumn(0).isNull()) snap.last_reply_seq = n.getColumn(0).getInt64();
   return snap;
 }
 

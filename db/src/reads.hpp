@@ -22,6 +22,10 @@ std::vector<chat_message> read_chat_page(reader_conn& c, const std::string& agen
                                          const std::string& session_id, std::int64_t after_id,
                                          std::size_t limit,
                                          std::optional<wall_clock::time_point> until);
+/// At most `limit` (0: all) of the session's replies with seq > `after_seq`, in seq order.
+std::vector<chat_message> read_replies_since(reader_conn& c, const std::string& agent,
+                                             const std::string& session_id,
+                                             std::int64_t after_seq, std::size_t limit);
 std::vector<reasoning_event> read_reasoning(reader_conn& c, const std::string& agent,
                                             const std::string& session_id,
                                             std::optional<wall_clock::time_point> until);

@@ -159,6 +159,13 @@ CREATE TABLE agent_definition (
     R"sql(
 CREATE INDEX chat_by_session_user ON chat (session_id, is_user, id);
 )sql",
+    // 5: each reply carries its session's reply sequence number (a client resumes from it,
+    // WebSocket ?since=N; NULL for the user's rows). Unique per session: a second writer of
+    // the same session (two owners) is refused by the database, not interleaved.
+    R"sql(
+ALTER TABLE chat ADD COLUMN seq INTEGER;
+CREATE UNIQUE INDEX chat_by_session_seq ON chat (session_id, seq) WHERE seq IS NOT NULL;
+)sql",
 };
 
 constexpr int known_version = static_cast<int>(std::size(migrations));

@@ -69,11 +69,14 @@ json export_rows(SQLite::Database& db, const std::string& agent, const std::stri
     return arr;
   };
   out["chat"] = rows(
-      "SELECT id, type, content, is_user, timestamp FROM chat WHERE session_id = ? ORDER BY id",
+      "SELECT id, type, content, is_user, timestamp, seq FROM chat WHERE session_id = ? "
+      "ORDER BY id",
       [](SQLite::Statement& q) {
-        return json{{"id", q.getColumn(0).getInt64()}, {"type", text(q.getColumn(1))},
-                    {"content", text(q.getColumn(2))}, {"is_user", q.getColumn(3).getInt() != 0},
-                    {"timestamp", text(q.getColumn(4))}};
+        json r{{"id", q.getColumn(0).getInt64()}, {"type", text(q.getColumn(1))},
+               {"content", text(q.getColumn(2))}, {"is_user", q.getColumn(3).getInt() != 0},
+               {"timestamp", text(q.getColumn(4))}};
+        if (!q.getColumn(5).isNull()) r["seq"] = q.getColumn(5).getInt64();  // replies only
+        return r;
       });
   out["transitions"] = rows(
       "SELECT source_state, dest_state, event, condition, timestamp, id FROM transition "
@@ -218,12 +221,17 @@ std::string import_rows(SQLite::Database& db, const std::string& agent, const js
   std::unordered_map<std::int64_t, std::int64_t> chat_ids;  // exported id -> new id
   {
     SQLite::Statement q(db,
-                        "INSERT INTO chat (session_id, type, content, is_user, timestamp, id) "
-                        "VALUES (?, ?, ?, ?, ?, ?)");
+                        "INSERT INTO chat (session_id, type, content, is_user, timestamp, id, "
+                        "seq) VALUES (?, ?, ?, ?, ?, ?, ?)");
     each("chat", [&](const json& r) {
       q.reset();
       const auto nid = new_row_id(r);
       q.bind(6, nid);
+      // A reply keeps its number: the imported (or forked) session numbers on from it.
+      if (const auto it = r.find("seq"); it != r.end() && it->is_number_integer())
+        q.bind(7, it->get<std::int64_t>());
+      else
+        q.bind(7);
       q.bind(1, row);
       q.bind(2, str(r, "type"));
       q.bind(3, str(r, "content"));

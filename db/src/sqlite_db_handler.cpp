@@ -159,11 +159,12 @@ void write_chat(detail::write_context& c, detail::row_reader& r) {
   const auto content = r.str();
   const bool is_user = r.flag();
   const bool closes = r.flag();
+  const auto seq = r.i64();
   const auto& ts = c.timestamp(r.time());
   const auto slot = c.slot(id, ts);
   auto& q = c.stmt(
-      "INSERT INTO chat (session_id, type, content, is_user, timestamp, id) "
-      "VALUES (?, ?, ?, ?, ?, ?)");
+      "INSERT INTO chat (session_id, type, content, is_user, timestamp, id, seq) "
+      "VALUES (?, ?, ?, ?, ?, ?, ?)");
   const auto chat_id = c.next_id();
   q.bind(1, slot.row);
   detail::bind_text(q, 2, type);
@@ -171,6 +172,10 @@ void write_chat(detail::write_context& c, detail::row_reader& r) {
   q.bind(4, is_user ? 1 : 0);
   q.bindNoCopy(5, ts);
   q.bind(6, chat_id);
+  if (seq > 0)
+    q.bind(7, seq);
+  else
+    q.bind(7);  // the user's rows, and replies not sent through a session
   q.exec();
   if (is_user) {
     // A human message opens a new turn: later reasoning belongs to the next reply.
@@ -268,6 +273,7 @@ void sqlite_db_handler::save_message(const session& s, const reply& message, boo
             .str(content)
             .flag(is_user)
             .flag(!is_user && closes_turn(message.kind))
+            .i64(is_user ? 0 : message.seq)
             .time(message.timestamp);
       },
       std::move(done));
@@ -591,6 +597,16 @@ void sqlite_db_handler::async_chat_page(const session& s, std::int64_t after_id,
       "async_chat_page", s.id(), std::move(done),
       [this, id = s.id(), after_id, limit, until](detail::reader_conn& c) {
         return detail::read_chat_page(c, agent_name_, id, after_id, limit, until);
+      });
+}
+
+void sqlite_db_handler::async_replies_since(const session& s, std::int64_t after_seq,
+                                            std::size_t limit,
+                                            read_callback<std::vector<chat_message>> done) {
+  read_async<std::vector<chat_message>>(
+      "async_replies_since", s.id(), std::move(done),
+      [this, id = s.id(), after_seq, limit](detail::reader_conn& c) {
+        return detail::read_replies_since(c, agent_name_, id, after_seq, limit);
       });
 }
 

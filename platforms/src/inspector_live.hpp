@@ -65,7 +65,9 @@ class inspector_live final : public ws_connection_base,
     });
   }
 
-  void send(std::shared_ptr<const std::string> frame) override { push(std::move(frame)); }
+  void send(std::shared_ptr<const std::string> frame, std::int64_t /*seq*/) override {
+    push(std::move(frame));
+  }
 
   void shutdown() override {
     net::post(ws_.get_executor(), [self = this->shared_from_this()] {

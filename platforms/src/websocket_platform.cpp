@@ -161,7 +161,7 @@ void websocket_platform::deliver(session& s, const reply& r) {
   if (conns.empty()) return;  // nobody connected now: the reply is in the chat log (with a DB)
   // Encoded once, shared by every connection of the session.
   auto frame = std::make_shared<const std::string>(detail::encode_reply(r));
-  for (auto& c : conns) c->send(frame);
+  for (auto& c : conns) c->send(frame, r.seq);
 }
 
 void websocket_platform::stop() {

@@ -1,5 +1,8 @@
 #include "ws_connection.hpp"
 
+#include <algorithm>
+#include <utility>
+
 #include <parley/agent.hpp>
 #include <parley/errors.hpp>
 #include <parley/log.hpp>
@@ -84,6 +87,9 @@ void ws_connection<Stream>::leave() {
 template <class Stream>
 void ws_connection<Stream>::run(request req) {
   if (auto refusal = join(req)) return refuse(std::move(*refusal));
+  // Joined first: every reply from now on reaches us live; the resend reads what came before
+  // (and perhaps some of those too: the cursor drops them).
+  if (who_.since && !hub_->stopping.load()) start_resend();
   const auto& o = hub_->opts;
   // The WebSocket timeouts replace the TCP stream's own (Beast wants exactly one of them).
   beast::get_lowest_layer(ws_).expires_never();
@@ -230,7 +236,10 @@ void ws_connection<Stream>::handle(std::string_view text) {
         s->call_manage_transition();
       });
     } else if (std::holds_alternative<input_fetch_history>(in)) {
-      start_replay();
+      if (replay_ && replay_->resend)
+        history_after_resend_ = true;  // after the resend, not instead of it
+      else
+        start_replay();
     } else if (auto* i = std::get_if<input_ignored>(&in)) {
       PARLEY_LOG(debug, "websocket " << session_tag(who_.session_id) << ": ignored action " << i->action);
     } else if (auto* err = std::get_if<input_error>(&in)) {
@@ -272,6 +281,39 @@ void ws_connection<Stream>::start_replay() {
   fetch_page();
 }
 
+// The resend of the replies after the client's cursor (?since=N): stored replies with seq > N
+// in order, then the live ones held meanwhile, each number once. The connection joined the
+// session before the first page is asked for, so a reply is either in the pages (recorded
+// before the read), or reaches us live, or both (then the cursor drops the second).
+template <class Stream>
+void ws_connection<Stream>::start_resend() {
+  // Nothing sent on this connection yet. Live replies are compared with what this connection
+  // sent, not with N: a reply that comes live after the join is newer than every stored one,
+  // so it is new to an honest client; and a client whose N is beyond the session's last reply
+  // (the session was deleted meanwhile) still gets the live ones.
+  cursor_ = 0;
+  auto s = session();
+  if (!s->agent().db()) return;  // nothing stored: only live replies
+  replay_.emplace();
+  replay_->session = std::move(s);
+  replay_->resend = true;
+  replay_->after_id = *who_.since;
+  fetch_page();
+}
+
+template <class Stream>
+void ws_connection<Stream>::end_resend() {
+  replay_.reset();
+  // The live replies that came meanwhile, in number order, without those resent.
+  auto held = std::move(held_);
+  held_.clear();
+  held_bytes_ = 0;
+  std::stable_sort(held.begin(), held.end(),
+                   [](const auto& a, const auto& b) { return a.first < b.first; });
+  for (auto& [seq, frame] : held) deliver_live(std::move(frame), seq);
+  if (std::exchange(history_after_resend_, false)) start_replay();
+}
+
 template <class Stream>
 void ws_connection<Stream>::fetch_page() {
   auto& r = *replay_;
@@ -279,17 +321,21 @@ void ws_connection<Stream>::fetch_page() {
   // Asked on the session's strand, so the read sees every row the session recorded before
   // (read-your-writes); the answer may come on any thread, so it is posted back to ours.
   net::post(r.session->strand(), [s = r.session, self = this->shared_from_this(),
-                                   after = r.after_id, until = r.until] {
+                                   after = r.after_id, until = r.until, resend = r.resend] {
     // Holds the session until the page is read (the handler reads from it).
     auto answer = [self, s](std::vector<chat_message> rows, std::exception_ptr error) {
       net::post(self->ws_.get_executor(), [self, rows = std::move(rows), error]() mutable {
         self->on_page(std::move(rows), error);
       });
     };
-    if (auto* db = s->agent().db())
-      db->async_chat_page(*s, after, replay_page_rows, until, answer);
-    else
+    if (auto* db = s->agent().db()) {
+      if (resend)
+        db->async_replies_since(*s, after, replay_page_rows, answer);
+      else
+        db->async_chat_page(*s, after, replay_page_rows, until, answer);
+    } else {
       answer({}, nullptr);
+    }
   });
 }
 
@@ -308,12 +354,17 @@ void ws_connection<Stream>::on_page(std::vector<chat_message> rows, std::excepti
     }
     PARLEY_LOG(info, "websocket " << session_tag(who_.session_id)
                                   << ": replaying the chat failed: " << what);
+    if (r.resend) {
+      this->error("cannot resend the replies after since=" + std::to_string(*who_.since) + ": " +
+                  what + "; reconnect with the same since to try again");
+      return end_resend();
+    }
     replay_.reset();
     this->error("cannot replay the chat history: " + what);
     return;
   }
   r.last_page = rows.size() < replay_page_rows;
-  if (!rows.empty()) r.after_id = rows.back().id;
+  if (!rows.empty()) r.after_id = r.resend ? rows.back().seq : rows.back().id;
   for (auto& m : rows) r.rows.push_back(std::move(m));
   pump_replay();
 }
@@ -327,23 +378,30 @@ void ws_connection<Stream>::pump_replay() {
   // alone), so live replies always find room.
   while (!r.rows.empty() &&
          (queue_.empty() || queued_bytes_ + r.rows.front().content.size() <= high)) {
-    push(std::make_shared<const std::string>(encode_history(r.rows.front())));
+    auto& m = r.rows.front();
+    if (!r.resend) {
+      push(std::make_shared<const std::string>(encode_history(m)));
+    } else if (m.seq > *cursor_) {
+      // Resent as it went live (history: false), with its number.
+      push(std::make_shared<const std::string>(encode_history(m, false)));
+      cursor_ = m.seq;
+    }
     r.rows.pop_front();
   }
   if (!r.rows.empty() || r.fetching) return;
-  if (r.last_page) return replay_.reset();
+  if (r.last_page) return r.resend ? end_resend() : replay_.reset();
   if (queued_bytes_ <= low) fetch_page();
 }
 
 // ---- writing --------------------------------------------------------------------------------
 
 template <class Stream>
-void ws_connection<Stream>::send(std::shared_ptr<const std::string> frame) {
+void ws_connection<Stream>::send(std::shared_ptr<const std::string> frame, std::int64_t seq) {
   bool first = false;
   {
     std::lock_guard lock(outbox_mutex_);
     first = outbox_.empty();
-    outbox_.push_back(std::move(frame));
+    outbox_.emplace_back(std::move(frame), seq);
   }
   // One handler takes every frame sent until it runs (a turn's replies, usually).
   if (first) net::post(ws_.get_executor(), [self = this->shared_from_this()] { self->take_outbox(); });
@@ -351,12 +409,33 @@ void ws_connection<Stream>::send(std::shared_ptr<const std::string> frame) {
 
 template <class Stream>
 void ws_connection<Stream>::take_outbox() {
-  std::vector<std::shared_ptr<const std::string>> frames;
+  std::vector<std::pair<std::shared_ptr<const std::string>, std::int64_t>> frames;
   {
     std::lock_guard lock(outbox_mutex_);
     frames.swap(outbox_);
   }
-  for (auto& f : frames) enqueue(std::move(f));
+  for (auto& [f, seq] : frames) deliver_live(std::move(f), seq);
+}
+
+template <class Stream>
+void ws_connection<Stream>::deliver_live(std::shared_ptr<const std::string> frame,
+                                         std::int64_t seq) {
+  if (!cursor_ || seq <= 0) return enqueue(std::move(frame));
+  if (closing_ || dead_) return;
+  if (replay_ && replay_->resend) {
+    // Held until the stored ones before it are sent. A client that cannot take the resend
+    // while its session keeps replying is closed like a slow one; it reconnects with its
+    // cursor and loses nothing.
+    held_bytes_ += frame->size();
+    held_.emplace_back(seq, std::move(frame));
+    if (held_bytes_ > hub_->opts.send_buffer)
+      close_slow(std::to_string(held_bytes_) + " bytes of live replies held during the resend "
+                 "from since=N, over platforms.websocket.send_buffer");
+    return;
+  }
+  if (seq <= *cursor_) return;  // resent already
+  cursor_ = seq;
+  enqueue(std::move(frame));
 }
 
 template <class Stream>
@@ -416,6 +495,8 @@ void ws_connection<Stream>::abandon() {
     queue_.pop_back();
   }
   replay_.reset();
+  held_.clear();
+  held_bytes_ = 0;
   close_timer_.cancel();
   progress_timer_.cancel();
 }
@@ -481,6 +562,8 @@ void ws_connection<Stream>::begin_close(websocket::close_code code, std::string 
   if (closing_ || dead_) return;
   closing_ = true;
   replay_.reset();
+  held_.clear();
+  held_bytes_ = 0;
   progress_timer_.cancel();
   close_reason_ = websocket::close_reason(code, reason);
   // The frame being written stays (its buffer is in use); the rest may go.

@@ -1,7 +1,8 @@
 #pragma once
 // One WebSocket connection (plain or TLS), on its own strand: one read and one write in
 // flight, an outgoing queue bounded in bytes and in time without progress, a per-connection
-// rate limit, and the paced replay of the stored chat. Instantiated twice, in ws_server.cpp
+// rate limit, the paced replay of the stored chat, and the resend of the replies after a
+// client's cursor (?since=N), each reply number once. Instantiated twice, in ws_server.cpp
 // only.
 #include <deque>
 #include <memory>
@@ -31,7 +32,7 @@ class ws_connection final : public ws_connection_base,
   /// the session cannot be had (agent.max_sessions), answers `req` with the refusal.
   void run(request req);
 
-  void send(std::shared_ptr<const std::string> frame) override;
+  void send(std::shared_ptr<const std::string> frame, std::int64_t seq) override;
   void shutdown() override;
   const std::string& session_id() const override { return who_.session_id; }
 
@@ -48,6 +49,9 @@ class ws_connection final : public ws_connection_base,
   bool take_token();
   void error(std::string message);
   void take_outbox();
+  /// A live reply numbered `seq`: held while the resend from a cursor runs, dropped when the
+  /// cursor is past it, else queued.
+  void deliver_live(std::shared_ptr<const std::string> frame, std::int64_t seq);
   void enqueue(std::shared_ptr<const std::string> frame);
   void push(std::shared_ptr<const std::string> frame);
   void do_write();
@@ -62,8 +66,11 @@ class ws_connection final : public ws_connection_base,
   void do_close();
   std::shared_ptr<parley::session> session();
 
-  // Replay of the stored chat (fetch_user_messages), a page at a time, paced by our writes.
+  // Replay of the stored chat (fetch_user_messages), or resend of the replies after the
+  // client's cursor (?since=N), a page at a time, paced by our writes.
   void start_replay();
+  void start_resend();
+  void end_resend();
   void fetch_page();
   void on_page(std::vector<chat_message> rows, std::exception_ptr error);
   void pump_replay();
@@ -79,7 +86,7 @@ class ws_connection final : public ws_connection_base,
   // Frames sent from other strands (a session's turn), taken by one handler on ours: the
   // replies of one turn are queued together, and sent in one write (held_writes).
   std::mutex outbox_mutex_;
-  std::vector<std::shared_ptr<const std::string>> outbox_;
+  std::vector<std::pair<std::shared_ptr<const std::string>, std::int64_t>> outbox_;  // frame, seq
   net::steady_timer close_timer_;
   net::steady_timer progress_timer_;
   websocket::close_reason close_reason_;
@@ -96,10 +103,19 @@ class ws_connection final : public ws_connection_base,
   bool close_pending_ = false;
   bool dead_ = false;  // a read or write failed: the socket is gone
 
+  // A client that came with ?since=N: the highest reply number queued to it (0: none yet).
+  // Live replies at or below it were resent already (dropped); those that come while the
+  // resend runs wait in held_ (bounded by send_buffer) and go, in number order, when it ends.
+  std::optional<std::int64_t> cursor_;
+  std::vector<std::pair<std::int64_t, std::shared_ptr<const std::string>>> held_;
+  std::size_t held_bytes_ = 0;
+  bool history_after_resend_ = false;  // fetch_user_messages came during the resend
+
   struct replay_state {
     std::shared_ptr<parley::session> session;
+    bool resend = false;  // replies after the cursor (by seq), not the chat log (by id)
     wall_clock::time_point until;
-    std::int64_t after_id = 0;
+    std::int64_t after_id = 0;  // the last row's id, or seq when resending
     std::deque<chat_message> rows;  // fetched, not yet queued
     bool fetching = false;
     bool last_page = false;  // no page after the rows held

@@ -1,5 +1,7 @@
 #include "ws_http.hpp"
 
+#include <algorithm>
+
 #include <parley/agent.hpp>
 
 #include "a2a_server.hpp"
@@ -83,9 +85,9 @@ bool token_ok(const request& req, const std::string& token, std::string& why) {
 // written as a UUID is (BAF uses the connection's UUID).
 std::string fresh_session_id() { return random_id(); }
 
-std::string query_param(std::string_view target, std::string_view key) {
+std::optional<std::string> find_query_param(std::string_view target, std::string_view key) {
   const auto q = target.find('?');
-  if (q == std::string_view::npos) return {};
+  if (q == std::string_view::npos) return std::nullopt;
   std::string_view rest = target.substr(q + 1);
   while (!rest.empty()) {
     const auto amp = rest.find('&');
@@ -96,7 +98,26 @@ std::string query_param(std::string_view target, std::string_view key) {
     if (amp == std::string_view::npos) break;
     rest = rest.substr(amp + 1);
   }
-  return {};
+  return std::nullopt;
+}
+
+std::string query_param(std::string_view target, std::string_view key) {
+  return find_query_param(target, key).value_or(std::string());
+}
+
+std::optional<std::int64_t> parse_since(std::string_view target, std::string& why) {
+  const auto v = find_query_param(target, "since");
+  if (!v) return std::nullopt;
+  // Digits only (no sign, no spaces), at most 18 of them: every such number fits an int64.
+  const bool digits = !v->empty() && v->size() <= 18 &&
+                      std::all_of(v->begin(), v->end(), [](char c) { return c >= '0' && c <= '9'; });
+  if (!digits) {
+    const std::string shown = v->size() > 40 ? v->substr(0, 40) + "..." : *v;
+    why = "query parameter 'since' must be a whole number >= 0 (the \"seq\" of the last reply "
+          "the client has; 0 for all stored replies), not '" + shown + "'";
+    return -1;
+  }
+  return std::stoll(*v);
 }
 
 client_identity identify(const request& req) {
@@ -112,6 +133,8 @@ client_identity identify(const request& req) {
   else
     who.user = query_param(target, "user_id");
   who.session_name = query_param(target, "session_name");
+  std::string ignored;  // admit() has refused a bad one
+  if (auto since = parse_since(target, ignored); since && *since >= 0) who.since = since;
   return who;
 }
 
@@ -141,6 +164,8 @@ http::status admit(const request& req, ws_hub& hub, std::string& why) {
     why = "session_id is longer than 256 characters";
     return http::status::bad_request;
   }
+  if (auto since = parse_since(req.target(), why); since && *since < 0)
+    return http::status::bad_request;
   if (!hub.try_reserve()) {
     why = "too many connections (platforms.websocket.max_connections = " +
           std::to_string(o.max_connections) + "); try again later";

@@ -1,6 +1,8 @@
 #pragma once
 // The HTTP side of the WebSocket platform, without sockets: who a handshake speaks for, whether
 // it may upgrade, and the answers to plain GETs (the page, /health, 404).
+#include <cstdint>
+#include <optional>
 #include <string>
 
 #include "beast.hpp"
@@ -16,10 +18,14 @@ struct client_identity {
   std::string session_id;
   std::string user;
   std::string session_name;
+  /// ?since=N: the seq of the last reply the client has; it is sent the stored replies after
+  /// it, then live ones. Empty: no cursor (only live replies, and history when asked for).
+  std::optional<std::int64_t> since;
 };
 
 /// X-Session-ID, else ?session_id=, else fresh_session_id(); X-User-ID or ?user_id=;
-/// ?session_name=. @throws std::system_error when the kernel gives no random bytes.
+/// ?session_name=; ?since= (checked by admit first). @throws std::system_error when the
+/// kernel gives no random bytes.
 client_identity identify(const request& req);
 
 /// A new session id: 128 bits from the kernel's CSPRNG as 36 characters, 8-4-4-4-12 lowercase
@@ -28,6 +34,12 @@ std::string fresh_session_id();
 
 /// The value of query parameter `key` in `target` (percent-decoded), or "".
 std::string query_param(std::string_view target, std::string_view key);
+/// The same, or nothing when `target` has no such parameter.
+std::optional<std::string> find_query_param(std::string_view target, std::string_view key);
+
+/// The cursor of ?since= in `target`: nothing when absent; a whole number >= 0 when given;
+/// else `why` names the parameter, the value and the fix, and the result is -1.
+std::optional<std::int64_t> parse_since(std::string_view target, std::string& why);
 
 /// Whether `req` carries `token` (Authorization: Bearer, else ?token=); an empty token lets
 /// everyone in. `why` says what is wrong.
@@ -37,7 +49,8 @@ bool token_ok(const request& req, const std::string& token, std::string& why);
 std::string_view path_of(std::string_view target);
 
 /// 101 when the upgrade may go ahead (and then a connection slot is reserved), else the
-/// refusal: 503 (stopping or max_connections), 403 (Origin), 401 (token), 400 (bad id); `why`
+/// refusal: 503 (stopping or max_connections), 403 (Origin), 401 (token), 400 (bad id or
+/// ?since=); `why`
 /// says what and how to fix it.
 http::status admit(const request& req, ws_hub& hub, std::string& why);
 

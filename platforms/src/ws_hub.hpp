@@ -26,8 +26,10 @@ class inspector_service;
 class ws_connection_base {
  public:
   virtual ~ws_connection_base() = default;
-  /// Any thread: queues a text frame (posted to the connection's strand).
-  virtual void send(std::shared_ptr<const std::string> frame) = 0;
+  /// Any thread: queues a text frame (posted to the connection's strand). `seq` is the
+  /// reply's number (reply::seq; 0 for frames that are not numbered replies): a connection
+  /// with a cursor (?since=N) sends each number once, in order.
+  virtual void send(std::shared_ptr<const std::string> frame, std::int64_t seq) = 0;
   /// Any thread: sends what is queued, then closes with 1001 (going away).
   virtual void shutdown() = 0;
   /// The session this connection speaks for (immutable).

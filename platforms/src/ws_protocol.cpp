@@ -306,11 +306,16 @@ std::string encode_reply(const reply& r, bool history) {
     // An answer to another agent: BAF's frame plus the reply's lineage (BAF clients ignore it).
     json f = reply_frame(r.kind, r.text, r.data, history, r.timestamp);
     f.update(r.lineage->to_json());
+    if (r.seq > 0) f["seq"] = r.seq;
     return dump(f);
   }
   // Written directly, no JSON object built: the same bytes as dump() of reply_frame() (keys in
-  // order: action, history, message, timestamp). The image frame has two more keys.
-  if (r.kind == reply_kind::image) return dump(reply_frame(r.kind, r.text, r.data, history, r.timestamp));
+  // order: action, history, message, seq, timestamp). The image frame has two more keys.
+  if (r.kind == reply_kind::image) {
+    json f = reply_frame(r.kind, r.text, r.data, history, r.timestamp);
+    if (r.seq > 0) f["seq"] = r.seq;
+    return dump(f);
+  }
   const char* action = "agent_reply_str";
   std::string message;
   switch (r.kind) {
@@ -343,13 +348,18 @@ std::string encode_reply(const reply& r, bool history) {
   out += history ? "true" : "false";
   out += R"(,"message":)";
   out += message;
+  if (r.seq > 0) {
+    // Parley's extra field (BAF clients ignore it): the reply's number, a client's cursor.
+    out += R"(,"seq":)";
+    out += std::to_string(r.seq);
+  }
   out += R"(,"timestamp":")";
   out += format_timestamp(r.timestamp);
   out += "\"}";
   return out;
 }
 
-std::string encode_history(const chat_message& m) {
+std::string encode_history(const chat_message& m, bool history) {
   // Stored rows carry the reply kind's name ("str" or "text", "markdown", ...) and the
   // content as text (structured kinds serialised as JSON).
   static const std::pair<std::string_view, reply_kind> kinds[] = {
@@ -386,7 +396,9 @@ std::string encode_history(const chat_message& m) {
     return dump(frame(kind == reply_kind::file ? "user_file" : "user_message", std::move(message),
                       true, m.timestamp));
   }
-  return dump(reply_frame(kind, m.content, data, true, m.timestamp));
+  json f = reply_frame(kind, m.content, data, history, m.timestamp);
+  if (m.seq > 0) f["seq"] = m.seq;
+  return dump(f);
 }
 
 std::string encode_error(std::string_view message) {

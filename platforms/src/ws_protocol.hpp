@@ -44,10 +44,13 @@ std::string format_timestamp(wall_clock::time_point t);
 
 /// The frame for a reply: agent_reply_str, _markdown, _html, _options (a JSON string
 /// {"0":"A",...} as BAF sends it), _file, _image (base64, with Parley's extra "name" and
-/// "type" fields), _json, _location, _reasoning_step, _task_list_update.
+/// "type" fields), _json, _location, _reasoning_step, _task_list_update. A numbered reply
+/// (r.seq > 0) carries Parley's extra "seq" field.
 std::string encode_reply(const reply& r, bool history = false);
-/// The frame replaying one stored chat row (history: true): user_message for the user's.
-std::string encode_history(const chat_message& m);
+/// The frame replaying one stored chat row (history: true by default; a reply resent for a
+/// cursor, ?since=N, goes as it went live): user_message for the user's. A numbered reply
+/// carries its "seq".
+std::string encode_history(const chat_message& m, bool history = true);
 /// {"action":"error","message":...}
 std::string encode_error(std::string_view message);
 

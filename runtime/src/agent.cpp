@@ -402,26 +402,36 @@ void agent::claim(const std::string& id) {
 // Starts `s` on its strand: at once when it is new, else once its snapshot is read off this
 // thread. Until then its queue holds what is posted to it (drain waits for start()).
 void agent::start_restore(const std::shared_ptr<session>& s) {
-  if (!persist_ || !db_) {
+  if (!db_) {
     net::post(s->strand(), [s] { s->start(nullptr); });
     return;
   }
+  // Read even when sessions are not persisted: a session that starts afresh under a known id
+  // numbers its replies on from the stored ones (chat rows keep (session, seq) unique, and a
+  // client's cursor must not go back).
   db_->async_load_session(
       name_, s->id(),
-      [this, s](std::optional<session_snapshot> snap, std::exception_ptr error) {
+      [this, s, resume = persist_](std::optional<session_snapshot> snap, std::exception_ptr error) {
         if (error) {
+          std::string what = "unknown error";
           try {
             std::rethrow_exception(error);
           } catch (const std::exception& ex) {
-            PARLEY_LOG(error, "agent " << name_ << ": cannot restore session " << session_tag(s->id()) << " ("
-                                       << ex.what() << "); starting it afresh");
+            what = ex.what();
           } catch (...) {
-            PARLEY_LOG(error, "agent " << name_ << ": cannot restore session " << session_tag(s->id())
-                                       << "; starting it afresh");
           }
+          if (resume)
+            PARLEY_LOG(error, "agent " << name_ << ": cannot restore session " << session_tag(s->id())
+                                       << " (" << what << "); starting it afresh");
+          else
+            PARLEY_LOG(error, "agent " << name_ << ": cannot read the last reply number of session "
+                                       << session_tag(s->id()) << " (" << what
+                                       << "); numbering its replies from 1");
           snap.reset();
         }
-        net::post(s->strand(), [s, snap = std::move(snap)] { s->start(snap ? &*snap : nullptr); });
+        net::post(s->strand(), [s, snap = std::move(snap), resume] {
+          s->start(snap ? &*snap : nullptr, resume);
+        });
       });
 }
 

@@ -2,6 +2,8 @@
 
 #include <parley/session.hpp>
 
+#include <algorithm>
+
 namespace parley {
 
 // The defaults read inside the call: correct for any handler, off the caller's thread for none.
@@ -39,6 +41,20 @@ void db_handler::async_chat_page(const session& s, std::int64_t after_id, std::s
     std::vector<chat_message> page;
     for (auto& m : all)
       if (m.id > after_id && (limit == 0 || page.size() < limit)) page.push_back(std::move(m));
+    return page;
+  });
+}
+
+void db_handler::async_replies_since(const session& s, std::int64_t after_seq, std::size_t limit,
+                                     read_callback<std::vector<chat_message>> done) {
+  read_now(done, [&] {
+    auto all = chat_history(s, std::nullopt, std::nullopt);
+    std::vector<chat_message> page;
+    for (auto& m : all)
+      if (!m.is_user && m.seq > after_seq) page.push_back(std::move(m));
+    std::stable_sort(page.begin(), page.end(),
+                     [](const chat_message& a, const chat_message& b) { return a.seq < b.seq; });
+    if (limit != 0 && page.size() > limit) page.resize(limit);
     return page;
   });
 }

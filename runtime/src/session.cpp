@@ -162,11 +162,14 @@ std::optional<clock::time_point> session::release_timers() {
 
 // ---- life --------------------------------------------------------------------------------------
 
-void session::start(const session_snapshot* snapshot) {
+void session::start(const session_snapshot* snapshot, bool resume) {
   if (started_) return;
   auto* db = agent_->db();
+  // Replies are numbered on from the last stored one, whether the session resumes or starts
+  // afresh under the same id (its earlier rows keep their numbers).
+  if (snapshot) reply_seq_ = std::max(reply_seq_, snapshot->last_reply_seq);
   // A session closed in an earlier life starts a new conversation under the same id.
-  if (snapshot && snapshot->closed_reason.empty()) {
+  if (snapshot && resume && snapshot->closed_reason.empty()) {
     const parley::state* s = agent_->find_state(snapshot->state);
     if (!s) {
       PARLEY_LOG(warn, "session " << session_tag(id_) << ": persisted state '" << snapshot->state

@@ -43,6 +43,9 @@ void session::send(parley::reply r) {
                          "sent");
     r.lineage = std::move(l);
   }
+  // Numbered on the strand, in the order the replies go out: the client's cursor (?since=N)
+  // and the chat row's seq (unique per session in the database) are this number.
+  r.seq = ++reply_seq_;
   if (auto* db = agent_->db()) {
     if (db->sync_commit() && platform_) {
       // The client sees the reply only once its row is durable (db.sync_commit).

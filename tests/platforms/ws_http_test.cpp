@@ -57,6 +57,22 @@ TEST_CASE("identify makes a fresh id only when the client names none") {
 
 TEST_SUITE("session tags in logs") {
 
+TEST_CASE("?since= is a whole number >= 0, or absent; anything else names the parameter") {
+  using parley::platforms::detail::parse_since;
+  std::string why;
+  CHECK_FALSE(parse_since("/?session_id=a", why).has_value());
+  CHECK(parse_since("/?since=0", why) == 0);
+  CHECK(parse_since("/?session_id=a&since=17", why) == 17);
+  CHECK(parse_since("/?since=%31%32", why) == 12);  // percent-decoded
+  for (const char* bad : {"/?since=-1", "/?since=x", "/?since=", "/?since", "/?since=1e3",
+                          "/?since=+1", "/?since=1234567890123456789"}) {
+    CAPTURE(bad);
+    why.clear();
+    CHECK(parse_since(bad, why) == -1);
+    CHECK(why.find("'since'") != std::string::npos);
+  }
+}
+
 TEST_CASE("a session tag is short, stable, and does not show the id") {
   const std::string id = "3f2a9c1e-77b0-4d2e-9a41-0c5e8f6d2b17";
   const auto tag = parley::session_tag(id);

@@ -181,6 +181,34 @@ TEST_CASE("replies encode as BAF frames") {
   }
 }
 
+TEST_CASE("a numbered reply carries its seq, and is otherwise BAF's frame") {
+  // Direct encoding and JSON object agree, with the extra field between message and timestamp.
+  for (auto kind : {reply_kind::text, reply_kind::json, reply_kind::image}) {
+    reply r{kind, "hi", kind == reply_kind::text ? json() : json{{"base64", "aGk="}, {"name", "a.png"}}};
+    r.seq = 42;
+    auto f = json::parse(encode_reply(r));
+    CHECK(f["seq"] == 42);
+    CHECK(f["history"] == false);
+    f.erase("seq");
+    r.seq = 0;
+    CHECK(f == json::parse(encode_reply(r)));  // without a number: no field
+    CHECK(encode_reply(r).find("\"seq\"") == std::string::npos);
+  }
+  reply t{reply_kind::text, "hi", {}};
+  t.seq = 7;
+  json expect = {{"action", "agent_reply_str"}, {"message", "hi"}, {"history", false},
+                 {"seq", 7}, {"timestamp", format_timestamp(t.timestamp)}};
+  CHECK(encode_reply(t) == expect.dump());
+  // Stored rows: their seq, as history (a replay) or as they went live (a resend from ?since=N).
+  chat_message row{5, "text", "hello", false, wall_clock::now(), 3};
+  auto h = json::parse(encode_history(row));
+  CHECK(h["seq"] == 3);
+  CHECK(h["history"] == true);
+  CHECK(json::parse(encode_history(row, false))["history"] == false);
+  chat_message user{6, "str", "hey", true, wall_clock::now()};
+  CHECK_FALSE(json::parse(encode_history(user)).contains("seq"));
+}
+
 TEST_CASE("options keep their order past ten, as BAF's enumerate() gives them") {
   json options = json::array();
   for (int i = 0; i < 12; ++i) options.push_back("o" + std::to_string(i));

@@ -21,7 +21,7 @@ struct table_spec {
 
 const std::array<table_spec, table_count>& specs() {
   static const std::array<table_spec, table_count> s{{
-      {"chat", true, {{"type", ""}, {"content", ""}, {"is_user", "int"}, {"timestamp", ""}}},
+      {"chat", true, {{"type", ""}, {"content", ""}, {"is_user", "int"}, {"timestamp", ""}, {"seq", "bigint"}}},
       {"intent_prediction",
        true,
        {{"message", ""}, {"timestamp", ""}, {"intent_classifier", ""}, {"intent", ""},

@@ -246,9 +246,10 @@ void connection::finish() {
     PGresult* r = PQgetResult(conn_);
     auto& p = pending_.front();
     if (!r) {
-      // The end of one statement's results. Counted even when the next statement's results
-      // have not arrived yet (PQisBusy now): the loop only asks when libpq would not block,
-      // so a null here is always an end marker, never "nothing yet".
+      // The end of one statement's results. It counts even when the next statement's results
+      // have not arrived yet (PQisBusy is then 1): skipping it left every later result one
+      // statement behind, so a query's rows after a prepare that ended alone in one read were
+      // taken for the prepare's and dropped (a resend page of 100 kB came back empty).
       if (p.statements == 0) break;
       --p.statements;
       ++p.next;

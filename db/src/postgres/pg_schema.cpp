@@ -118,7 +118,12 @@ constexpr const char* version_1[] = {
 // in the same transaction, that it still holds each shard it writes for at the epoch it
 // claimed (parley_fence, which also locks those lease rows until the commit, so a takeover
 // waits for the batch and the batch never lands after it).
+//
+// Each reply also carries its session's reply sequence number (NULL for the user's rows),
+// unique per session: a second line of defence against two owners writing one session.
 constexpr const char* version_2[] = {
+    "ALTER TABLE chat ADD COLUMN seq BIGINT",
+    "CREATE UNIQUE INDEX chat_by_session_seq ON chat (session_id, seq) WHERE seq IS NOT NULL",
     R"sql(CREATE TABLE parley_node (
   node       TEXT PRIMARY KEY,
   agent_name TEXT NOT NULL,
@@ -149,11 +154,14 @@ BEGIN
 END $f$)sql",
 };
 
-void add_step(std::vector<query>& out, int version, const char* sql) {
-  // Guarded by the version read under the lock: a node that lost the race skips it.
-  out.push_back({"DO $do$ BEGIN IF (SELECT coalesce(max(version), 0) FROM parley_schema) < " +
-                     std::to_string(version) + " THEN EXECUTE $q$" + sql + "$q$; END IF; END $do$",
-                 {}});
+// Appends the steps of `version`, each run only when the stored version is below it (read
+// under the migration lock: a node that lost the race skips them).
+template <std::size_t N>
+void add_steps(std::vector<query>& out, int version, const char* const (&steps)[N]) {
+  for (const char* sql : steps)
+    out.push_back({"DO $$ BEGIN IF (SELECT coalesce(max(version), 0) FROM parley_schema) < " +
+                       std::to_string(version) + " THEN EXECUTE $q$" + sql + "$q$; END IF; END $$",
+                   {}});
 }
 
 }  // namespace
@@ -168,10 +176,8 @@ std::vector<query> migration(int from) {
   // Nodes starting together: one migrates, the others wait here and then find nothing to do.
   out.push_back({"SELECT pg_advisory_xact_lock(7305402)", {}});
   out.push_back({"CREATE TABLE IF NOT EXISTS parley_schema (version INTEGER NOT NULL)", {}});
-  if (from < 1)
-    for (const char* sql : version_1) add_step(out, 1, sql);
-  if (from < 2)
-    for (const char* sql : version_2) add_step(out, 2, sql);
+  if (from < 1) add_steps(out, 1, version_1);
+  if (from < 2) add_steps(out, 2, version_2);
   out.push_back({"INSERT INTO parley_schema (version) SELECT $1::int WHERE (SELECT coalesce(max(version), 0) "
                  "FROM parley_schema) < $1::int",
                  {std::to_string(schema_version)}});

@@ -88,6 +88,12 @@ std::string sql_with_row(const char* before, const char* after) {
   return std::string(before) + session_row + after;
 }
 
+// chat.seq: the reply's number; NULL for the user's rows and replies not sent by a session.
+std::optional<std::string> reply_seq_param(const reply& message, bool is_user) {
+  if (is_user || message.seq <= 0) return std::nullopt;
+  return std::to_string(message.seq);
+}
+
 std::exception_ptr as_db_error(std::exception_ptr e, const std::string& what) {
   try {
     std::rethrow_exception(e);
@@ -974,7 +980,7 @@ void postgres_db_handler::save_message(const session& s, const reply& message, b
   it.committed = std::move(committed);
   it.rows.push_back({pg::table::chat, 0, s.id(),
                      {std::string(to_string(message.kind)), pg_text(message.content()), is_user ? "1" : "0",
-                      it.timestamp}});
+                      it.timestamp, reply_seq_param(message, is_user)}});
   {
     // A reply that closes a turn with reasoning steps: they point at it (a later reply of the
     // same turn links them again, so they end on the last).
@@ -1120,6 +1126,7 @@ std::vector<chat_message> chat_rows(const pg::result& r) {
     m.content = std::string(r.text(i, 2));
     m.is_user = r.text(i, 3) != "0";
     m.timestamp = parse_timestamp(r.text(i, 4)).value_or(wall_clock::time_point{});
+    if (!r.is_null(i, 5)) m.seq = r.integer(i, 5);
     out.push_back(std::move(m));
   }
   return out;
@@ -1127,7 +1134,7 @@ std::vector<chat_message> chat_rows(const pg::result& r) {
 
 query chat_query(const std::string& agent, const std::string& sid, std::optional<std::size_t> n,
                  std::optional<wall_clock::time_point> until) {
-  return {"SELECT * FROM (SELECT c.id, c.type, c.content, c.is_user, c.timestamp FROM chat c "
+  return {"SELECT * FROM (SELECT c.id, c.type, c.content, c.is_user, c.timestamp, c.seq FROM chat c "
           "JOIN session s ON s.id = c.session_id WHERE s.agent_name = $1 AND s.session_id = $2 "
           "AND ($3::text IS NULL OR c.timestamp <= $3) ORDER BY c.id DESC LIMIT $4::bigint) t ORDER BY id",
           {agent, sid, until_param(until), n ? std::optional<std::string>(std::to_string(*n)) : std::nullopt}};
@@ -1172,7 +1179,8 @@ std::vector<query> session_queries(const std::string& agent, const std::string& 
           {sql_with_row("SELECT key, due, event FROM timer WHERE session_id = ", " ORDER BY id"), {agent, sid}},
           {sql_with_row("SELECT message_id FROM (SELECT id, message_id FROM agent_message WHERE session_id = ",
                         " AND direction = 'in' AND status = 'handled' ORDER BY id DESC LIMIT 4096) t ORDER BY id"),
-           {agent, sid}}};
+           {agent, sid}},
+          {sql_with_row("SELECT max(seq) FROM chat WHERE seq IS NOT NULL AND session_id = ", ""), {agent, sid}}};
 }
 
 std::optional<session_snapshot> session_from(std::vector<pg::result>& rs, const std::string& sid) {
@@ -1193,6 +1201,7 @@ std::optional<session_snapshot> session_from(std::vector<pg::result>& rs, const 
       snap.timers.push_back(std::move(*p));
   const auto& a = rs.at(2);
   for (int i = 0; i < a.rows(); ++i) snap.handled_agent_ids.emplace_back(a.text(i, 0));
+  if (const auto& n = rs.at(3); n.rows() > 0 && !n.is_null(0, 0)) snap.last_reply_seq = n.integer(0, 0);
   return snap;
 }
 
@@ -1244,10 +1253,23 @@ void postgres_db_handler::async_chat_page(const session& s, std::int64_t after_i
                                           std::optional<wall_clock::time_point> until,
                                           read_callback<std::vector<chat_message>> done) {
   if (!impl_) return done({}, std::make_exception_ptr(db_error("the PostgreSQL handler is not open")));
-  query q{"SELECT c.id, c.type, c.content, c.is_user, c.timestamp FROM chat c "
+  query q{"SELECT c.id, c.type, c.content, c.is_user, c.timestamp, c.seq FROM chat c "
           "JOIN session s ON s.id = c.session_id WHERE s.agent_name = $1 AND s.session_id = $2 "
           "AND c.id > $3::bigint AND ($4::text IS NULL OR c.timestamp <= $4) ORDER BY c.id LIMIT $5::bigint",
           {agent_name_, s.id(), std::to_string(after_id), until_param(until),
+           limit ? std::optional<std::string>(std::to_string(limit)) : std::nullopt}};
+  impl_->read_async<std::vector<chat_message>>({std::move(q)},
+                                               [](std::vector<pg::result>& rs) { return chat_rows(rs.at(0)); },
+                                               std::move(done));
+}
+
+void postgres_db_handler::async_replies_since(const session& s, std::int64_t after_seq, std::size_t limit,
+                                              read_callback<std::vector<chat_message>> done) {
+  if (!impl_) return done({}, std::make_exception_ptr(db_error("the PostgreSQL handler is not open")));
+  query q{"SELECT c.id, c.type, c.content, c.is_user, c.timestamp, c.seq FROM chat c "
+          "JOIN session s ON s.id = c.session_id WHERE s.agent_name = $1 AND s.session_id = $2 "
+          "AND c.seq IS NOT NULL AND c.seq > $3::bigint ORDER BY c.seq LIMIT $4::bigint",
+          {agent_name_, s.id(), std::to_string(after_seq),
            limit ? std::optional<std::string>(std::to_string(limit)) : std::nullopt}};
   impl_->read_async<std::vector<chat_message>>({std::move(q)},
                                                [](std::vector<pg::result>& rs) { return chat_rows(rs.at(0)); },

@@ -30,6 +30,9 @@ struct chat_message {
   std::string content;
   bool is_user = false;
   wall_clock::time_point timestamp;
+  /// The reply's sequence number in its session (reply::seq); 0 for the user's rows and for
+  /// rows stored before replies were numbered.
+  std::int64_t seq = 0;
 };
 
 struct reasoning_event {
@@ -68,6 +71,9 @@ struct session_snapshot {
   /// Lineage ids of the agent messages it handled last (oldest first), so a resend after a
   /// restart is still dropped as a duplicate. Handlers that do not keep them leave it empty.
   std::vector<std::string> handled_agent_ids;
+  /// The highest reply sequence number stored for the session (0: none), whether or not it
+  /// was closed: its next reply is numbered one more, on whichever process resumes it.
+  std::int64_t last_reply_seq = 0;
 };
 
 /// A stored session, for listings (no history).
@@ -151,6 +157,12 @@ class db_handler {
   virtual void async_chat_page(const session& s, std::int64_t after_id, std::size_t limit,
                                std::optional<wall_clock::time_point> until,
                                read_callback<std::vector<chat_message>> done);
+  /// The replies to resend to a client that has seen up to `after_seq` (WebSocket ?since=N):
+  /// the session's stored replies with seq > `after_seq`, in seq order, at most `limit` (0:
+  /// all). An empty page, or one shorter than `limit`, means the end. The default reads the
+  /// whole chat log (chat_history) and keeps those.
+  virtual void async_replies_since(const session& s, std::int64_t after_seq, std::size_t limit,
+                                   read_callback<std::vector<chat_message>> done);
   /// reasoning_events, off the caller's thread.
   virtual void async_reasoning_events(const session& s,
                                       std::optional<wall_clock::time_point> until,

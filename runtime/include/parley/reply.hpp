@@ -34,6 +34,10 @@ struct reply {
   /// Set by the session when the reply answers another agent's message: the reply's own
   /// lineage (caused by that message, depth + 1). Platforms that talk to agents send it along.
   std::shared_ptr<const parley::lineage> lineage{};
+  /// The session's reply sequence number (1, 2, 3, ... per session), set by session::send;
+  /// 0 for a reply not sent through a session. Stored with the chat row; a client resumes
+  /// from it (WebSocket ?since=N).
+  std::int64_t seq = 0;
 
   /// The content as stored in the chat table: the text, or the JSON data serialised.
   std::string content() const;

@@ -212,8 +212,10 @@ class session : public std::enable_shared_from_this<session> {
 
   // ---- runtime internals (used by agent, platforms and DB handlers) -------------------------
   /// Strand. Starts the session: runs the initial state's body (new session), or resumes in
-  /// `snapshot`'s state with its dictionary and timers, without running the body.
-  void start(const session_snapshot* snapshot);
+  /// `snapshot`'s state with its dictionary and timers, without running the body. With
+  /// `resume` false only the snapshot's reply numbering is taken (a session that is not
+  /// persisted starts afresh, but numbers its replies on from the stored ones).
+  void start(const session_snapshot* snapshot, bool resume = true);
   /// Any thread. Runs `fn` on the strand once every event queued before now is handled and
   /// no body is suspended.
   void when_idle(std::function<void()> fn);
@@ -335,6 +337,9 @@ class session : public std::enable_shared_from_this<session> {
   std::unique_ptr<timer_type> poll_;
   std::optional<clock::time_point> after_due_;  // the armed after(d) timeout, if any
   std::uint64_t timer_seq_ = 0;
+  // The last reply's sequence number (reply::seq): restored from the database when the
+  // session starts, kept across a reset (a client's cursor never goes back).
+  std::int64_t reply_seq_ = 0;
   std::vector<std::shared_ptr<scheduled>> scheduled_;
   // Lineage ids of the agent messages handled last (agent.agent_message_ids of them): a
   // resend is dropped. Strand.

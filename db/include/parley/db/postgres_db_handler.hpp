@@ -110,6 +110,8 @@ class postgres_db_handler final : public db_handler {
   void async_chat_page(const session& s, std::int64_t after_id, std::size_t limit,
                        std::optional<wall_clock::time_point> until,
                        read_callback<std::vector<chat_message>> done) override;
+  void async_replies_since(const session& s, std::int64_t after_seq, std::size_t limit,
+                           read_callback<std::vector<chat_message>> done) override;
   void async_reasoning_events(const session& s, std::optional<wall_clock::time_point> until,
                               read_callback<std::vector<reasoning_event>> done) override;
   void delete_session(std::string_view agent_name, std::string_view session_id) override;

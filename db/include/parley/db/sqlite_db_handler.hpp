@@ -147,6 +147,8 @@ class sqlite_db_handler final : public db_handler {
   void async_chat_page(const session& s, std::int64_t after_id, std::size_t limit,
                        std::optional<wall_clock::time_point> until,
                        read_callback<std::vector<chat_message>> done) override;
+  void async_replies_since(const session& s, std::int64_t after_seq, std::size_t limit,
+                           read_callback<std::vector<chat_message>> done) override;
   void async_reasoning_events(const session& s, std::optional<wall_clock::time_point> until,
                               read_callback<std::vector<reasoning_event>> done) override;
   /// Queued after the session's earlier writes; the rows cascade.
