@@ -19,8 +19,8 @@
 
 #include <parley/agent.hpp>
 #include <parley/db/inspect.hpp>
+#include <parley/db/reader.hpp>
 #include <parley/db/sqlite_db_handler.hpp>
-#include <parley/db/sqlite_open.hpp>
 
 namespace {
 
@@ -99,7 +99,7 @@ int main(int argc, char** argv) {
   }
   std::printf("%ld sessions, %ld chat rows (%ld per session)%s\n", sessions, chat, chat / sessions,
               index ? "" : ", without the index chat_by_session_user");
-  auto db = parley::db::open_for_reading(path);
+  auto db = parley::db::open_reader(path);
   parley::db::session_query q;
   time("sessions page (50, newest first, counts)", [&] {
     return parley::db::list_sessions(*db, q).dump().size();
