@@ -8,6 +8,7 @@
 #include <parley/db/reader.hpp>
 #include <parley/db/timestamp.hpp>
 #include <parley/errors.hpp>
+#include <parley/log.hpp>
 
 #include "backend.hpp"
 #include "greetings_bot.hpp"
