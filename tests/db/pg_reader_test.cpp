@@ -4,6 +4,9 @@
 // reader's change marker moves when the agent commits; bad URIs name the fix.
 #include <doctest/doctest.h>
 
+#include <set>
+
+#include <parley/agent_link.hpp>
 #include <parley/db/inspect.hpp>
 #include <parley/db/reader.hpp>
 #include <parley/db/timestamp.hpp>
@@ -141,4 +144,50 @@ TEST_CASE("postgres: opening a reader names a server that is down, a database th
   } catch (const parley::db_error& e) {
     CHECK(std::string(e.what()).find("not a Parley database") != std::string::npos);
   }
+}
+
+TEST_CASE("postgres: parley-inspect chain follows a message from a SQLite file into a PostgreSQL database") {
+  test::backend pg;
+  if (pg.skipped()) return;
+  test::temp_dir dir;
+  const auto file = dir.file("a.db");
+  // Agent a (SQLite) sends msg-1; agent b (PostgreSQL) receives it and answers with msg-2.
+  auto record = [](std::shared_ptr<parley::db_handler> handler, const std::string& agent,
+                   std::vector<parley::agent_message_record> rows) {
+    test::harness h(std::move(handler), greetings::define, false, agent);
+    auto s = h.session("s-" + agent);
+    REQUIRE(h.got.wait("s-" + agent, 1));
+    test::on_strand(*s, [&] {
+      for (const auto& r : rows) h.agent.db()->save_agent_message(*s, r);
+    });
+  };
+  parley::agent_message_record out;
+  out.direction = "out";
+  out.protocol = "websocket";
+  out.lineage.id = "msg-1";
+  out.lineage.sender_agent = "a";
+  out.content = "question";
+  out.status = "sent";
+  auto in = out;
+  in.direction = "in";
+  in.status = "handled";
+  parley::agent_message_record answer = out;
+  answer.lineage.id = "msg-2";
+  answer.lineage.causation_id = "msg-1";
+  answer.lineage.sender_agent = "b";
+  answer.content = "answer";
+  record(std::make_shared<parley::db::sqlite_db_handler>(parley::db::sqlite_options{.path = file}), "a", {out});
+  record(pg.handler(), "b", {in, answer});
+  auto r = test::run({PARLEY_INSPECT_BIN, file, pg.where(), "chain", "msg-1", "--json"});
+  INFO(r.err);
+  REQUIRE(r.code == 0);
+  const auto rows = json::parse(r.out);
+  REQUIRE(rows.size() == 3);
+  CHECK(rows[0]["file"] == "a.db");
+  CHECK(rows[0]["agent"] == "a");
+  std::set<std::string> ids;
+  for (const auto& row : rows) ids.insert(row["message_id"].get<std::string>());
+  CHECK(ids == std::set<std::string>{"msg-1", "msg-2"});
+  for (const auto& row : rows)
+    if (row["agent"] == "b") CHECK(row["file"].get<std::string>().starts_with("postgresql://"));
 }
