@@ -175,3 +175,70 @@ BACKEND_CASE("deleting a session removes all its rows, after its earlier writes"
   CHECK_FALSE(h.agent.db()->load_session("testbot", "gone").has_value());
 }
 
+// Reset (agent::reset_session) deletes through the handler on either backend.
+BACKEND_CASE("reset deletes the session's rows and starts it afresh") {
+  test::backend db;
+  if (db.skipped()) return;
+  test::harness h(db.handler(), greetings::define);
+  h.session("r1");
+  h.say("r1", "hello");
+  REQUIRE(h.got.wait("r1", 3));
+  std::promise<std::shared_ptr<parley::session>> fresh;
+  h.agent.reset_session("r1", [&](std::shared_ptr<parley::session> s) { fresh.set_value(s); });
+  auto f = fresh.get_future();
+  REQUIRE(f.wait_for(10s) == std::future_status::ready);
+  auto s = f.get();
+  REQUIRE(s);
+  REQUIRE(h.got.wait("r1", 4));  // greeted again
+  std::vector<parley::chat_message> hist;
+  test::on_strand(*s, [&] { hist = s->get_chat_history(); });
+  REQUIRE(hist.size() == 1);
+  CHECK(hist[0].content == "Hi! I'm the greetings bot. Say hello when you're ready.");
+  // The handler's interface has no flush: wait for the commit.
+  CHECK(test::eventually([&] { return db.count("SELECT count(*) FROM chat") == 1; }));
+  CHECK(db.count("SELECT count(*) FROM transition") == 0);
+  CHECK(db.count("SELECT count(*) FROM intent_prediction") == 0);
+}
+
+BACKEND_CASE("a message right after a reset belongs to the fresh conversation and keeps its rows") {
+  test::backend db;
+  if (db.skipped()) return;
+  test::harness h(db.handler(), greetings::define);
+  auto s = h.session("rr");
+  h.say("rr", "hello");
+  REQUIRE(h.got.wait("rr", 3));
+  // No gap: the reset and the next message are queued back to back on the same session.
+  h.agent.reset_session("rr");
+  h.say("rr", "hello");
+  REQUIRE(h.got.wait("rr", 6));
+  auto got = h.got.of("rr");
+  CHECK(got[3] == "Hi! I'm the greetings bot. Say hello when you're ready.");
+  CHECK(got[4] == "Hello! How are you?");
+  CHECK(h.agent.find_session("rr") == s);
+  std::vector<parley::chat_message> hist;
+  test::on_strand(*s, [&] { hist = s->get_chat_history(); });
+  REQUIRE(hist.size() == 4);  // greeting, "hello", the question, the options
+  CHECK(hist[1].content == "hello");
+  CHECK(hist[1].is_user);
+  CHECK(test::eventually([&] { return db.count("SELECT count(*) FROM transition") == 1; }));
+  CHECK(db.count("SELECT count(*) FROM session") == 1);
+}
+
+BACKEND_CASE("reset of a stored session that is not live deletes its rows") {
+  test::backend db;
+  if (db.skipped()) return;
+  {
+    test::harness h(db.handler(), greetings::define, true);
+    h.session("gone");
+    h.say("gone", "hello");
+    REQUIRE(h.got.wait("gone", 3));
+  }
+  test::harness h(db.handler(), greetings::define, true);
+  std::promise<std::shared_ptr<parley::session>> done;
+  h.agent.reset_session("gone", [&](std::shared_ptr<parley::session> s) { done.set_value(s); });
+  CHECK(done.get_future().get() == nullptr);
+  CHECK_FALSE(h.agent.db()->load_session("testbot", "gone").has_value());
+  h.session("gone");
+  REQUIRE(h.got.wait("gone", 1));
+  CHECK(h.got.of("gone")[0] == "Hi! I'm the greetings bot. Say hello when you're ready.");
+}

@@ -166,3 +166,18 @@ BACKEND_CASE("a session closed before a restart starts a new conversation when i
   CHECK(snap->closed_reason.empty());
   CHECK(snap->state == "start");
 }
+
+BACKEND_CASE("the greetings bot resumes a persisted session after its process restarts") {
+  test::backend db;
+  if (db.skipped()) return;
+  const std::vector<std::string> args = {PARLEY_GREETINGS_BIN, "--console", "--db", db.where(),
+                                         "--set", "agent.persist_sessions=true", "--log-level", "warn"};
+  auto first = test::run(args, "hello\n");
+  REQUIRE(first.code == 0);
+  CHECK(first.out.find("Hello! How are you?") != std::string::npos);
+  // Back in state "ask": "good" is understood, and the greeting body does not run again.
+  auto second = test::run(args, "good\n");
+  REQUIRE(second.code == 0);
+  CHECK(second.out == "I'm glad to hear that!\n");
+  CHECK(db.text("SELECT current_state FROM session WHERE session_id = 'console'") == "ready");
+}
