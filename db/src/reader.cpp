@@ -70,12 +70,13 @@ std::string sqlite_placeholders(const std::string& sql) {
 
 class sqlite_reader_impl final : public reader {
  public:
-  sqlite_reader_impl(SQLite::Database& db, std::string path) : db_(db), path_(std::move(path)) {}
   sqlite_reader_impl(std::unique_ptr<SQLite::Database> owned, std::string path)
       : owned_(std::move(owned)), db_(*owned_), path_(std::move(path)) {}
 
   std::vector<read_row> query(const std::string& sql, const std::vector<read_param>& params) override {
     // Prepared once per text: a page of 10,000 rows asks the same few statements again and again.
+    // Bounded: a few texts vary with their input (a tag search lists its rows inline).
+    if (statements_.size() >= max_statements && !statements_.count(sql)) statements_.clear();
     auto& st = statements_[sql];
     if (!st)
       st = std::make_unique<SQLite::Statement>(db_, sqlite_placeholders(sql));
@@ -125,17 +126,15 @@ class sqlite_reader_impl final : public reader {
   const std::string& where() const override { return path_; }
 
  private:
+  static constexpr std::size_t max_statements = 64;
   std::unique_ptr<SQLite::Database> owned_;
   SQLite::Database& db_;
   std::string path_;
+  // Declared after the connection: destroyed before it.
   std::unordered_map<std::string, std::unique_ptr<SQLite::Statement>> statements_;
 };
 
 }  // namespace
-
-std::unique_ptr<reader> sqlite_reader(SQLite::Database& db, std::string path) {
-  return std::make_unique<sqlite_reader_impl>(db, std::move(path));
-}
 
 std::unique_ptr<reader> open_reader(const std::string& where) {
   if (is_postgres_url(where)) return pg::open_reader(where);

@@ -14,10 +14,6 @@
 
 #include <parley/net.hpp>
 
-namespace SQLite {
-class Database;
-}
-
 namespace parley::db {
 
 /// A parameter of a read: NULL, an integer or a text.
@@ -86,8 +82,5 @@ class snapshot {
 /// @throws db_error naming the database (never a password), the problem and the fix: a
 /// missing file, a server that is down, not a Parley database, a newer schema.
 std::unique_ptr<reader> open_reader(const std::string& where);
-
-/// A reader over a SQLite connection the caller owns and keeps open (tests, tools).
-std::unique_ptr<reader> sqlite_reader(SQLite::Database& db, std::string path);
 
 }  // namespace parley::db
