@@ -12,18 +12,16 @@ namespace parley::db {
 
 namespace {
 
-using detail::col;
-
-// The stored definition of `agent` ("" = the only agent in the file).
-json load_definition(SQLite::Database& db, const std::string& path, const std::string& agent) {
-  if (!db.tableExists("agent_definition"))
+// The stored definition of `agent` ("" = the only agent in the database).
+json load_definition(reader& db, const std::string& path, const std::string& agent) {
+  if (!db.has_table("agent_definition"))
     throw inspect_error(path + " holds no agent definition (databases written before schema 3 "
                                "do not); start the agent once with --db " + path + " to store it");
-  SQLite::Statement q(db, "SELECT agent_name, definition FROM agent_definition "
-                          "WHERE ?1 = '' OR agent_name = ?1 ORDER BY agent_name");
-  q.bind(1, agent);
   std::vector<std::pair<std::string, std::string>> found;
-  while (q.executeStep()) found.emplace_back(col(q.getColumn(0)), col(q.getColumn(1)));
+  for (const auto& q : db.query("SELECT agent_name, definition FROM agent_definition "
+                                "WHERE $1 = '' OR agent_name = $1 ORDER BY agent_name",
+                                {agent}))
+    found.emplace_back(q.text(0), q.text(1));
   if (found.empty())
     throw inspect_error(path + " holds no definition" +
                         (agent.empty() ? std::string() : " of agent '" + agent + "'") +
@@ -42,16 +40,18 @@ json load_definition(SQLite::Database& db, const std::string& path, const std::s
 
 }  // namespace
 
-std::string draw_diagram(SQLite::Database& db, const std::string& path, const diagram_request& r) {
+std::string draw_diagram(reader& db, const diagram_request& r) {
+  const std::string& path = db.where();
   const bool one = r.session_row.has_value();
   const std::int64_t row = one ? *r.session_row : 0;
-  std::string agent = r.agent;
+  std::string agent = r.agent, marks_current;
+  // One snapshot: the visits, the path and the current state agree.
+  snapshot snap(db);
   if (one) {
-    SQLite::Statement who(db, "SELECT agent_name FROM session WHERE id = ?1");
-    who.bind(1, row);
-    if (!who.executeStep())
-      throw no_such_session("no session with row " + std::to_string(row) + " in " + path);
-    agent = col(who.getColumn(0));
+    auto who = db.query("SELECT agent_name, current_state FROM session WHERE id = $1", {row});
+    if (who.empty()) throw no_such_session("no session with row " + std::to_string(row) + " in " + path);
+    agent = who.front().text(0);
+    marks_current = who.front().text(1);
   }
   const json def = load_definition(db, path, agent);
   const std::string name = def.value("agent", "");
@@ -60,27 +60,18 @@ std::string draw_diagram(SQLite::Database& db, const std::string& path, const di
   std::string initial;
   for (const auto& st : def.at("states"))
     if (st.value("initial", false)) initial = st.value("name", "");
-  SQLite::Statement starts(db, "SELECT count(*) FROM session WHERE agent_name = ?1 AND (?2 = 0 OR id = ?2)");
-  starts.bind(1, name);
-  starts.bind(2, row);
-  if (starts.executeStep() && !initial.empty() && starts.getColumn(0).getInt64() > 0)
-    marks.visits[initial] += starts.getColumn(0).getInt64();
-  SQLite::Statement moves(db,
-                          "SELECT t.source_state, t.dest_state, count(*) FROM transition t "
-                          "JOIN session s ON s.id = t.session_id WHERE s.agent_name = ?1 "
-                          "AND (?2 = 0 OR s.id = ?2) GROUP BY t.source_state, t.dest_state");
-  moves.bind(1, name);
-  moves.bind(2, row);
-  while (moves.executeStep()) {
-    const auto src = col(moves.getColumn(0)), dest = col(moves.getColumn(1));
-    marks.visits[dest] += moves.getColumn(2).getInt64();
-    if (one) marks.taken.emplace(src, dest);
+  auto starts = db.query("SELECT count(*) FROM session WHERE agent_name = $1 AND ($2 = 0 OR id = $2)",
+                         {name, row});
+  if (!starts.empty() && !initial.empty() && starts.front().integer(0) > 0)
+    marks.visits[initial] += starts.front().integer(0);
+  for (const auto& m : db.query("SELECT t.source_state, t.dest_state, count(*) FROM transition t "
+                                "JOIN session s ON s.id = t.session_id WHERE s.agent_name = $1 "
+                                "AND ($2 = 0 OR s.id = $2) GROUP BY t.source_state, t.dest_state",
+                                {name, row})) {
+    marks.visits[m.text(1)] += m.integer(2);
+    if (one) marks.taken.emplace(m.text(0), m.text(1));
   }
-  if (one) {
-    SQLite::Statement cur(db, "SELECT current_state FROM session WHERE id = ?1");
-    cur.bind(1, row);
-    if (cur.executeStep()) marks.current = col(cur.getColumn(0));
-  }
+  if (one) marks.current = marks_current;
   try {
     return render_diagram(def, r.format, marks);
   } catch (const std::invalid_argument& e) {

@@ -12,124 +12,102 @@ namespace parley::db {
 
 namespace {
 
-using detail::col;
-using detail::nullable_int;
-
 struct found {
   std::int64_t id;
   json row;
 };
 
-// What rows need besides their own columns, prepared once per call: a 10,000-row page would
-// spend most of its time preparing the same statements again.
 struct context {
-  SQLite::Database& db;
+  reader& db;
   std::int64_t session_row;
-  std::optional<SQLite::Statement> parameters, same_message, linked_message;
-
-  SQLite::Statement& get(std::optional<SQLite::Statement>& s, const char* sql) {
-    if (!s)
-      s.emplace(db, sql);
-    else
-      s->reset();
-    return *s;
-  }
 };
 
 // One table's part of a session: its columns after "id, timestamp", and how a row becomes R.
 struct table {
   const char* name;
   const char* columns;
-  json (*make)(SQLite::Statement& q, context& cx);
+  json (*make)(const read_row& q, context& cx);
 };
 
-json chat_row(SQLite::Statement& q, context&) {
+json chat_row(const read_row& q, context&) {
   return {{"type", "chat"},
-          {"is_user", q.getColumn(2).getInt() != 0},
-          {"message_type", col(q.getColumn(3))},
-          {"content", col(q.getColumn(4))}};
+          {"is_user", q.integer(2) != 0},
+          {"message_type", q.text(3)},
+          {"content", q.text(4)}};
 }
 
-json intent_row(SQLite::Statement& q, context& cx) {
+json intent_row(const read_row& q, context& cx) {
   json r = {{"type", "intent"},
-            {"message", col(q.getColumn(2))},
-            {"classifier", col(q.getColumn(3))},
-            {"intent", q.getColumn(4).isNull() ? json() : json(q.getColumn(4).getString())},
-            {"score", q.getColumn(5).getDouble()},
+            {"message", q.text(2)},
+            {"classifier", q.text(3)},
+            {"intent", q.nullable_text(4)},
+            {"score", q.real(5)},
             {"parameters", json::array()}};
-  auto& p = cx.get(cx.parameters,
-                   "SELECT name, value, info FROM parameter WHERE intent_prediction_id = ?1 ORDER BY id");
-  p.bind(1, q.getColumn(0).getInt64());
-  while (p.executeStep())
-    r["parameters"].push_back({{"name", col(p.getColumn(0))},
-                               {"value", p.getColumn(1).isNull() ? json() : json(col(p.getColumn(1)))},
-                               {"info", p.getColumn(2).isNull() ? json() : json(col(p.getColumn(2)))}});
+  for (const auto& p : cx.db.query("SELECT name, value, info FROM parameter WHERE intent_prediction_id = $1 "
+                                   "ORDER BY id",
+                                   {q.integer(0)}))
+    r["parameters"].push_back({{"name", p.text(0)}, {"value", p.nullable_text(1)}, {"info", p.nullable_text(2)}});
   return r;
 }
 
-json transition_row(SQLite::Statement& q, context&) {
+json transition_row(const read_row& q, context&) {
   return {{"type", "transition"},
-          {"source", col(q.getColumn(2))},
-          {"dest", col(q.getColumn(3))},
-          {"event", col(q.getColumn(4))},
-          {"condition", col(q.getColumn(5))}};
+          {"source", q.text(2)},
+          {"dest", q.text(3)},
+          {"event", q.text(4)},
+          {"condition", q.text(5)}};
 }
 
-json event_row(SQLite::Statement& q, context&) {
-  return {{"type", "event"}, {"event", col(q.getColumn(2))}, {"info", col(q.getColumn(3))}};
+json event_row(const read_row& q, context&) {
+  return {{"type", "event"}, {"event", q.text(2)}, {"info", q.text(3)}};
 }
 
-json reasoning_row(SQLite::Statement& q, context&) {
-  const auto latency = q.getColumn(12);
+json reasoning_row(const read_row& q, context&) {
   return {{"type", "reasoning"},
-          {"run_id", col(q.getColumn(2))},
-          {"step_number", nullable_int(q.getColumn(3))},
-          {"kind", col(q.getColumn(4))},
-          {"step_kind", col(q.getColumn(5))},
-          {"step", col(q.getColumn(6))},
-          {"summary", col(q.getColumn(7))},
-          {"payload", col(q.getColumn(8))},  // raw JSON text: the page parses what it shows
-          {"chat_id", nullable_int(q.getColumn(9))},
-          {"prompt_tokens", nullable_int(q.getColumn(10))},
-          {"completion_tokens", nullable_int(q.getColumn(11))},
-          {"latency_ms", latency.isNull() ? json() : json(latency.getDouble())}};
+          {"run_id", q.text(2)},
+          {"step_number", q.nullable_int(3)},
+          {"kind", q.text(4)},
+          {"step_kind", q.text(5)},
+          {"step", q.text(6)},
+          {"summary", q.text(7)},
+          {"payload", q.text(8)},  // raw JSON text: the page parses what it shows
+          {"chat_id", q.nullable_int(9)},
+          {"prompt_tokens", q.nullable_int(10)},
+          {"completion_tokens", q.nullable_int(11)},
+          {"latency_ms", q.is_null(12) ? json() : json(q.real(12))}};
 }
 
-// The other side of an agent message, when its records are in this file: the same message
-// recorded by another session (sent here, received there, or the other way), else the message
-// it answers or one that answers it.
+// The other side of an agent message, when its records are in this database: the same
+// message recorded by another session (sent here, received there, or the other way), else the
+// message it answers or one that answers it.
 json other_session(context& cx, const std::string& message_id, const std::string& causation_id) {
-  const auto session_row = cx.session_row;
-  auto& same = cx.get(cx.same_message, "SELECT session_id FROM agent_message WHERE message_id = ?1 "
-                                       "AND session_id IS NOT NULL AND session_id <> ?2 LIMIT 1");
-  same.bind(1, message_id);
-  same.bind(2, session_row);
-  if (same.executeStep()) return same.getColumn(0).getInt64();
-  auto& linked = cx.get(cx.linked_message,
-                        "SELECT session_id FROM agent_message WHERE session_id IS NOT NULL "
-                        "AND session_id <> ?3 AND ((?1 <> '' AND message_id = ?1) OR "
-                        "(?2 <> '' AND causation_id = ?2)) LIMIT 1");
-  linked.bind(1, causation_id);
-  linked.bind(2, message_id);
-  linked.bind(3, session_row);
-  if (linked.executeStep()) return linked.getColumn(0).getInt64();
+  auto same = cx.db.query("SELECT session_id FROM agent_message WHERE message_id = $1 "
+                          "AND session_id IS NOT NULL AND session_id <> $2 LIMIT 1",
+                          {message_id, cx.session_row});
+  if (!same.empty()) return same.front().integer(0);
+  auto linked = cx.db.query("SELECT session_id FROM agent_message WHERE session_id IS NOT NULL "
+                            "AND session_id <> $3 AND (($1 <> '' AND message_id = $1) OR "
+                            "($2 <> '' AND causation_id = $2)) LIMIT 1",
+                            {causation_id, message_id, cx.session_row});
+  if (!linked.empty()) return linked.front().integer(0);
   return nullptr;
 }
 
-json agent_message_row(SQLite::Statement& q, context& cx) {
-  const auto message_id = col(q.getColumn(5)), causation_id = col(q.getColumn(6));
+json agent_message_row(const read_row& q, context& cx) {
+  const auto& message_id = q.text(5);
+  const auto& causation_id = q.text(6);
   return {{"type", "agent_message"},
-          {"direction", col(q.getColumn(2))},
-          {"protocol", col(q.getColumn(3))},
-          {"peer", col(q.getColumn(4))},
+          {"direction", q.text(2)},
+          {"protocol", q.text(3)},
+          {"peer", q.text(4)},
           {"message_id", message_id},
           {"causation_id", causation_id},
-          {"correlation_id", col(q.getColumn(7))},
-          {"sender_agent", col(q.getColumn(8))},
-          {"sender_session", col(q.getColumn(9))},  // a tag (agent_link.hpp), never an id
-          {"depth", q.getColumn(10).getInt64()},
-          {"content", col(q.getColumn(11))},
-          {"status", col(q.getColumn(12))},
+          {"correlation_id", q.text(7)},
+          {"sender_agent", q.text(8)},
+          {"sender_session", q.text(9)},  // a tag (agent_link.hpp), never an id
+          {"depth", q.integer(10)},
+          {"content", q.text(11)},
+          {"status", q.text(12)},
           {"other_session", other_session(cx, message_id, causation_id)}};
 }
 
@@ -150,12 +128,12 @@ const table tables[] = {
 
 }  // namespace
 
-json session_rows(SQLite::Database& db, std::int64_t row, std::int64_t after, std::size_t limit) {
+json session_rows(reader& db, std::int64_t row, std::int64_t after, std::size_t limit) {
   if (limit < 1 || limit > max_session_rows)
     throw inspect_error("limit must be between 1 and " + std::to_string(max_session_rows) +
                         ", got " + std::to_string(limit));
   // One snapshot: the summary and every table's rows agree.
-  detail::read_transaction snapshot(db);
+  snapshot snap(db);
   auto summary = session_summary(db, row);
   if (!summary)
     throw no_such_session("no session with row " + std::to_string(row) +
@@ -164,18 +142,15 @@ json session_rows(SQLite::Database& db, std::int64_t row, std::int64_t after, st
   // there); merged, the first `limit` of them are the session's next rows, and one more says
   // there are more.
   std::vector<found> all;
-  context cx{db, row, {}, {}, {}};
+  context cx{db, row};
   for (const auto& t : tables) {
-    SQLite::Statement q(db, std::string("SELECT id, timestamp, ") + t.columns + " FROM " + t.name +
-                                " WHERE session_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3");
-    q.bind(1, row);
-    q.bind(2, after);
-    q.bind(3, static_cast<std::int64_t>(limit) + 1);
-    while (q.executeStep()) {
-      const auto id = q.getColumn(0).getInt64();
+    for (const auto& q : db.query(std::string("SELECT id, timestamp, ") + t.columns + " FROM " + t.name +
+                                      " WHERE session_id = $1 AND id > $2 ORDER BY id LIMIT $3",
+                                  {row, after, static_cast<std::int64_t>(limit) + 1})) {
+      const auto id = q.integer(0);
       json r = t.make(q, cx);
       r["id"] = id;
-      r["timestamp"] = col(q.getColumn(1));
+      r["timestamp"] = q.text(1);
       all.push_back({id, std::move(r)});
     }
   }
@@ -192,11 +167,11 @@ json session_rows(SQLite::Database& db, std::int64_t row, std::int64_t after, st
           {"more", more}};
 }
 
-std::int64_t last_row_id(SQLite::Database& db) {
+std::int64_t last_row_id(reader& db) {
   std::int64_t last = 0;
   for (const auto& t : tables) {
-    SQLite::Statement q(db, std::string("SELECT max(id) FROM ") + t.name);
-    if (q.executeStep() && !q.getColumn(0).isNull()) last = std::max(last, q.getColumn(0).getInt64());
+    auto r = db.query(std::string("SELECT max(id) FROM ") + t.name);
+    if (!r.empty() && !r.front().is_null(0)) last = std::max(last, r.front().integer(0));
   }
   return last;
 }

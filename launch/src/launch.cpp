@@ -54,8 +54,9 @@ void configure(agent& a) {
       platforms::use_a2a_agents(a, platforms::a2a_options::from_config(cfg));
   } else if (cfg.get_bool("platforms.websocket.enabled")) {
     auto o = platforms::websocket_options::from_config(cfg);
-    // The web inspector reads the same file, on connections of its own.
+    // The web inspector reads the same database, on connections of its own.
     if (use_sqlite) o.inspector_db = cfg.get_string("db.path");
+    if (!a.db() && cfg.get_bool("db.enabled") && !pg_url.empty()) o.inspector_db = pg_url;
     a.use_platform(std::make_shared<platforms::websocket_platform>(std::move(o)));
   }
   // Traces over OTLP/HTTP when telemetry.otlp_endpoint is set, unless the bot set a sink.

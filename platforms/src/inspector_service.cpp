@@ -2,10 +2,8 @@
 
 #include <charconv>
 
-#include <SQLiteCpp/Statement.h>
-
 #include <parley/db/inspect.hpp>
-#include <parley/db/sqlite_open.hpp>
+#include <parley/db/reader.hpp>
 #include <parley/log.hpp>
 #include <parley/platforms/inspector.hpp>
 
@@ -21,9 +19,9 @@ std::string_view inspector_js();
 
 namespace {
 
-// How often the watcher looks at the file while someone follows: PRAGMA data_version on its
-// own connection, a read of one page of SQLite's shared memory; it takes no lock the writer
-// waits for.
+// How often the watcher looks at the database while someone follows: reader::change_marker on
+// its own connection (SQLite: PRAGMA data_version, one page of shared memory, no lock the
+// writer waits for; PostgreSQL: the row-id sequence's last value, one tiny tuple).
 constexpr std::chrono::milliseconds watch_interval{100};
 // Rows in one live frame (a follower far behind gets several).
 constexpr std::size_t live_page = 1000;
@@ -72,7 +70,7 @@ response json_answer(const request& req, const json& j) {
 
 // GET /inspect/api/...: runs on a query thread. @throws bad_parameter, db::inspect_error (400),
 // db::no_such_session (404), anything else (503).
-response api(SQLite::Database& db, const std::string& path, const request& req) {
+response api(db::reader& db, const request& req) {
   const std::string_view target = req.target();
   const std::string_view p = path_of(target);
   if (p == "/inspect/api/sessions") {
@@ -111,7 +109,7 @@ response api(SQLite::Database& db, const std::string& path, const request& req) 
       if (!format) throw bad_parameter("format must be dot or mermaid, got '" + f + "'");
       r.format = *format;
     }
-    auto text = db::draw_diagram(db, path, r);
+    auto text = db::draw_diagram(db, r);
     if (!svg)
       return answer(http::status::ok, req.version(), req.keep_alive(), "text/plain; charset=utf-8",
                     std::move(text));
@@ -206,17 +204,18 @@ void inspector_service::handle(const request& req, std::function<void(response)>
   if (!check_token(req, why)) return done(inspector_error(http::status::unauthorized, version, keep_alive, why));
   if (path_.empty())
     return done(inspector_error(http::status::service_unavailable, version, keep_alive,
-                                "no database is configured: run the agent with --db FILE (or set "
-                                "websocket_options::inspector_db), or use parley-inspect FILE serve"));
+                                "no database is configured: run the agent with --db FILE or --db "
+                                "postgresql://... (or set websocket_options::inspector_db), or use "
+                                "parley-inspect DB serve"));
   // The query runs on a query thread with its own connection: never on an io thread.
-  auto job = [this, req = request(req), done = std::move(done)](SQLite::Database* db,
+  auto job = [this, req = request(req), done = std::move(done)](db::reader* db,
                                                                 const std::string& error) {
     const auto status_for = [&](http::status s, const std::string& w) {
       done(inspector_error(s, req.version(), req.keep_alive(), w));
     };
     if (!db) return status_for(http::status::service_unavailable, error);
     try {
-      done(api(*db, path_, req));
+      done(api(*db, req));
     } catch (const db::no_such_session& e) {
       status_for(http::status::not_found, e.what());
     } catch (const db::inspect_error& e) {
@@ -225,7 +224,7 @@ void inspector_service::handle(const request& req, std::function<void(response)>
       PARLEY_LOG(warn, "inspector: " << path_of(req.target()) << ": " << e.what());
       status_for(http::status::service_unavailable,
                  std::string("the database cannot be read: ") + e.what() +
-                     "; check that the file is a Parley database and readable");
+                     "; check that it is a Parley database and readable");
     }
   };
   {
@@ -243,10 +242,10 @@ void inspector_service::handle(const request& req, std::function<void(response)>
 
 void inspector_service::query_thread() {
   name_this_thread("parley-inspect");
-  std::unique_ptr<SQLite::Database> db;
+  std::unique_ptr<db::reader> db;
   std::string error;
   for (;;) {
-    std::function<void(SQLite::Database*, const std::string&)> job;
+    std::function<void(db::reader*, const std::string&)> job;
     {
       std::unique_lock lock(mutex_);
       work_.wait(lock, [&] { return stopping_ || !jobs_.empty(); });
@@ -257,7 +256,7 @@ void inspector_service::query_thread() {
     // Opened at the first query, and again after a failure (the file may appear later).
     if (!db) {
       try {
-        db = db::open_for_reading(path_);
+        db = db::open_reader(path_);
       } catch (const std::exception& e) {
         error = e.what();
       }
@@ -295,7 +294,7 @@ void inspector_service::follow(std::weak_ptr<live_client> c, follow_spec spec) {
 }
 
 // Sends `f` its session's rows after its cursor, in pages; returns the new cursor.
-std::int64_t inspector_service::catch_up(SQLite::Database& db, const follower& f, live_client& c) {
+std::int64_t inspector_service::catch_up(db::reader& db, const follower& f, live_client& c) {
   std::int64_t after = f.spec.after;
   try {
     for (;;) {
@@ -321,11 +320,11 @@ std::int64_t inspector_service::catch_up(SQLite::Database& db, const follower& f
 }
 
 // The watcher: while someone follows, every watch_interval (at once for a new follower), it
-// asks SQLite whether another connection committed since it last looked (PRAGMA data_version),
+// asks the database whether another connection committed since it last looked (change_marker),
 // and only then reads what is new for each follower. With nobody following it sleeps.
 void inspector_service::watch() {
   name_this_thread("parley-watch");
-  std::unique_ptr<SQLite::Database> db;
+  std::unique_ptr<db::reader> db;
   std::int64_t seen_version = -1;
   std::string last_error;
   std::unique_lock lock(mutex_);
@@ -340,9 +339,8 @@ void inspector_service::watch() {
     lock.unlock();
     std::vector<std::pair<const live_client*, std::int64_t>> advanced;
     try {
-      if (!db) db = db::open_for_reading(path_);
-      SQLite::Statement v(*db, "PRAGMA data_version");
-      const std::int64_t version = v.executeStep() ? v.getColumn(0).getInt64() : 0;
+      if (!db) db = db::open_reader(path_);
+      const std::int64_t version = db->change_marker();
       const bool changed = version != seen_version;
       seen_version = version;
       for (const auto& f : todo) {

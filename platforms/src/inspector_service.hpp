@@ -2,7 +2,7 @@
 // The web inspector's server side, without sockets (docs/inspector.md): the answers to GET
 // /inspect/..., computed on a small pool of query threads with read-only connections of their
 // own (never on an io thread), and the live followers, fed by one watcher thread that looks at
-// the file only while someone follows.
+// the database only while someone follows.
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -15,7 +15,7 @@
 #include <thread>
 #include <vector>
 
-#include <SQLiteCpp/Database.h>
+#include <parley/db/reader.hpp>
 
 #include "beast.hpp"
 
@@ -47,7 +47,8 @@ struct follow_spec {
 
 class inspector_service {
  public:
-  /// `db_path`: the SQLite file to read ("" = none: the API answers 503). `token`: what
+  /// `db_path`: the database to read, a SQLite file or a postgresql:// URI ("" = none: the
+  /// API answers 503). `token`: what
   /// /inspect/api and /inspect/live need ("" = nothing). `threads` query threads start with the
   /// first query.
   inspector_service(std::string db_path, std::string token, std::size_t threads = 2);
@@ -77,7 +78,7 @@ class inspector_service {
   };
   void query_thread();
   void watch();
-  std::int64_t catch_up(SQLite::Database& db, const follower& f, live_client& c);
+  std::int64_t catch_up(db::reader& db, const follower& f, live_client& c);
   bool check_token(const request& req, std::string& why) const;
 
   std::string path_;
@@ -87,7 +88,7 @@ class inspector_service {
   std::mutex mutex_;
   std::condition_variable work_, watch_cv_;
   // A query: the thread's connection, or null and why there is none.
-  std::deque<std::function<void(SQLite::Database*, const std::string&)>> jobs_;
+  std::deque<std::function<void(db::reader*, const std::string&)>> jobs_;
   bool stopping_ = false;
   std::vector<std::thread> threads_;
   std::vector<follower> followers_;

@@ -1,17 +1,19 @@
 // Eviction with persistence: an idle persisted session leaves memory (agent.session_idle_ttl),
 // its durable timer brings it back when due, and its next message resumes it in its state
-// with its dictionary.
+// with its dictionary. On either backend (backend.hpp).
 #include <doctest/doctest.h>
 
+#include "backend.hpp"
 #include "support.hpp"
 
 using namespace std::chrono_literals;
 using parley::session;
 
-TEST_CASE("an evicted persisted session is brought back by its timer and resumes on a message") {
-  test::temp_dir dir;
+BACKEND_CASE("an evicted persisted session is brought back by its timer and resumes on a message") {
+  test::backend db;
+  if (db.skipped()) return;
   // start --"wait"--> waiting (schedules "ping" in 1.2 s) --ping--> pinged --text--> again
-  test::harness h(dir.file("evict.db"), [](parley::agent& a) {
+  test::harness h(db.handler(), [](parley::agent& a) {
     a.config().set("agent.session_idle_ttl", 0.2);
     auto& start = a.new_state("start", true);
     auto& waiting = a.new_state("waiting");
@@ -28,7 +30,7 @@ TEST_CASE("an evicted persisted session is brought back by its timer and resumes
     pinged.set_body([](session& s) { s.reply("pinged x=" + s.get("x").dump()); });
     pinged.when_event(parley::event_kind::text).go_to(again);
     again.set_body([](session& s) { s.reply("again x=" + s.get("x").dump() + " " + s.event().text()); });
-  }, {}, /*persist=*/true);
+  }, /*persist=*/true);
 
   h.session("p");
   h.say("p", "wait");

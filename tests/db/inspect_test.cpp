@@ -1,9 +1,11 @@
 // parley-inspect on a database written by the greetings bot (a child process), including
-// --follow on the live database while the bot writes it.
+// --follow on the live database while the bot writes it. On either backend (backend.hpp):
+// built into parley_db_tests (a SQLite file) and parley_pg_tests (a postgresql:// URI).
 #include <doctest/doctest.h>
 
 #include <nlohmann/json.hpp>
 
+#include "backend.hpp"
 #include "support.hpp"
 
 using namespace std::chrono_literals;
@@ -11,12 +13,11 @@ using namespace std::chrono_literals;
 namespace {
 bool has(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
 
-std::string greetings_db(const test::temp_dir& dir) {
-  const auto path = dir.file("g.db");
-  auto r = test::run({PARLEY_GREETINGS_BIN, "--console", "--db", path, "--log-level", "warn"},
+std::string greetings_db(const test::backend& db) {
+  auto r = test::run({PARLEY_GREETINGS_BIN, "--console", "--db", db.where(), "--log-level", "warn"},
                      "hello\ngood\nwhat is this\nhello\nbad\n");
-  REQUIRE(r.code == 0);
-  return path;
+  REQUIRE_MESSAGE(r.code == 0, r.err);
+  return db.where();
 }
 test::run_result inspect(std::vector<std::string> args) {
   args.insert(args.begin(), PARLEY_INSPECT_BIN);
@@ -24,9 +25,10 @@ test::run_result inspect(std::vector<std::string> args) {
 }
 }  // namespace
 
-TEST_CASE("parley-inspect reads what the greetings bot recorded") {
-  test::temp_dir dir;
-  const auto db = greetings_db(dir);
+BACKEND_CASE("parley-inspect reads what the greetings bot recorded") {
+  test::backend backend;
+  if (backend.skipped()) return;
+  const auto db = greetings_db(backend);
 
   auto sessions = inspect({db, "sessions"});
   REQUIRE(sessions.code == 0);
@@ -77,9 +79,10 @@ TEST_CASE("parley-inspect reads what the greetings bot recorded") {
   CHECK(inspect({db, "reasoning", "console", "--json"}).out == "[]\n");
 }
 
-TEST_CASE("parley-inspect diagram draws the greetings bot's states and transitions") {
-  test::temp_dir dir;
-  const auto db = greetings_db(dir);
+BACKEND_CASE("parley-inspect diagram draws the greetings bot's states and transitions") {
+  test::backend backend;
+  if (backend.skipped()) return;
+  const auto db = greetings_db(backend);
 
   auto dot = inspect({db, "diagram"});
   REQUIRE(dot.code == 0);
@@ -113,30 +116,46 @@ TEST_CASE("parley-inspect diagram draws the greetings bot's states and transitio
   CHECK(has(bad.err, "--format takes dot or mermaid"));
 }
 
-TEST_CASE("parley-inspect says what is wrong in one line and exits non-zero") {
-  test::temp_dir dir;
-  const auto db = greetings_db(dir);
+BACKEND_CASE("parley-inspect says what is wrong in one line and exits non-zero") {
+  test::backend backend;
+  if (backend.skipped()) return;
+  const auto db = greetings_db(backend);
   auto unknown = inspect({db, "chat", "nobody"});
   CHECK(unknown.code == 1);
   CHECK(has(unknown.err, "no session 'nobody'"));
   CHECK(std::count(unknown.err.begin(), unknown.err.end(), '\n') == 1);
 
-  auto missing = inspect({dir.file("none.db"), "sessions"});
-  CHECK(missing.code == 1);
-  CHECK(has(missing.err, "does not exist"));
+  if (backend.postgres()) {
+    // A server that is not there, and a database that is not Parley's: named, no password.
+    auto down = inspect({"postgresql://me:hunter2@127.0.0.1:1/x?connect_timeout=2", "sessions"});
+    CHECK(down.code == 1);
+    CHECK(has(down.err, "cannot read PostgreSQL"));
+    CHECK_FALSE(has(down.err, "hunter2"));
+    auto other = inspect({backend.server_url(), "sessions"});
+    CHECK(other.code == 1);
+    CHECK(has(other.err, "not a Parley database"));
+  } else {
+    test::temp_dir dir;
+    auto missing = inspect({dir.file("none.db"), "sessions"});
+    CHECK(missing.code == 1);
+    CHECK(has(missing.err, "does not exist"));
+  }
 
   auto bad = inspect({db, "frobnicate"});
   CHECK(bad.code == 2);
   CHECK(has(bad.err, "unknown command"));
 
-  auto notdb = inspect({PARLEY_INSPECT_BIN, "sessions"});
-  CHECK(notdb.code == 1);
-  CHECK(has(notdb.err, "not a SQLite database"));
+  if (!backend.postgres()) {
+    auto notdb = inspect({PARLEY_INSPECT_BIN, "sessions"});
+    CHECK(notdb.code == 1);
+    CHECK(has(notdb.err, "not a SQLite database"));
+  }
 }
 
-TEST_CASE("parley-inspect --follow prints new rows while the bot writes its live database") {
-  test::temp_dir dir;
-  const auto db = dir.file("live.db");
+BACKEND_CASE("parley-inspect --follow prints new rows while the bot writes its live database") {
+  test::backend backend;
+  if (backend.skipped()) return;
+  const auto db = backend.where();
   test::child bot({PARLEY_GREETINGS_BIN, "--console", "--db", db, "--set", "db.sync_commit=true",
                    "--log-level", "warn"});
   // With sync_commit, a printed reply is committed.

@@ -1,5 +1,6 @@
-// The web inspector's server (docs/inspector.md) over real loopback sockets, on SQLite files
-// written by the real handler: the API (sessions, one session's rows, diagrams, errors, the
+// The web inspector's server (docs/inspector.md) over real loopback sockets, on databases
+// written by the real handler, SQLite or PostgreSQL (backend.hpp: the BACKEND_CASEs are built
+// into parley_db_tests and parley_pg_tests): the API (sessions, one session's rows, diagrams, errors, the
 // token), live follow while the greetings bot writes, whether it is on, and parley-inspect serve.
 // No answer may hold a session id: they are bearer secrets.
 #include <doctest/doctest.h>
@@ -12,6 +13,7 @@
 #include <parley/log.hpp>
 #include <parley/platforms/inspector.hpp>
 
+#include "backend.hpp"
 #include "greetings_bot.hpp"
 #include "ws_hub.hpp"
 #include "support.hpp"
@@ -38,9 +40,9 @@ wstest::beast::error_code websocket_error_declined() {
 }
 
 // A database with three greetings sessions, a reasoning step, an error and an agent message
-// from alice's session to bob's, all through the SQLite handler.
-void write_sessions(const std::string& path) {
-  test::harness h(path, greetings::define);
+// from alice's session to bob's, all through the handler of the backend.
+void write_sessions(const test::backend& db) {
+  test::harness h(db.handler(), greetings::define);
   auto a = h.session(alice_id, "alice");
   h.say(alice_id, "hello");
   REQUIRE(h.got.wait(alice_id, 2));
@@ -62,18 +64,18 @@ void write_sessions(const std::string& path) {
   out.content = "hi bob";
   out.status = "sent";
   test::on_strand(*a, [&] {
-    h.db->save_reasoning_event(*a, "reasoning_step",
+    h.agent.db()->save_reasoning_event(*a, "reasoning_step",
                                {{"kind", "llm_call"}, {"step_kind", "llm_call"}, {"run_id", "run-1"},
                                 {"step_number", 1}, {"prompt_tokens", 100},
                                 {"completion_tokens", 20}, {"latency_ms", 12.5},
                                 {"summary", "asked the model"}});
-    h.db->save_event(a.get(), "error", "boom");
-    h.db->save_agent_message(*a, out);
+    h.agent.db()->save_event(a.get(), "error", "boom");
+    h.agent.db()->save_agent_message(*a, out);
   });
   auto in = out;
   in.direction = "in";
   in.status = "handled";
-  test::on_strand(*b, [&] { h.db->save_agent_message(*b, in); });
+  test::on_strand(*b, [&] { h.agent.db()->save_agent_message(*b, in); });
   h.stop();
 }
 
@@ -104,10 +106,11 @@ struct server {
 
 }  // namespace
 
-TEST_CASE("the inspector's API lists, searches and pages sessions, with their counts") {
-  test::temp_dir dir;
-  const auto path = dir.file("i.db");
-  write_sessions(path);
+BACKEND_CASE("the inspector's API lists, searches and pages sessions, with their counts") {
+  test::backend db;
+  if (db.skipped()) return;
+  const auto path = db.where();
+  write_sessions(db);
   server s(path);
 
   auto all = s.get_json("/inspect/api/sessions");
@@ -171,10 +174,11 @@ TEST_CASE("the inspector's API lists, searches and pages sessions, with their co
   CHECK(has(s.get_json("/inspect/api/nothing", 404)["error"], "/inspect/api/sessions"));
 }
 
-TEST_CASE("the inspector's API gives a session's rows after a cursor, with reasoning and agent messages") {
-  test::temp_dir dir;
-  const auto path = dir.file("i.db");
-  write_sessions(path);
+BACKEND_CASE("the inspector's API gives a session's rows after a cursor, with reasoning and agent messages") {
+  test::backend db;
+  if (db.skipped()) return;
+  const auto path = db.where();
+  write_sessions(db);
   server s(path);
   std::map<std::string, std::int64_t> rows;
   const auto list = s.get_json("/inspect/api/sessions");
@@ -253,10 +257,11 @@ TEST_CASE("the inspector's API gives a session's rows after a cursor, with reaso
   CHECK(s.get_json("/inspect/api/session/" + alice + "?limit=20000")["rows"] == r);
 }
 
-TEST_CASE("the inspector draws diagrams, serves its page, and asks for the token") {
-  test::temp_dir dir;
-  const auto path = dir.file("i.db");
-  write_sessions(path);
+BACKEND_CASE("the inspector draws diagrams, serves its page, and asks for the token") {
+  test::backend db;
+  if (db.skipped()) return;
+  const auto path = db.where();
+  write_sessions(db);
   server s(path);
   const auto alice = std::to_string(s.get_json("/inspect/api/sessions?user=alice")["sessions"][0]["row"].get<std::int64_t>());
 
@@ -298,6 +303,7 @@ TEST_CASE("the inspector draws diagrams, serves its page, and asks for the token
   CHECK(live.status() == wstest::http::status::unauthorized);
 }
 
+#if !PARLEY_TEST_PG  // not about the database
 TEST_CASE("the inspector answers 503 naming the fix when it has no database to read") {
   test::temp_dir dir;
   server none("");
@@ -307,11 +313,13 @@ TEST_CASE("the inspector answers 503 naming the fix when it has no database to r
   // The page itself is still served.
   CHECK(wstest::http_get(none.io, none.srv.port(), "/inspect").result_int() == 200);
 }
+#endif
 
-TEST_CASE("the inspector follows a session live while the greetings bot writes it") {
-  test::temp_dir dir;
-  const auto path = dir.file("live.db");
-  // parley::run gives the WebSocket platform's inspector the --db file.
+BACKEND_CASE("the inspector follows a session live while the greetings bot writes it") {
+  test::backend db;
+  if (db.skipped()) return;
+  const auto path = db.where();
+  // parley::run gives the WebSocket platform's inspector the --db database.
   test::child bot({PARLEY_GREETINGS_BIN, "--db", path, "--port", "0", "--log-level", "info"});
   const auto port = test::listening_port(bot);
   INFO("the bot's log: " << bot.err());
@@ -370,6 +378,7 @@ TEST_CASE("the inspector follows a session live while the greetings bot writes i
   CHECK(bot.finish() == 0);
 }
 
+#if !PARLEY_TEST_PG  // not about the database
 TEST_CASE("the inspector is off for a non-loopback host unless enabled") {
   CHECK(parley::platforms::detail::inspector_enabled(std::nullopt, "127.0.0.1"));
   CHECK(parley::platforms::detail::inspector_enabled(std::nullopt, "::1"));
@@ -412,11 +421,13 @@ TEST_CASE("the inspector is off for a non-loopback host unless enabled") {
   CHECK(bad.code == 2);
   CHECK(has(bad.err, "platforms.websocket.inspector"));
 }
+#endif
 
-TEST_CASE("parley-inspect DB serve prints its URL and serves the inspector") {
-  test::temp_dir dir;
-  const auto path = dir.file("i.db");
-  write_sessions(path);
+BACKEND_CASE("parley-inspect DB serve prints its URL and serves the inspector") {
+  test::backend db;
+  if (db.skipped()) return;
+  const auto path = db.where();
+  write_sessions(db);
   test::child serve({PARLEY_INSPECT_BIN, path, "serve", "--port", "0", "--token", "T"});
   std::uint16_t port = 0;
   const std::regex url("^inspector: http://127\\.0\\.0\\.1:([0-9]+)/inspect\n");

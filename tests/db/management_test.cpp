@@ -1,5 +1,6 @@
-// Session management on stored sessions: list (paged, newest first), delete, reset, fork,
-// export and import.
+// Session management on stored sessions, SQLite only (the PostgreSQL handler has no list,
+// fork, export or import yet): list (paged, newest first), fork, export and import, last
+// activity. Reset runs on both backends in behaviour_test.cpp.
 #include <doctest/doctest.h>
 
 #include <future>
@@ -138,73 +139,6 @@ TEST_CASE("export a session to JSON and import it back") {
   CHECK_THROWS_AS(h.agent.import_session(doc, "x1"), parley::db_error);  // taken
   CHECK_THROWS_AS(h.agent.import_session(parley::json{{"hello", 1}}, "x3"), parley::db_error);
   CHECK(h.agent.list_sessions().size() == 2);
-}
-
-TEST_CASE("reset deletes the session's rows and starts it afresh") {
-  test::temp_dir dir;
-  const auto path = dir.file("reset.db");
-  test::harness h(path, greetings::define);
-  h.session("r1");
-  h.say("r1", "hello");
-  REQUIRE(h.got.wait("r1", 3));
-  std::promise<std::shared_ptr<parley::session>> fresh;
-  h.agent.reset_session("r1", [&](std::shared_ptr<parley::session> s) { fresh.set_value(s); });
-  auto f = fresh.get_future();
-  REQUIRE(f.wait_for(10s) == std::future_status::ready);
-  auto s = f.get();
-  REQUIRE(s);
-  REQUIRE(h.got.wait("r1", 4));  // greeted again
-  std::vector<parley::chat_message> hist;
-  test::on_strand(*s, [&] { hist = s->get_chat_history(); });
-  REQUIRE(hist.size() == 1);
-  CHECK(hist[0].content == "Hi! I'm the greetings bot. Say hello when you're ready.");
-  h.db->flush();
-  CHECK(test::query_count(path, "SELECT count(*) FROM transition") == 0);
-  CHECK(test::query_count(path, "SELECT count(*) FROM intent_prediction") == 0);
-}
-
-TEST_CASE("a message right after a reset belongs to the fresh conversation and keeps its rows") {
-  test::temp_dir dir;
-  const auto path = dir.file("reset-race.db");
-  test::harness h(path, greetings::define);
-  auto s = h.session("rr");
-  h.say("rr", "hello");
-  REQUIRE(h.got.wait("rr", 3));
-  // No gap: the reset and the next message are queued back to back on the same session.
-  h.agent.reset_session("rr");
-  h.say("rr", "hello");
-  REQUIRE(h.got.wait("rr", 6));
-  auto got = h.got.of("rr");
-  CHECK(got[3] == "Hi! I'm the greetings bot. Say hello when you're ready.");
-  CHECK(got[4] == "Hello! How are you?");
-  CHECK(h.agent.find_session("rr") == s);
-  std::vector<parley::chat_message> hist;
-  test::on_strand(*s, [&] { hist = s->get_chat_history(); });
-  REQUIRE(hist.size() == 4);  // greeting, "hello", the question, the options
-  CHECK(hist[1].content == "hello");
-  CHECK(hist[1].is_user);
-  h.db->flush();
-  CHECK(test::query_count(path, "SELECT count(*) FROM transition") == 1);
-  CHECK(test::query_count(path, "SELECT count(*) FROM session") == 1);
-}
-
-TEST_CASE("reset of a stored session that is not live deletes its rows") {
-  test::temp_dir dir;
-  const auto path = dir.file("reset2.db");
-  {
-    test::harness h(path, greetings::define, {}, true);
-    h.session("gone");
-    h.say("gone", "hello");
-    REQUIRE(h.got.wait("gone", 3));
-  }
-  test::harness h(path, greetings::define, {}, true);
-  std::promise<std::shared_ptr<parley::session>> done;
-  h.agent.reset_session("gone", [&](std::shared_ptr<parley::session> s) { done.set_value(s); });
-  CHECK(done.get_future().get() == nullptr);
-  CHECK_FALSE(h.db->load_session("testbot", "gone").has_value());
-  h.session("gone");
-  REQUIRE(h.got.wait("gone", 1));
-  CHECK(h.got.of("gone")[0] == "Hi! I'm the greetings bot. Say hello when you're ready.");
 }
 
 TEST_CASE("a session's last activity is exact for readers and after a stop, though written lazily") {

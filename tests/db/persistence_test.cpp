@@ -1,9 +1,11 @@
 // Persistence: a session that comes back after a restart resumes in its state with its
-// dictionary, without its body re-run, and its timers fire at their original due time.
+// dictionary, without its body re-run, and its timers fire at their original due time. On
+// either backend: built into parley_db_tests (SQLite) and parley_pg_tests (PostgreSQL).
 #include <doctest/doctest.h>
 
 #include <thread>
 
+#include "backend.hpp"
 #include "greetings_bot.hpp"
 #include "support.hpp"
 
@@ -53,19 +55,19 @@ void define(parley::agent& a, timeline& tl) {
 }
 }  // namespace
 
-TEST_CASE("a persisted session resumes in its state, with its dictionary and its timers") {
-  test::temp_dir dir;
-  const auto path = dir.file("p.db");
+BACKEND_CASE("a persisted session resumes in its state, with its dictionary and its timers") {
+  test::backend db;
+  if (db.skipped()) return;
   timeline tl;
   steady::time_point entered;
   {
-    test::harness h(path, [&](parley::agent& a) { define(a, tl); }, {}, /*persist=*/true);
+    test::harness h(db.handler(), [&](parley::agent& a) { define(a, tl); }, /*persist=*/true);
     h.session("p1");
     REQUIRE(h.got.wait("p1", 1));
     h.say("p1", "wait");
     REQUIRE(h.got.wait("p1", 2));
     entered = *tl.get("entered");
-    auto snap = h.db->load_session("testbot", "p1");
+    auto snap = h.agent.db()->load_session("testbot", "p1");
     REQUIRE(snap);
     CHECK(snap->state == "waiting");
     CHECK(snap->variables == parley::json{{"x", 42}, {"who", "alice"}});
@@ -77,7 +79,7 @@ TEST_CASE("a persisted session resumes in its state, with its dictionary and its
   std::this_thread::sleep_until(entered + 800ms);
 
   timeline tl2;
-  test::harness h(path, [&](parley::agent& a) { define(a, tl2); }, {}, /*persist=*/true);
+  test::harness h(db.handler(), [&](parley::agent& a) { define(a, tl2); }, /*persist=*/true);
   const auto restarted = steady::now();
   h.session("p1");
   // The overdue timeout fires at once; the body of "waiting" is not run again.
@@ -91,42 +93,45 @@ TEST_CASE("a persisted session resumes in its state, with its dictionary and its
   const auto second_done = steady::now();
   CHECK(second_done - entered >= 1400ms);
   CHECK(second_done - entered < 2100ms);
-  auto snap = h.db->load_session("testbot", "p1");
+  auto snap = h.agent.db()->load_session("testbot", "p1");
   REQUIRE(snap);
   CHECK(snap->state == "done");
   CHECK(snap->timers.empty());
 }
 
-TEST_CASE("without persist_sessions a known id starts afresh, and its history stays") {
-  test::temp_dir dir;
-  const auto path = dir.file("np.db");
+BACKEND_CASE("without persist_sessions a known id starts afresh, and its history stays") {
+  test::backend db;
+  if (db.skipped()) return;
   {
-    test::harness h(path, greetings::define);
+    test::harness h(db.handler(), greetings::define);
     h.session("n1");
     h.say("n1", "hello");
     REQUIRE(h.got.wait("n1", 3));
   }
-  test::harness h(path, greetings::define);
+  test::harness h(db.handler(), greetings::define);
   h.session("n1");
   REQUIRE(h.got.wait("n1", 1));
   CHECK(h.got.of("n1")[0] == "Hi! I'm the greetings bot. Say hello when you're ready.");
-  auto snap = h.db->load_session("testbot", "n1");
+  auto snap = h.agent.db()->load_session("testbot", "n1");
   REQUIRE(snap);
   CHECK(snap->state == "initial");
-  CHECK(h.db->chat_history("n1").size() == 5);
+  CHECK(test::eventually([&] {
+    return db.count("SELECT count(*) FROM chat c JOIN session s ON s.id = c.session_id "
+                    "WHERE s.session_id = 'n1'") == 5;
+  }));
 }
 
-TEST_CASE("restoring many persisted sessions") {
-  test::temp_dir dir;
-  const auto path = dir.file("many.db");
+BACKEND_CASE("restoring many persisted sessions") {
+  test::backend db;
+  if (db.skipped()) return;
   constexpr int n = 2000;
   {
-    test::harness h(path, greetings::define, {}, true);
+    test::harness h(db.handler(), greetings::define, true);
     for (int i = 0; i < n; ++i) h.session("m" + std::to_string(i));
     for (int i = 0; i < n; ++i) h.say("m" + std::to_string(i), "hello");
     for (int i = 0; i < n; ++i) REQUIRE(h.got.wait("m" + std::to_string(i), 3));
   }
-  test::harness h(path, greetings::define, {}, true);
+  test::harness h(db.handler(), greetings::define, true);
   for (int i = 0; i < n; ++i) h.session("m" + std::to_string(i));
   for (int i = 0; i < n; ++i) h.say("m" + std::to_string(i), "good");
   for (int i = 0; i < n; ++i) {
@@ -135,29 +140,44 @@ TEST_CASE("restoring many persisted sessions") {
   }
 }
 
-TEST_CASE("a session closed before a restart starts a new conversation when its id comes back") {
-  test::temp_dir dir;
-  const auto path = dir.file("c.db");
+BACKEND_CASE("a session closed before a restart starts a new conversation when its id comes back") {
+  test::backend db;
+  if (db.skipped()) return;
   timeline tl;
   {
-    test::harness h(path, [&](parley::agent& a) { define(a, tl); }, {}, /*persist=*/true);
+    test::harness h(db.handler(), [&](parley::agent& a) { define(a, tl); }, /*persist=*/true);
     auto s = h.session("c1");
     REQUIRE(h.got.wait("c1", 1));
     h.say("c1", "wait");
     REQUIRE(h.got.wait("c1", 2));
     h.agent.close_session("c1", "user said goodbye");
     REQUIRE(test::eventually([&] {
-      auto snap = h.db->load_session("testbot", "c1");
+      auto snap = h.agent.db()->load_session("testbot", "c1");
       return snap && snap->closed_reason == "user said goodbye";
     }));
   }
   timeline tl2;
-  test::harness h(path, [&](parley::agent& a) { define(a, tl2); }, {}, /*persist=*/true);
+  test::harness h(db.handler(), [&](parley::agent& a) { define(a, tl2); }, /*persist=*/true);
   h.session("c1");
   REQUIRE(h.got.wait("c1", 1));
   CHECK(h.got.of("c1")[0] == "welcome");  // the initial body ran again
-  auto snap = h.db->load_session("testbot", "c1");
+  auto snap = h.agent.db()->load_session("testbot", "c1");
   REQUIRE(snap);
   CHECK(snap->closed_reason.empty());
   CHECK(snap->state == "start");
+}
+
+BACKEND_CASE("the greetings bot resumes a persisted session after its process restarts") {
+  test::backend db;
+  if (db.skipped()) return;
+  const std::vector<std::string> args = {PARLEY_GREETINGS_BIN, "--console", "--db", db.where(),
+                                         "--set", "agent.persist_sessions=true", "--log-level", "warn"};
+  auto first = test::run(args, "hello\n");
+  REQUIRE(first.code == 0);
+  CHECK(first.out.find("Hello! How are you?") != std::string::npos);
+  // Back in state "ask": "good" is understood, and the greeting body does not run again.
+  auto second = test::run(args, "good\n");
+  REQUIRE(second.code == 0);
+  CHECK(second.out == "I'm glad to hear that!\n");
+  CHECK(db.text("SELECT current_state FROM session WHERE session_id = 'console'") == "ready");
 }

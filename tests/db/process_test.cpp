@@ -1,5 +1,6 @@
 // The greetings bot in a child process on the console, talking through pipes: kill -9 under
-// load with sync_commit on, and sessions that survive a restart of the process.
+// load with sync_commit on. (Sessions that survive a restart of the process: persistence_test.cpp,
+// on both backends.)
 #include <doctest/doctest.h>
 
 #include <sstream>
@@ -57,17 +58,3 @@ TEST_CASE("kill -9 under load with sync_commit: the file is intact and every rep
   }
 }
 
-TEST_CASE("the greetings bot resumes a persisted session after its process restarts") {
-  test::temp_dir dir;
-  const auto path = dir.file("resume.db");
-  const std::vector<std::string> args = {PARLEY_GREETINGS_BIN, "--console", "--db", path,
-                                         "--set", "agent.persist_sessions=true", "--log-level", "warn"};
-  auto first = test::run(args, "hello\n");
-  REQUIRE(first.code == 0);
-  CHECK(first.out.find("Hello! How are you?") != std::string::npos);
-  // Back in state "ask": "good" is understood, and the greeting body does not run again.
-  auto second = test::run(args, "good\n");
-  REQUIRE(second.code == 0);
-  CHECK(second.out == "I'm glad to hear that!\n");
-  CHECK(test::query_text(path, "SELECT current_state FROM session WHERE session_id = 'console'") == "ready");
-}

@@ -1,15 +1,18 @@
 // Reads that do not block: a coroutine body awaits its chat history (read off the I/O
-// threads) and continues on its session's strand, seeing what it recorded just before.
+// threads) and continues on its session's strand, seeing what it recorded just before. On
+// either backend (backend.hpp).
 #include <doctest/doctest.h>
 
+#include "backend.hpp"
 #include "support.hpp"
 
 using namespace std::chrono_literals;
 using parley::session;
 
-TEST_CASE("co_await chat_history reads the session's own writes and resumes on its strand") {
-  test::temp_dir dir;
-  test::harness h(dir.file("reads.db"), [](parley::agent& a) {
+BACKEND_CASE("co_await chat_history reads the session's own writes and resumes on its strand") {
+  test::backend db;
+  if (db.skipped()) return;
+  test::harness h(db.handler(), [](parley::agent& a) {
     auto& start = a.new_state("start", true);
     auto& count = a.new_state("count");
     start.set_body([](session& s) { s.reply("hi"); });

@@ -6,9 +6,8 @@
 #include <memory>
 #include <set>
 
-#include <SQLiteCpp/Statement.h>
-
-#include <parley/db/sqlite_open.hpp>
+#include <parley/db/postgres_db_handler.hpp>
+#include <parley/db/reader.hpp>
 
 #include "queries.hpp"
 
@@ -31,31 +30,30 @@ constexpr const char* select_rows =
 
 struct file {
   std::string path, name;
-  std::unique_ptr<SQLite::Database> db;
+  std::unique_ptr<db::reader> db;
 
   // Rows whose `column` (message_id or causation_id, both indexed) is `value`.
   std::vector<message_row> where(const char* column, const std::string& value) const {
-    SQLite::Statement q(*db, std::string(select_rows) + "WHERE a." + column + " = ? ORDER BY a.id");
-    q.bind(1, value);
     std::vector<message_row> out;
-    while (q.executeStep()) {
+    for (const auto& q : db->query(std::string(select_rows) + "WHERE a." + column + " = $1 ORDER BY a.id",
+                                   {value})) {
       message_row m;
       m.file = name;
-      m.row_id = q.getColumn(0).getInt64();
-      m.direction = text(q.getColumn(1));
-      m.protocol = text(q.getColumn(2));
-      m.peer = text(q.getColumn(3));
-      m.id = text(q.getColumn(4));
-      m.causation = text(q.getColumn(5));
-      m.correlation = text(q.getColumn(6));
-      m.sender_agent = text(q.getColumn(7));
-      m.sender_session = text(q.getColumn(8));
-      m.depth = q.getColumn(9).getInt64();
-      m.content = text(q.getColumn(10));
-      m.status = text(q.getColumn(11));
-      m.timestamp = text(q.getColumn(12));
-      m.agent = text(q.getColumn(13));
-      m.session = text(q.getColumn(14));
+      m.row_id = q.integer(0);
+      m.direction = q.text(1);
+      m.protocol = q.text(2);
+      m.peer = q.text(3);
+      m.id = q.text(4);
+      m.causation = q.text(5);
+      m.correlation = q.text(6);
+      m.sender_agent = q.text(7);
+      m.sender_session = q.text(8);
+      m.depth = q.integer(9);
+      m.content = q.text(10);
+      m.status = q.text(11);
+      m.timestamp = q.text(12);
+      m.agent = q.text(13);
+      m.session = q.text(14);
       out.push_back(std::move(m));
     }
     return out;
@@ -72,8 +70,13 @@ std::vector<std::string> chain_headers() {
 
 std::vector<row> chain(const std::vector<std::string>& paths, const std::string& message_id) {
   std::vector<file> files;
-  for (const auto& p : paths)
-    files.push_back({p, std::filesystem::path(p).filename().string(), db::open_for_reading(p)});
+  // Files and PostgreSQL databases may be mixed: each is named by its file name, or by its
+  // URI without the password.
+  for (const auto& p : paths) {
+    auto r = db::open_reader(p);
+    auto name = db::is_postgres_url(p) ? r->where() : std::filesystem::path(p).filename().string();
+    files.push_back({r->where(), std::move(name), std::move(r)});
+  }
   auto find = [&](const char* column, const std::string& value) {
     std::vector<message_row> all;
     for (const auto& f : files)
@@ -92,8 +95,9 @@ std::vector<row> chain(const std::vector<std::string>& paths, const std::string&
       std::string names;
       for (const auto& f : files) names += (names.empty() ? "" : ", ") + f.path;
       throw inspect_error("no agent message has id '" + message_id + "' in " + names +
-                          "; give the file of every agent on the way (parley-inspect A.db B.db "
-                          "chain ID), and an id from the agent_message table");
+                          "; give the database of every agent on the way (parley-inspect A.db B.db "
+                          "chain ID; files and postgresql:// URIs may be mixed), and an id from "
+                          "the agent_message table");
     }
     cur = up;
   }

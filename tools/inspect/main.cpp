@@ -1,7 +1,7 @@
-// parley-inspect: reads what an agent recorded in its SQLite database: sessions, chat,
-// transitions, reasoning steps, events, all of them merged into a timeline, the chain of an
-// agent-to-agent message across files, and the agent's state diagram. Works on a live database (WAL): it only reads, in short statements, and never
-// blocks the agent's writer.
+// parley-inspect: reads what an agent recorded in its database (a SQLite file or PostgreSQL):
+// sessions, chat, transitions, reasoning steps, events, all of them merged into a timeline, the
+// chain of an agent-to-agent message across databases, and the agent's state diagram. Works on
+// a live database: it only reads, in short statements, and never blocks the agent's writer.
 #include <pthread.h>
 #include <unistd.h>
 
@@ -12,7 +12,7 @@
 #include <thread>
 
 #include <parley/db/inspect.hpp>
-#include <parley/db/sqlite_open.hpp>
+#include <parley/db/reader.hpp>
 #include <parley/db/timestamp.hpp>
 #include <parley/errors.hpp>
 #include <parley/platforms/inspector.hpp>
@@ -26,6 +26,7 @@ using namespace parley::inspect;
 constexpr const char* usage_text =
     "usage: parley-inspect DB COMMAND [SESSION] [options]\n"
     "       parley-inspect DB [DB...] chain MESSAGE_ID [--json]\n"
+    "DB: a SQLite file, or a PostgreSQL database as a URI (postgresql://user@host:5432/dbname)\n"
     "\n"
     "commands:\n"
     "  sessions [--user U] [--limit N]     sessions, most recently active first\n"
@@ -37,9 +38,10 @@ constexpr const char* usage_text =
     "  diagram [SESSION]                   the state diagram (DOT; --format mermaid), with visit\n"
     "                                      counts, and the SESSION's path and current state\n"
     "  chain MESSAGE_ID                    an agent-to-agent message's causes and effects, across\n"
-    "                                      sessions and agents; give every agent's file before it\n"
+    "                                      sessions and agents; give every agent's database before\n"
+    "                                      it (files and postgresql:// URIs may be mixed)\n"
     "  serve [--host H] [--port N] [--token T]\n"
-    "                                      the web inspector for this file, with no agent (first\n"
+    "                                      the web inspector for this database, with no agent (first\n"
     "                                      line of output: its URL; Ctrl-C stops)\n"
     "\n"
     "options:\n"
@@ -215,17 +217,17 @@ int inspect(const args& a) {
     out.finish();
     return 0;
   }
-  auto db = parley::db::open_for_reading(a.db);
+  auto db = parley::db::open_reader(a.db);
   if (a.serve) return serve(a);
   if (a.diagram) {
     parley::db::diagram_request r{std::nullopt, a.q.agent, a.format};
-    if (!a.session.empty()) r.session_row = find_session(*db, a.db, a.session, a.q.agent).row;
-    const auto dot = parley::db::draw_diagram(*db, a.db, r);
+    if (!a.session.empty()) r.session_row = find_session(*db, a.session, a.q.agent).row;
+    const auto dot = parley::db::draw_diagram(*db, r);
     std::cout << (a.svg ? parley::platforms::dot_to_svg(dot) : dot);
     return 0;
   }
   std::optional<session_ref> s;
-  if (a.cmd != command::sessions) s = find_session(*db, a.db, a.session, a.q.agent);
+  if (a.cmd != command::sessions) s = find_session(*db, a.session, a.q.agent);
   const bool colour = a.color == "always" || (a.color == "auto" && ::isatty(1) && !std::getenv("NO_COLOR"));
   printer out(headers(a.cmd), a.json, a.follow, colour && !a.json);
   std::map<std::string, std::int64_t> seen;
@@ -234,7 +236,8 @@ int inspect(const args& a) {
     std::signal(SIGINT, [](int) { g_stop = 1; });
     std::signal(SIGTERM, [](int) { g_stop = 1; });
     std::signal(SIGPIPE, SIG_IGN);
-    // Polling in short read statements: WAL readers never block the agent's writer.
+    // Polling in short read statements: readers never block the agent's writer (SQLite's WAL,
+    // PostgreSQL's MVCC).
     while (!g_stop && std::cout.good()) {
       std::this_thread::sleep_for(std::chrono::milliseconds(a.interval_ms));
       out.print(fetch(*db, a.cmd, s ? &*s : nullptr, a.q, seen));

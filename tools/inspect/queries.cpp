@@ -1,16 +1,16 @@
 #include "queries.hpp"
 
 #include <algorithm>
+#include <cstdint>
 #include <functional>
-
-#include <SQLiteCpp/Statement.h>
 
 namespace parley::inspect {
 
-std::string text(const SQLite::Column& c) { return c.isNull() ? std::string() : c.getString(); }
-
 namespace {
 using json = nlohmann::json;
+
+// LIMIT for "all": both dialects take the largest integer (SQLite's -1 is an error to PostgreSQL).
+constexpr std::int64_t no_limit = INT64_MAX;
 
 json parsed(const std::string& s) {
   auto j = json::parse(s, nullptr, false);
@@ -28,15 +28,15 @@ struct fetched {
 struct source {
   const char* table;
   const char* columns;  // after "id, timestamp"
-  std::function<fetched(SQLite::Statement&, bool timeline)> make;
+  std::function<fetched(const db::read_row&, bool timeline)> make;
 };
 
-fetched chat_row(SQLite::Statement& q, bool timeline) {
-  const bool user = q.getColumn(4).getInt() != 0;
-  const auto ts = text(q.getColumn(1));
-  const auto type = text(q.getColumn(2));
-  const auto content = text(q.getColumn(3));
-  fetched f{{}, ts, q.getColumn(0).getInt64()};
+fetched chat_row(const db::read_row& q, bool timeline) {
+  const bool user = q.integer(4) != 0;
+  const auto ts = q.text(1);
+  const auto type = q.text(2);
+  const auto content = q.text(3);
+  fetched f{{}, ts, q.integer(0)};
   f.r.object = {{"id", f.id}, {"timestamp", ts}, {"is_user", user}, {"type", type},
                 {"content", content}};
   const cell who{user ? "user" : "bot", user ? colour::user : colour::bot};
@@ -49,11 +49,11 @@ fetched chat_row(SQLite::Statement& q, bool timeline) {
   return f;
 }
 
-fetched transition_row(SQLite::Statement& q, bool timeline) {
-  const auto ts = text(q.getColumn(1));
-  const auto from = text(q.getColumn(2)), to = text(q.getColumn(3)), ev = text(q.getColumn(4)),
-             cond = text(q.getColumn(5));
-  fetched f{{}, ts, q.getColumn(0).getInt64()};
+fetched transition_row(const db::read_row& q, bool timeline) {
+  const auto ts = q.text(1);
+  const auto from = q.text(2), to = q.text(3), ev = q.text(4),
+             cond = q.text(5);
+  fetched f{{}, ts, q.integer(0)};
   f.r.object = {{"id", f.id}, {"timestamp", ts}, {"source_state", from}, {"dest_state", to},
                 {"event", ev}, {"condition", cond}};
   if (timeline) {
@@ -65,32 +65,32 @@ fetched transition_row(SQLite::Statement& q, bool timeline) {
   return f;
 }
 
-fetched prediction_row(SQLite::Statement& q, bool) {
-  const auto ts = text(q.getColumn(1));
-  const auto msg = text(q.getColumn(2));
-  const bool matched = !q.getColumn(3).isNull();
-  const auto intent = text(q.getColumn(3));
-  const double score = q.getColumn(4).getDouble();
-  fetched f{{}, ts, q.getColumn(0).getInt64()};
+fetched prediction_row(const db::read_row& q, bool) {
+  const auto ts = q.text(1);
+  const auto msg = q.text(2);
+  const bool matched = !q.is_null(3);
+  const auto intent = q.text(3);
+  const double score = q.real(4);
+  fetched f{{}, ts, q.integer(0)};
   char sc[32];
   std::snprintf(sc, sizeof sc, "%.2f", score);
   f.r.object = {{"source", "intent_prediction"}, {"id", f.id}, {"timestamp", ts},
                 {"message", msg}, {"intent", matched ? json(intent) : json()}, {"score", score},
-                {"intent_classifier", text(q.getColumn(5))}};
+                {"intent_classifier", q.text(5)}};
   f.r.cells = {time_cell(ts), {"intent", colour::dim},
                {"'" + one_line(msg, 60) + "' -> " + (matched ? intent : "(no intent)") + " " + sc}};
   return f;
 }
 
-fetched reasoning_row(SQLite::Statement& q, bool timeline) {
-  const auto ts = text(q.getColumn(1));
-  const auto kind = text(q.getColumn(2)), step_kind = text(q.getColumn(3)),
-             step = text(q.getColumn(4)), summary = text(q.getColumn(5));
-  const bool linked = !q.getColumn(6).isNull();
-  const auto chat = linked ? q.getColumn(6).getInt64() : 0;
-  fetched f{{}, ts, q.getColumn(0).getInt64()};
+fetched reasoning_row(const db::read_row& q, bool timeline) {
+  const auto ts = q.text(1);
+  const auto kind = q.text(2), step_kind = q.text(3),
+             step = q.text(4), summary = q.text(5);
+  const bool linked = !q.is_null(6);
+  const auto chat = linked ? q.integer(6) : 0;
+  fetched f{{}, ts, q.integer(0)};
   f.r.object = {{"id", f.id}, {"timestamp", ts}, {"kind", kind}, {"step_kind", step_kind},
-                {"step", step}, {"summary", summary}, {"payload", parsed(text(q.getColumn(7)))},
+                {"step", step}, {"summary", summary}, {"payload", parsed(q.text(7))},
                 {"chat_id", linked ? json(chat) : json()}};
   if (timeline) {
     f.r.object["source"] = "reasoning_step";
@@ -104,10 +104,10 @@ fetched reasoning_row(SQLite::Statement& q, bool timeline) {
   return f;
 }
 
-fetched event_row(SQLite::Statement& q, bool) {
-  const auto ts = text(q.getColumn(1));
-  const auto ev = text(q.getColumn(2)), info = text(q.getColumn(3));
-  fetched f{{}, ts, q.getColumn(0).getInt64()};
+fetched event_row(const db::read_row& q, bool) {
+  const auto ts = q.text(1);
+  const auto ev = q.text(2), info = q.text(3);
+  fetched f{{}, ts, q.integer(0)};
   f.r.object = {{"id", f.id}, {"timestamp", ts}, {"event", ev}, {"info", info}};
   f.r.cells = {time_cell(ts), {ev, ev == "error" ? colour::warn : colour::none}, {one_line(info, 2000)}};
   return f;
@@ -131,33 +131,31 @@ std::vector<const source*> sources(command c) {
   return {};
 }
 
-std::vector<row> fetch_sessions(SQLite::Database& db, const query_options& o,
+std::vector<row> fetch_sessions(db::reader& db, const query_options& o,
                                 std::map<std::string, std::int64_t>& seen) {
   const bool first = !seen.count("session");
-  SQLite::Statement q(db,
-                      "SELECT id, agent_name, session_id, username, current_state, last_activity, "
-                      "timestamp, platform_name, closed_reason FROM session "
-                      "WHERE id > ?1 AND (?2 = '' OR username = ?2) AND (?3 = '' OR agent_name = ?3) "
-                      "ORDER BY last_activity DESC, id DESC LIMIT ?4");
-  q.bind(1, first ? std::int64_t{0} : seen["session"]);
-  q.bind(2, o.user);
-  q.bind(3, o.agent);
-  q.bind(4, first ? static_cast<std::int64_t>(o.limit) : std::int64_t{-1});
+  const auto rows = db.query(
+      "SELECT id, agent_name, session_id, username, current_state, last_activity, "
+      "timestamp, platform_name, closed_reason FROM session "
+      "WHERE id > $1 AND ($2 = '' OR username = $2) AND ($3 = '' OR agent_name = $3) "
+      "ORDER BY last_activity DESC, id DESC LIMIT $4",
+      {first ? std::int64_t{0} : seen["session"], o.user, o.agent,
+       first ? static_cast<std::int64_t>(o.limit) : no_limit});
   std::vector<row> out;
   std::int64_t max_id = seen["session"];
-  while (q.executeStep()) {
-    const auto id = q.getColumn(0).getInt64();
+  for (const auto& q : rows) {
+    const auto id = q.integer(0);
     max_id = std::max(max_id, id);
     row r;
-    const auto closed = text(q.getColumn(8));
-    r.object = {{"agent_name", text(q.getColumn(1))}, {"session_id", text(q.getColumn(2))},
-                {"username", text(q.getColumn(3))},   {"state", text(q.getColumn(4))},
-                {"last_activity", text(q.getColumn(5))}, {"created", text(q.getColumn(6))},
-                {"platform", text(q.getColumn(7))},
+    const auto closed = q.text(8);
+    r.object = {{"agent_name", q.text(1)}, {"session_id", q.text(2)},
+                {"username", q.text(3)},   {"state", q.text(4)},
+                {"last_activity", q.text(5)}, {"created", q.text(6)},
+                {"platform", q.text(7)},
                 {"closed_reason", closed.empty() ? json() : json(closed)}};
-    r.cells = {{text(q.getColumn(2)), colour::bold}, {text(q.getColumn(3))},
-               {text(q.getColumn(4)), colour::accent}, time_cell(text(q.getColumn(5))),
-               {text(q.getColumn(1))}, {closed.empty() ? "open" : "closed: " + closed, closed.empty() ? colour::none : colour::dim}};
+    r.cells = {{q.text(2), colour::bold}, {q.text(3)},
+               {q.text(4), colour::accent}, time_cell(q.text(5)),
+               {q.text(1)}, {closed.empty() ? "open" : "closed: " + closed, closed.empty() ? colour::none : colour::dim}};
     out.push_back(std::move(r));
   }
   seen["session"] = max_id;
@@ -166,15 +164,13 @@ std::vector<row> fetch_sessions(SQLite::Database& db, const query_options& o,
 }
 }  // namespace
 
-session_ref find_session(SQLite::Database& db, const std::string& path, const std::string& id,
-                         const std::string& agent) {
-  SQLite::Statement q(db,
-                      "SELECT id, agent_name FROM session WHERE session_id = ?1 "
-                      "AND (?2 = '' OR agent_name = ?2)");
-  q.bind(1, id);
-  q.bind(2, agent);
+session_ref find_session(db::reader& db, const std::string& id, const std::string& agent) {
+  const auto& path = db.where();
   std::vector<session_ref> found;
-  while (q.executeStep()) found.push_back({q.getColumn(0).getInt64(), text(q.getColumn(1)), id});
+  for (const auto& q : db.query("SELECT id, agent_name FROM session WHERE session_id = $1 "
+                                "AND ($2 = '' OR agent_name = $2)",
+                                {id, agent}))
+    found.push_back({q.integer(0), q.text(1), id});
   if (found.empty())
     throw inspect_error("no session '" + id + "'" + (agent.empty() ? "" : " of agent '" + agent + "'") +
                         " in " + path + "; list them with: parley-inspect " + path + " sessions");
@@ -199,7 +195,7 @@ std::vector<std::string> headers(command c) {
   return {};
 }
 
-std::vector<row> fetch(SQLite::Database& db, command c, const session_ref* s,
+std::vector<row> fetch(db::reader& db, command c, const session_ref* s,
                        const query_options& o, std::map<std::string, std::int64_t>& seen) {
   if (c == command::sessions) return fetch_sessions(db, o, seen);
   const bool timeline = c == command::timeline;
@@ -208,18 +204,12 @@ std::vector<row> fetch(SQLite::Database& db, command c, const session_ref* s,
     const bool first = !seen.count(src->table);
     const std::string sql = std::string("SELECT id, timestamp, ") + src->columns + " FROM " +
                             src->table +
-                            " WHERE session_id = ?1 AND id > ?2 AND (?3 IS NULL OR timestamp <= ?3) "
-                            "ORDER BY id DESC LIMIT ?4";
-    SQLite::Statement q(db, sql);
-    q.bind(1, s->row);
-    q.bind(2, first ? std::int64_t{0} : seen[src->table]);
-    if (first && o.until)
-      q.bind(3, *o.until);
-    else
-      q.bind(3);
-    q.bind(4, first && o.last ? static_cast<std::int64_t>(*o.last) : std::int64_t{-1});
+                            " WHERE session_id = $1 AND id > $2 AND ($3 IS NULL OR timestamp <= $3) "
+                            "ORDER BY id DESC LIMIT $4";
     std::int64_t max_id = seen[src->table];
-    while (q.executeStep()) {
+    for (const auto& q : db.query(sql, {s->row, first ? std::int64_t{0} : seen[src->table],
+                                        first && o.until ? db::read_param(*o.until) : db::read_param(nullptr),
+                                        first && o.last ? static_cast<std::int64_t>(*o.last) : no_limit})) {
       all.push_back(src->make(q, timeline));
       max_id = std::max(max_id, all.back().id);
     }

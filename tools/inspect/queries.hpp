@@ -7,10 +7,8 @@
 #include <string>
 #include <vector>
 
-#include <SQLiteCpp/Column.h>
-#include <SQLiteCpp/Database.h>
-
 #include <parley/db/inspect.hpp>
+#include <parley/db/reader.hpp>
 
 #include "table.hpp"
 
@@ -35,18 +33,15 @@ struct session_ref {
   std::string id;
 };
 
-/// A column as text; NULL as "".
-std::string text(const SQLite::Column& c);
-
 /// The session `id` (of `agent`, when given). @throws inspect_error naming what to do.
-session_ref find_session(SQLite::Database& db, const std::string& path, const std::string& id,
+session_ref find_session(db::reader& db, const std::string& id,
                          const std::string& agent);
 
 std::vector<std::string> headers(command c);
 
 /// Rows after the ones already returned (tracked in `seen`: last id per table), in display
 /// order. The first call honours --last/--until; later calls (--follow) return new rows only.
-std::vector<row> fetch(SQLite::Database& db, command c, const session_ref* s,
+std::vector<row> fetch(db::reader& db, command c, const session_ref* s,
                        const query_options& o, std::map<std::string, std::int64_t>& seen);
 
 }  // namespace parley::inspect

@@ -52,6 +52,7 @@ class result {
     if (r_) PQclear(r_);
   }
 
+  PGresult* get() const { return r_; }
   int rows() const { return r_ ? PQntuples(r_) : 0; }
   int columns() const { return r_ ? PQnfields(r_) : 0; }
   bool is_null(int row, int col) const { return PQgetisnull(r_, row, col) != 0; }

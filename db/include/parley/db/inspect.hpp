@@ -1,19 +1,17 @@
 #pragma once
 /// The read queries of the inspectors: `parley-inspect` and the web inspector (served on the
-/// WebSocket platform's port) both read a Parley SQLite file through these, so the two never
-/// disagree. Sessions are named by their row id and their tag (session_tag(id)); a session id is
+/// WebSocket platform's port) both read a Parley database (a SQLite file or PostgreSQL)
+/// through these, so the two never disagree. Sessions are named by their row id and their tag (session_tag(id)); a session id is
 /// a bearer secret and never appears in what these return. See docs/inspector.md.
 ///
-/// Each function runs a few short read statements on the connection it is given (open it with
-/// open_for_reading). One thread at a time per connection. Needs SQLiteCpp: link
-/// parley::sqlitecpp too.
+/// Each function runs a few short read statements on the reader it is given (open it with
+/// open_reader, reader.hpp). One thread at a time per reader; reader errors are db_error.
 #include <cstdint>
 #include <optional>
 #include <stdexcept>
 #include <string>
 
-#include <SQLiteCpp/Database.h>
-
+#include <parley/db/reader.hpp>
 #include <parley/diagram.hpp>
 #include <parley/net.hpp>
 
@@ -49,11 +47,11 @@ std::string time_bound(const std::string& name, const std::string& text);
 
 /// `{"total","offset","limit","agents":[...],"sessions":[S...]}`, newest activity first; S is
 /// described by session_summary. @throws inspect_error for a bad limit or offset.
-json list_sessions(SQLite::Database& db, const session_query& q);
+json list_sessions(reader& db, const session_query& q);
 
 /// The session at `row` as `{"row","agent","tag","user","name","platform","started",
 /// "last_activity","state","closed","turns","errors","tokens"}`, or nullopt.
-std::optional<json> session_summary(SQLite::Database& db, std::int64_t row);
+std::optional<json> session_summary(reader& db, std::int64_t row);
 
 /// The largest id `session_rows` may ask for at once.
 constexpr std::size_t max_session_rows = 20000;
@@ -62,10 +60,10 @@ constexpr std::size_t max_session_rows = 20000;
 /// transition, event, reasoning and agent_message rows with id > `after`, in id order (all ids
 /// come from one counter, so this is write order), at most `limit`. `last_id` is the id of the
 /// last row returned (`after` when none). @throws no_such_session, inspect_error (bad limit).
-json session_rows(SQLite::Database& db, std::int64_t row, std::int64_t after, std::size_t limit);
+json session_rows(reader& db, std::int64_t row, std::int64_t after, std::size_t limit);
 
-/// The largest row id in the file's session-row tables (for a live follower starting "now").
-std::int64_t last_row_id(SQLite::Database& db);
+/// The largest row id in the database's session-row tables (for a live follower starting "now").
+std::int64_t last_row_id(reader& db);
 
 /// What a diagram is drawn for: one session (its agent, path and current state), or every
 /// session of an agent ("" = the only agent in the file) with visit counts over them all.
@@ -76,9 +74,9 @@ struct diagram_request {
 };
 
 /// The agent's state diagram from the definition the DB handler stored, with per-state visit
-/// counts and, for one session, the transitions it took and its current state. `path` names the
-/// file in messages. @throws no_such_session, inspect_error (no definition, several agents and
+/// counts and, for one session, the transitions it took and its current state. Messages name
+/// the database by db.where(). @throws no_such_session, inspect_error (no definition, several agents and
 /// none chosen, a damaged definition).
-std::string draw_diagram(SQLite::Database& db, const std::string& path, const diagram_request& r);
+std::string draw_diagram(reader& db, const diagram_request& r);
 
 }  // namespace parley::db

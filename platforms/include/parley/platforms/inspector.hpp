@@ -16,7 +16,7 @@ namespace parley::platforms {
 std::string dot_to_svg(std::string_view dot);
 
 struct inspector_options {
-  std::string db;                 ///< the SQLite file to inspect
+  std::string db;                 ///< the SQLite file or postgresql:// URI to inspect
   std::string host = "127.0.0.1";
   std::uint16_t port = 8780;      ///< 0 = any free port (see inspector_server::port)
   std::string token;              ///< required by /inspect/api and /inspect/live; "" = none

@@ -84,7 +84,8 @@ struct websocket_options {
   /// The web inspector at /inspect (docs/inspector.md): on or off; unset = on only when `host`
   /// is a loopback address. Key platforms.websocket.inspector.
   std::optional<bool> inspector;
-  /// The SQLite file the inspector reads (read-only connections of its own). parley::run sets
+  /// The database the inspector reads, a SQLite file or a postgresql:// URI (read-only
+  /// connections of its own). parley::run sets
   /// it from --db; a bot that does not use parley::run sets it itself. "" = none (the
   /// inspector's API answers 503 saying so).
   std::string inspector_db;
