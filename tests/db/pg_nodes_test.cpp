@@ -1,0 +1,136 @@
+// Several greetings processes on one PostgreSQL database (issue 16), real processes on
+// loopback: each session is served by one node; a client at another node is told who owns it;
+// kill -9 of the owner moves the session to another node after the lease, in its state and
+// with its reply numbers going on; a node paused past its lease (SIGSTOP) loses the session
+// to another node, and after SIGCONT its late rows are refused and it stops serving it.
+#include <doctest/doctest.h>
+
+#include <csignal>
+#include <set>
+
+#include <parley/db/postgres_db_handler.hpp>
+
+#include "pg_support.hpp"
+#include "support.hpp"
+#include "ws_test_client.hpp"
+
+using namespace std::chrono_literals;
+using parley::json;
+
+namespace {
+
+struct node_process {
+  std::unique_ptr<test::child> proc;
+  std::uint16_t port = 0;
+};
+
+node_process start_node(const std::string& url) {
+  node_process n;
+  n.proc = std::make_unique<test::child>(std::vector<std::string>{
+      PARLEY_GREETINGS_BIN, "--db", url, "--port", "0", "--log-level", "info", "--set",
+      "db.lease_ttl_ms=1500", "--set", "agent.persist_sessions=true", "--set",
+      "platforms.websocket.rate_limit=0"});
+  n.port = test::listening_port(*n.proc);
+  INFO("the node's log: " << n.proc->err());
+  REQUIRE(n.port != 0);
+  return n;
+}
+
+// Session ids in distinct shards (a node owns shards, so two sessions of one shard always live
+// on the same node).
+std::vector<std::string> ids_in_distinct_shards(std::size_t n) {
+  std::vector<std::string> out;
+  std::set<int> used;
+  for (int i = 0; out.size() < n; ++i) {
+    auto id = "node-test-session-" + std::to_string(i) + "-7f3a9c";
+    if (used.insert(parley::db::shard_of("greetings", id)).second) out.push_back(id);
+  }
+  return out;
+}
+
+bool has(const json& j, const std::string& text) { return j.dump().find(text) != std::string::npos; }
+
+}  // namespace
+
+TEST_CASE_FIXTURE(test::pg_fixture, "postgres nodes: three processes, one owner per session, kill -9 and SIGSTOP move sessions") {
+  const auto url = test::pg_url();
+  if (url.empty()) return;
+  const auto db_url = fresh_database(url);
+  std::vector<node_process> nodes;
+  for (int i = 0; i < 3; ++i) nodes.push_back(start_node(db_url));
+  const auto ids = ids_in_distinct_shards(6);
+  wstest::net::io_context io;
+
+  // Sessions spread over the nodes: session i at node i % 3, each greeted and answered there.
+  std::vector<std::unique_ptr<wstest::client>> clients;
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    auto c = std::make_unique<wstest::client>(io);
+    REQUIRE(!c->connect(nodes[i % 3].port, "/?session_id=" + ids[i]));
+    auto greeting = c->read();
+    CHECK(has(greeting, "greetings bot"));
+    CHECK(greeting["seq"] == 1);
+    c->say("hello");
+    CHECK(has(c->read(), "How are you?"));
+    clients.push_back(std::move(c));
+  }
+  // Another node refuses a session it does not own, naming the situation.
+  {
+    wstest::client other(io);
+    auto ec = other.connect(nodes[1].port, "/?session_id=" + ids[0]);
+    REQUIRE(ec);
+    CHECK(other.response().result_int() == 503);
+    CHECK(other.response().body().find("owned by another node") != std::string::npos);
+  }
+
+  // kill -9 of node 0: its sessions (0 and 3) move to node 1 once the lease lapses, in their
+  // state (waiting for the mood), numbering their replies on.
+  nodes[0].proc->kill(SIGKILL);
+  const auto killed = std::chrono::steady_clock::now();
+  // Until the lease lapses node 1 answers 503; the client retries, with its cursor.
+  std::unique_ptr<wstest::client> moved;
+  REQUIRE(test::eventually(
+      [&] {
+        moved = std::make_unique<wstest::client>(io);
+        return !moved->connect(nodes[1].port, "/?session_id=" + ids[0] + "&since=3");
+      },
+      15s));
+  const auto took = std::chrono::steady_clock::now() - killed;
+  MESSAGE("takeover after kill -9: " << std::chrono::duration_cast<std::chrono::milliseconds>(took).count() << " ms");
+  CHECK(took < 15s);
+  moved->say("good");
+  auto glad = moved->read();
+  CHECK(has(glad, "glad to hear that"));  // the state survived the move
+  CHECK(glad["seq"].get<int>() > 3);
+
+  // SIGSTOP of node 2 past its lease: its session 2 moves to node 1; after SIGCONT node 2 stops
+  // serving it (its connection is closed) and what it writes late is refused.
+  nodes[2].proc->kill(SIGSTOP);
+  std::unique_ptr<wstest::client> stolen;
+  REQUIRE(test::eventually(
+      [&] {
+        stolen = std::make_unique<wstest::client>(io);
+        return !stolen->connect(nodes[1].port, "/?session_id=" + ids[2]);
+      },
+      15s));
+  nodes[2].proc->kill(SIGCONT);
+  // The paused node's old connection for session 2 is closed (the session moved).
+  auto ended = clients[2]->read_until_closed(nullptr, 10s);
+  CHECK(ended != wstest::beast::error::timeout);
+  CHECK(nodes[2].proc->read_err_until(
+      [](const std::string& log) { return log.find("no longer owns") != std::string::npos; }, 10s));
+  stolen->say("good");
+  CHECK(has(stolen->read(), "glad to hear that"));
+
+  // Every reply of each moved session is stored once: numbers 1..N without a repeat.
+  auto c = connect(db_url);
+  for (const auto& id : {ids[0], ids[2]}) {
+    auto r = batch(*c, {{"SELECT count(*), count(DISTINCT c.seq), max(c.seq) FROM chat c JOIN session s "
+                         "ON s.id = c.session_id WHERE s.session_id = $1 AND c.seq IS NOT NULL",
+                         {id}}});
+    REQUIRE(r.error.empty());
+    CHECK(r.results[0].integer(0, 0) == r.results[0].integer(0, 1));
+    CHECK(r.results[0].integer(0, 0) == r.results[0].integer(0, 2));
+  }
+  c->close();
+  for (std::size_t i = 1; i < nodes.size(); ++i) nodes[i].proc->kill(SIGTERM);
+}
