@@ -112,6 +112,7 @@ client_identity identify(const request& req) {
   else
     who.user = query_param(target, "user_id");
   who.session_name = query_param(target, "session_name");
+  who.double_texting = parse_double_texting(query_param(target, "double_texting"));
   return who;
 }
 
@@ -139,6 +140,12 @@ http::status admit(const request& req, ws_hub& hub, std::string& why) {
     }
   if (query_param(req.target(), "session_id").size() > 256) {
     why = "session_id is longer than 256 characters";
+    return http::status::bad_request;
+  }
+  if (const auto dt = query_param(req.target(), "double_texting");
+      !dt.empty() && !parse_double_texting(dt)) {
+    why = "double_texting must be enqueue, reject or interrupt, got '" + dt.substr(0, 64) +
+          "'; leave it out for the agent's default (agent.double_texting)";
     return http::status::bad_request;
   }
   if (!hub.try_reserve()) {

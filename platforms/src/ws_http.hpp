@@ -1,7 +1,10 @@
 #pragma once
 // The HTTP side of the WebSocket platform, without sockets: who a handshake speaks for, whether
 // it may upgrade, and the answers to plain GETs (the page, /health, 404).
+#include <optional>
 #include <string>
+
+#include <parley/double_texting.hpp>
 
 #include "beast.hpp"
 #include "ws_hub.hpp"
@@ -16,10 +19,14 @@ struct client_identity {
   std::string session_id;
   std::string user;
   std::string session_name;
+  /// ?double_texting=enqueue|reject|interrupt: the session's policy while this connection
+  /// speaks for it (nothing: the session keeps its own, by default agent.double_texting).
+  std::optional<parley::double_texting> double_texting;
 };
 
 /// X-Session-ID, else ?session_id=, else fresh_session_id(); X-User-ID or ?user_id=;
-/// ?session_name=. @throws std::system_error when the kernel gives no random bytes.
+/// ?session_name=; ?double_texting= (admit() refuses a value that names no policy).
+/// @throws std::system_error when the kernel gives no random bytes.
 client_identity identify(const request& req);
 
 /// A new session id: 128 bits from the kernel's CSPRNG as 36 characters, 8-4-4-4-12 lowercase
@@ -37,8 +44,8 @@ bool token_ok(const request& req, const std::string& token, std::string& why);
 std::string_view path_of(std::string_view target);
 
 /// 101 when the upgrade may go ahead (and then a connection slot is reserved), else the
-/// refusal: 503 (stopping or max_connections), 403 (Origin), 401 (token), 400 (bad id); `why`
-/// says what and how to fix it.
+/// refusal: 503 (stopping or max_connections), 403 (Origin), 401 (token), 400 (bad id or
+/// double_texting); `why` says what and how to fix it.
 http::status admit(const request& req, ws_hub& hub, std::string& why);
 
 /// GET / (the page), GET /health, the A2A agent card (when A2A is on), else 404 (405 for
