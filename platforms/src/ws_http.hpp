@@ -19,8 +19,9 @@ struct client_identity {
   std::string session_id;
   std::string user;
   std::string session_name;
-  /// ?double_texting=enqueue|reject|interrupt: the session's policy while this connection
-  /// speaks for it (nothing: the session keeps its own, by default agent.double_texting).
+  /// ?double_texting=enqueue|reject|interrupt: set as the session's policy when this
+  /// connection joins it (the last connection to ask wins, and it stays after the connection
+  /// leaves); nothing: the session keeps its own, by default agent.double_texting.
   std::optional<parley::double_texting> double_texting;
 };
 

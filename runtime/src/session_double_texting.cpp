@@ -53,11 +53,11 @@ parley::double_texting session::double_texting_policy() const {
 }
 
 // Called with mutex_ held, from post(), for any event: false when `e` is a user message that
-// the reject policy refuses. Else numbers a user message and counts it as queued; `interrupt`
+// the reject policy refuses. A further part of the last message is not counted on its own. Else numbers a user message and counts it as queued; `interrupt`
 // is set when the caller must ask the strand to cancel the turn that runs.
-bool session::accept_user_message_locked(parley::event& e, bool& interrupt) {
+bool session::accept_user_message_locked(parley::event& e, bool more_of_last, bool& interrupt) {
   interrupt = false;
-  if (!is_user_message(e)) return true;
+  if (more_of_last || !is_user_message(e)) return true;
   const bool handling = user_turn_ != 0 || user_queued_ != 0;
   const auto policy = handling ? double_texting_policy() : double_texting::enqueue;
   if (policy == double_texting::reject) return false;

@@ -58,7 +58,7 @@ void session::post_drain() {
   net::post(strand_, [self = shared_from_this()] { self->drain(); });
 }
 
-post_result session::post(parley::event e) {
+post_result session::post(parley::event e, bool more_of_last) {
   bool schedule = false;
   bool interrupt = false;
   bool refused = false;
@@ -75,7 +75,7 @@ post_result session::post(parley::event e) {
             "session '" + id_ + "' already has " + std::to_string(queued) +
             " events waiting (agent.queue_capacity): the agent is behind on this "
             "conversation; retry later, or raise agent.queue_capacity");
-      refused = !accept_user_message_locked(e, interrupt);
+      refused = !accept_user_message_locked(e, more_of_last, interrupt);
       queued_here = !refused;
       if (!refused) {
         schedule = push_locked(std::move(e));
@@ -94,7 +94,7 @@ post_result session::post(parley::event e) {
   // database when sessions are persisted), never in this object. Outside our lock: the
   // successor is made under the agent's.
   try {
-    return successor()->post(std::move(e));
+    return successor()->post(std::move(e), more_of_last);
   } catch (const std::exception& ex) {
     return post_result::refused(ex.what());
   }

@@ -188,7 +188,10 @@ class session : public std::enable_shared_from_this<session> {
   /// Any thread. Queues `e` (FIFO); refused when the queue is full or the session is closed,
   /// and, for a user message (a human text, JSON or file event) under the `reject` double
   /// texting policy, while the previous user message is still being handled or waits.
-  post_result post(parley::event e);
+  /// `more_of_last`: `e` is another part of the user message this caller posted just before
+  /// (an A2A message with several parts): it is queued behind it and never refused or
+  /// interrupting for double texting.
+  post_result post(parley::event e, bool more_of_last = false);
   /// Any thread. This session's double texting policy (see parley/double_texting.hpp); nothing
   /// goes back to the agent's default (agent.double_texting). Applies to user messages posted
   /// from then on. Held in memory: a successor made after an eviction starts with the default.
@@ -287,7 +290,7 @@ class session : public std::enable_shared_from_this<session> {
   void cancel_body_for_reset();
   void touch();
   void detach();
-  bool accept_user_message_locked(parley::event& e, bool& interrupt);
+  bool accept_user_message_locked(parley::event& e, bool more_of_last, bool& interrupt);
   post_result refuse_double_text(const parley::event& e);
   void take_user_message_locked(const parley::event& e);
   void interrupt_if_due();
