@@ -16,8 +16,13 @@ enum class double_texting : unsigned char {
   reject,
   /// The running coroutine body is cancelled at its next suspension point (what it sent stays
   /// sent), the cancellation is recorded, and the message is handled after what was queued
-  /// before it. A plain (non-coroutine) body cannot be stopped mid-run: the message is handled
-  /// right after it.
+  /// before it. The cancellation is Asio's terminal one, as for session::reset: the operation
+  /// the body awaits ends with operation_aborted (thrown with use_awaitable; a body that takes
+  /// the error code instead runs on until its next co_await, which throws). Eventless
+  /// transitions are then followed as after any body; a coroutine body that the interrupted
+  /// turn starts meanwhile ends at its first suspension too. A plain (non-coroutine) body, or
+  /// an intent model that answers asynchronously, cannot be stopped mid-run: the message is
+  /// handled right after it. Only user messages interrupt, and only a user message's turn.
   interrupt,
 };
 
