@@ -199,8 +199,11 @@ void task_store::start_turn(const std::string& context_id) {
     return fail_turn(context_id, j.task_id, ex.what());
   }
   std::string refused;
+  bool first = true;
   for (auto& e : j.events) {
-    auto r = s->post(std::move(e));
+    // The parts of one message are one message for double texting.
+    auto r = s->post(std::move(e), /*more_of_last=*/!first);
+    first = false;
     if (!r) {
       refused = r.error;
       break;

@@ -160,6 +160,7 @@ std::shared_ptr<parley::session> ws_connection<Stream>::session() {
                                               who_.session_name);
   attachment_ = s->attach();  // not evicted while this connection is open
   s = attachment_.session();  // a successor, if it was evicted meanwhile
+  if (who_.double_texting) s->set_double_texting(*who_.double_texting);
   session_ = s;
   return s;
 }

@@ -135,6 +135,7 @@ client_identity identify(const request& req) {
   who.session_name = query_param(target, "session_name");
   std::string ignored;  // admit() has refused a bad one
   if (auto since = parse_since(target, ignored); since && *since >= 0) who.since = since;
+  who.double_texting = parse_double_texting(query_param(target, "double_texting"));
   return who;
 }
 
@@ -166,6 +167,12 @@ http::status admit(const request& req, ws_hub& hub, std::string& why) {
   }
   if (auto since = parse_since(req.target(), why); since && *since < 0)
     return http::status::bad_request;
+  if (const auto dt = query_param(req.target(), "double_texting");
+      !dt.empty() && !parse_double_texting(dt)) {
+    why = "double_texting must be enqueue, reject or interrupt, got '" + dt.substr(0, 64) +
+          "'; leave it out for the agent's default (agent.double_texting)";
+    return http::status::bad_request;
+  }
   if (!hub.try_reserve()) {
     why = "too many connections (platforms.websocket.max_connections = " +
           std::to_string(o.max_connections) + "); try again later";

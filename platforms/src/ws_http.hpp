@@ -5,6 +5,8 @@
 #include <optional>
 #include <string>
 
+#include <parley/double_texting.hpp>
+
 #include "beast.hpp"
 #include "ws_hub.hpp"
 
@@ -21,11 +23,15 @@ struct client_identity {
   /// ?since=N: the seq of the last reply the client has; it is sent the stored replies after
   /// it, then live ones. Empty: no cursor (only live replies, and history when asked for).
   std::optional<std::int64_t> since;
+  /// ?double_texting=enqueue|reject|interrupt: set as the session's policy when this
+  /// connection joins it (the last connection to ask wins, and it stays after the connection
+  /// leaves); nothing: the session keeps its own, by default agent.double_texting.
+  std::optional<parley::double_texting> double_texting;
 };
 
 /// X-Session-ID, else ?session_id=, else fresh_session_id(); X-User-ID or ?user_id=;
-/// ?session_name=; ?since= (checked by admit first). @throws std::system_error when the
-/// kernel gives no random bytes.
+/// ?session_name=; ?since= and ?double_texting= (both checked by admit first).
+/// @throws std::system_error when the kernel gives no random bytes.
 client_identity identify(const request& req);
 
 /// A new session id: 128 bits from the kernel's CSPRNG as 36 characters, 8-4-4-4-12 lowercase
@@ -50,8 +56,7 @@ std::string_view path_of(std::string_view target);
 
 /// 101 when the upgrade may go ahead (and then a connection slot is reserved), else the
 /// refusal: 503 (stopping or max_connections), 403 (Origin), 401 (token), 400 (bad id or
-/// ?since=); `why`
-/// says what and how to fix it.
+/// ?since=, double_texting); `why` says what and how to fix it.
 http::status admit(const request& req, ws_hub& hub, std::string& why);
 
 /// GET / (the page), GET /health, the A2A agent card (when A2A is on), else 404 (405 for

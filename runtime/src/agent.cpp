@@ -188,6 +188,13 @@ void agent::start() {
   if (ids < 1)
     throw config_error("agent.agent_message_ids must be at least 1, got " + std::to_string(ids));
   agent_message_ids_ = static_cast<std::size_t>(ids);
+  const auto dt = config_.get_string("agent.double_texting");
+  if (auto p = parse_double_texting(dt))
+    double_texting_ = *p;
+  else
+    throw config_error("agent.double_texting must be enqueue, reject or interrupt, got '" + dt +
+                       "' (what a session does with a user message that arrives while it still "
+                       "answers the previous one)");
   if (config_.get_bool("agent.persist_sessions")) persist_ = true;
   if (!error_reply_set_) error_reply_ = config_.get_string("agent.error_reply");
 

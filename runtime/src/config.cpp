@@ -40,6 +40,9 @@ config::config() {
           "agent-to-agent hops since a human spoke beyond which a message is not sent");
   declare("agent.agent_message_ids", t::integer, 1024,
           "ids of handled agent messages each session remembers, to drop resends");
+  declare("agent.double_texting", t::string, "enqueue",
+          "a user message arriving while the last is being handled: enqueue (wait), reject "
+          "(error to the sender) or interrupt (cancel the running coroutine body)");
   declare("nlp.intent_threshold", t::number, 0.4, "minimum score for an intent to match");
   declare("nlp.language", t::string, "en", "language of the training sentences");
   declare("log.level", t::string, "info", "trace, debug, info, warn, error or off");

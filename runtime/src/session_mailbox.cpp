@@ -34,6 +34,7 @@ bool session::push_locked(parley::event&& e) {
 parley::event session::pop_locked() {
   pending_.fetch_sub(1, std::memory_order_relaxed);
   parley::event e = std::move(queue_[head_++]);
+  take_user_message_locked(e);
   if (head_ == queue_.size()) {
     queue_.clear();
     head_ = 0;
@@ -57,8 +58,11 @@ void session::post_drain() {
   net::post(strand_, [self = shared_from_this()] { self->drain(); });
 }
 
-post_result session::post(parley::event e) {
+post_result session::post(parley::event e, bool more_of_last) {
   bool schedule = false;
+  bool interrupt = false;
+  bool refused = false;
+  bool queued_here = false;
   {
     std::lock_guard lock(mutex_);
     if (closed_.load(std::memory_order_relaxed))
@@ -71,17 +75,26 @@ post_result session::post(parley::event e) {
             "session '" + id_ + "' already has " + std::to_string(queued) +
             " events waiting (agent.queue_capacity): the agent is behind on this "
             "conversation; retry later, or raise agent.queue_capacity");
-      schedule = push_locked(std::move(e));
-      touch();
-      if (schedule) post_drain();
-      return {};
+      refused = !accept_user_message_locked(e, more_of_last, interrupt);
+      queued_here = !refused;
+      if (!refused) {
+        schedule = push_locked(std::move(e));
+        touch();
+        if (schedule) post_drain();
+      }
     }
+  }
+  // Outside the lock: recording may wait for a full DB queue.
+  if (refused) return refuse_double_text(e);
+  if (queued_here) {
+    if (interrupt) net::post(strand_, [self = shared_from_this()] { self->interrupt_if_due(); });
+    return {};
   }
   // Raced with the eviction: the conversation goes on in a successor (resumed from the
   // database when sessions are persisted), never in this object. Outside our lock: the
   // successor is made under the agent's.
   try {
-    return successor()->post(std::move(e));
+    return successor()->post(std::move(e), more_of_last);
   } catch (const std::exception& ex) {
     return post_result::refused(ex.what());
   }

@@ -36,9 +36,12 @@ void session::begin_turn(const parley::event& e) {
 }
 
 // Strand: ends the turn once nothing of it runs any more (no suspended body, no prediction
-// awaited); called wherever a turn may have ended.
+// awaited); called wherever a turn may have ended. A user message's turn ends here for double
+// texting too, traced or not.
 void session::end_turn() {
-  if (!turn_ || busy_) return;
+  if (busy_) return;
+  end_user_turn();
+  if (!turn_) return;
   span t = std::move(*turn_);
   turn_.reset();
   if (state_) t.set("parley.state.end", state_->name());

@@ -17,6 +17,7 @@ namespace parley {
 // ---- handling one event ----------------------------------------------------------------------
 
 void session::handle(parley::event e) {
+  if (e.user_seq_ != 0) user_turn_open_ = true;  // taken by pop_locked: its turn has begun
   handle_event(std::move(e));
   end_turn();  // unless a body or a prediction is still running: their ending ends it
 }
@@ -292,19 +293,22 @@ bool session::run_body(const parley::body& b, const char* what) {
     busy_ = true;
   }
   body_cancelled_ = false;
-  // The slot lets reset() and close() end a body that waits on something slow (a model, a
+  body_running_ = true;
+  // The slot lets reset(), close() and an interrupting message end a body that waits on something slow (a model, a
   // peer): Asio passes it down to whatever the coroutine awaits.
   net::co_spawn(strand_, std::move(aw),
                 net::bind_cancellation_slot(
                     body_cancel_.slot(), [self = shared_from_this(), what](std::exception_ptr ep) {
                   if (ep && self->body_cancelled_) {
-                    // Ended by reset() or close(): expected, not a failure of the body.
+                    // Ended by reset(), close() or an interrupting message: expected, not a
+                    // failure of the body.
                     PARLEY_LOG(debug, "session " << session_tag(self->id_) << ": " << what
                                                  << " cancelled");
                     if (self->turn_) self->turn_->set("parley.cancelled", true);
                     ep = nullptr;
                   }
                   self->body_cancelled_ = false;
+                  self->body_running_ = false;
                   if (ep) {
                     try {
                       std::rethrow_exception(ep);
@@ -322,6 +326,9 @@ bool session::run_body(const parley::body& b, const char* what) {
                   self->end_turn();
                   self->drain();
                 }));
+  // A newer message already asked to interrupt this turn (it came while the body's turn was
+  // queued, or while an earlier body of the turn ran): the body ends at its first suspension.
+  if (user_turn_open_) interrupt_if_due();
   return false;
 }
 

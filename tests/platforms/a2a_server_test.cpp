@@ -1,6 +1,7 @@
 // The A2A server over real loopback sockets, beside the WebSocket platform's test bot: the task
-// bound (the oldest ended tasks are forgotten), SubscribeToTask on a running task, and a new
-// session's greeting belonging to its first task.
+// bound (the oldest ended tasks are forgotten), SubscribeToTask on a running task, a new
+// session's greeting belonging to its first task, and a message of several parts counting as
+// one for double texting.
 #include <doctest/doctest.h>
 
 #include "beast.hpp"
@@ -71,6 +72,19 @@ TEST_CASE("a2a: tasks are bounded, the oldest ended go first") {
   CHECK(rpc(srv.port(), "GetTask", {{"id", ids[1]}})["error"]["code"] == -32001);
   CHECK(rpc(srv.port(), "GetTask", {{"id", ids[4]}})["result"]["id"] == ids[4]);
   CHECK(rpc(srv.port(), "ListTasks", {{"contextId", context}})["result"]["totalSize"] == 3);
+}
+
+TEST_CASE("a2a: the parts of one message are one message for double texting (reject)") {
+  wstest::server srv(wstest::test_options(), nullptr, false, 2, [](parley::agent& a) {
+    a.config().set("agent.double_texting", "reject");
+  });
+  json m = user("p1");
+  m["parts"].push_back({{"text", "p2"}});
+  const json r = rpc(srv.port(), "SendMessage", {{"message", m}});
+  REQUIRE(r.contains("result"));
+  const json& t = r["result"]["task"];
+  CHECK(t["status"]["state"] == "TASK_STATE_COMPLETED");
+  CHECK(t["artifacts"].size() == 3);  // the greeting, then each part echoed
 }
 
 TEST_CASE("a2a: SubscribeToTask follows a running task to its end") {

@@ -182,6 +182,8 @@ class agent {
   int max_agent_depth() const { return max_agent_depth_; }
   /// agent.agent_message_ids: handled agent-message ids a session remembers.
   std::size_t agent_message_ids() const { return agent_message_ids_; }
+  /// agent.double_texting: the sessions' double texting policy unless one sets its own.
+  parley::double_texting double_texting() const { return double_texting_; }
 
  private:
   void validate() const;
@@ -229,6 +231,7 @@ class agent {
   std::size_t max_sessions_ = 1'000'000;
   int max_agent_depth_ = 8;
   std::size_t agent_message_ids_ = 1024;
+  parley::double_texting double_texting_ = parley::double_texting::enqueue;
 
 
   net::io_context io_;

@@ -134,6 +134,8 @@ class event {
   };
   std::shared_ptr<const agent_origin> origin_;
   bool reset_ = false;  // the session's own reset marker (see session::reset)
+  // A user message's number among those its session accepted (session::post); 0 otherwise.
+  std::uint64_t user_seq_ = 0;
   friend class session;
 };
 

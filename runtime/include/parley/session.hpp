@@ -24,6 +24,7 @@
 #include <boost/asio/cancellation_signal.hpp>
 
 #include <parley/db_handler.hpp>
+#include <parley/double_texting.hpp>
 #include <parley/event.hpp>
 #include <parley/reply.hpp>
 #include <parley/trace.hpp>
@@ -184,8 +185,19 @@ class session : public std::enable_shared_from_this<session> {
   bool trace_content() const;
 
   // ---- events and transitions -------------------------------------------------------------
-  /// Any thread. Queues `e` (FIFO); refused when the queue is full or the session is closed.
-  post_result post(parley::event e);
+  /// Any thread. Queues `e` (FIFO); refused when the queue is full or the session is closed,
+  /// and, for a user message (a human text, JSON or file event) under the `reject` double
+  /// texting policy, while the previous user message is still being handled or waits.
+  /// `more_of_last`: `e` is another part of the user message this caller posted just before
+  /// (an A2A message with several parts): it is queued behind it and never refused or
+  /// interrupting for double texting.
+  post_result post(parley::event e, bool more_of_last = false);
+  /// Any thread. This session's double texting policy (see parley/double_texting.hpp); nothing
+  /// goes back to the agent's default (agent.double_texting). Applies to user messages posted
+  /// from then on. Held in memory: a successor made after an eviction starts with the default.
+  void set_double_texting(std::optional<parley::double_texting> policy);
+  /// Any thread. The policy in force: this session's own, else the agent's default.
+  parley::double_texting double_texting_policy() const;
   /// Strand. Takes the next queued event and evaluates the current state's transitions;
   /// with no event queued, evaluates the eventless ones.
   void manage_transition();
@@ -280,6 +292,11 @@ class session : public std::enable_shared_from_this<session> {
   void cancel_body_for_reset();
   void touch();
   void detach();
+  bool accept_user_message_locked(parley::event& e, bool more_of_last, bool& interrupt);
+  post_result refuse_double_text(const parley::event& e);
+  void take_user_message_locked(const parley::event& e);
+  void interrupt_if_due();
+  void end_user_turn();
   std::shared_ptr<session> successor();
   clock::time_point next_timer_due() const;
   std::string message_agent(std::string_view protocol, const std::string& url, json message);
@@ -314,6 +331,17 @@ class session : public std::enable_shared_from_this<session> {
 
   std::string closed_reason_;  // guarded by mutex_
 
+  // Double texting (double_texting.hpp). The policy: 0xff = the agent's default. The rest is
+  // guarded by mutex_: user messages accepted so far (each event carries its number), those
+  // queued and not yet taken, the number of the one whose turn runs (0: none), and the
+  // newest that asked to interrupt (turns of older ones are cancelled at their next
+  // suspension).
+  std::atomic<unsigned char> double_texting_{0xff};
+  std::uint64_t user_seq_ = 0;
+  std::size_t user_queued_ = 0;
+  std::uint64_t user_turn_ = 0;
+  std::uint64_t interrupt_before_ = 0;
+
   // Strand-only state.
   const parley::state* state_ = nullptr;
   parley::event event_;
@@ -325,6 +353,8 @@ class session : public std::enable_shared_from_this<session> {
   // Bound to the running coroutine body (one at a time); emitted by reset() and close().
   net::cancellation_signal body_cancel_;
   bool body_cancelled_ = false;  // the running body was cancelled: its ending is no failure
+  bool body_running_ = false;    // a coroutine body (not a prediction) is suspended
+  bool user_turn_open_ = false;  // strand's view of user_turn_ != 0 (no lock to test it)
   std::size_t resets_queued_ = 0;  // reset markers not yet handled; guarded by mutex_
   std::optional<intent_prediction> ready_prediction_;  // an asynchronous model's answer
   // The turn's root span while a turn runs with a trace sink set (null otherwise: a session
