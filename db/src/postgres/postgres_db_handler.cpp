@@ -542,6 +542,18 @@ struct postgres_db_handler::impl : std::enable_shared_from_this<impl> {
         });
   }
 
+  // io thread: `items` go back to the front of the queue, in order, and out again.
+  void send_again(std::vector<item>& items) {
+    {
+      std::lock_guard lock(mu);
+      for (auto it = items.rbegin(); it != items.rend(); ++it) {
+        queued_statements += it->size();
+        queue.push_front(std::move(*it));
+      }
+    }
+    net::post(io, [self = shared_from_this()] { self->pump(); });
+  }
+
   void sent(const std::shared_ptr<std::vector<item>>& items, std::exception_ptr e) {
     --in_flight;
     if (!e) {
@@ -575,13 +587,7 @@ struct postgres_db_handler::impl : std::enable_shared_from_this<impl> {
             if (!it.session.empty()) gone.insert(shard(it.session));
         }
         refuse(*items, gone, "its lease was taken over");
-        std::lock_guard lock(mu);
-        for (auto it = items->rbegin(); it != items->rend(); ++it) {
-          queued_statements += it->size();
-          queue.push_front(std::move(*it));
-        }
-        net::post(io, [self = shared_from_this()] { self->pump(); });
-        return;
+        return send_again(*items);
       }
     } catch (const std::exception& x) {
       why = x.what();
@@ -589,13 +595,7 @@ struct postgres_db_handler::impl : std::enable_shared_from_this<impl> {
     if (state == "26000") {  // invalid_sql_statement_name
       // A batch pipelined behind one that failed used a statement that one was to prepare:
       // nothing is wrong with its rows. Sent again (prepared anew), ahead of what is queued.
-      std::lock_guard lock(mu);
-      for (auto it = items->rbegin(); it != items->rend(); ++it) {
-        queued_statements += it->size();
-        queue.push_front(std::move(*it));
-      }
-      net::post(io, [self = shared_from_this()] { self->pump(); });
-      return;
+      return send_again(*items);
     }
     if (lost) {
       // Sent again once the connection is back (in order: batches fail in the order sent).
