@@ -22,6 +22,12 @@ session::session(parley::agent& owner, std::string id, parley::platform* platfor
       strand_(net::make_strand(owner.io_context())),
       timer_(strand_) {
   touch();
+  // Until start() (which may wait for the database), the session is in its initial state: a
+  // caller on its strand never sees no state at all.
+  try {
+    state_ = &owner.initial_state();
+  } catch (const definition_error&) {
+  }
 }
 
 session::~session() = default;

@@ -57,7 +57,7 @@ TEST_CASE("identify makes a fresh id only when the client names none") {
 
 TEST_SUITE("session tags in logs") {
 
-TEST_CASE("?since= is a whole number >= 0, or absent; anything else names the parameter") {
+TEST_CASE("?since= is a whole number >= 0 or absent, and anything else names the parameter") {
   using parley::platforms::detail::parse_since;
   std::string why;
   CHECK_FALSE(parse_since("/?session_id=a", why).has_value());

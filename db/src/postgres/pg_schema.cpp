@@ -159,8 +159,8 @@ END $f$)sql",
 template <std::size_t N>
 void add_steps(std::vector<query>& out, int version, const char* const (&steps)[N]) {
   for (const char* sql : steps)
-    out.push_back({"DO $$ BEGIN IF (SELECT coalesce(max(version), 0) FROM parley_schema) < " +
-                       std::to_string(version) + " THEN EXECUTE $q$" + sql + "$q$; END IF; END $$",
+    out.push_back({"DO $do$ BEGIN IF (SELECT coalesce(max(version), 0) FROM parley_schema) < " +
+                       std::to_string(version) + " THEN EXECUTE $q$" + sql + "$q$; END IF; END $do$",
                    {}});
 }
 
