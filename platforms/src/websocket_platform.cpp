@@ -164,6 +164,11 @@ void websocket_platform::deliver(session& s, const reply& r) {
   for (auto& c : conns) c->send(frame, r.seq);
 }
 
+void websocket_platform::session_ended(session& s, std::string_view reason) {
+  if (!reason.starts_with("moved")) return;  // a closed session's connections stay (a new one starts)
+  for (auto& c : impl_->hub->connections_of(s.id())) c->moved();
+}
+
 void websocket_platform::stop() {
   std::lock_guard lock(impl_->stop_mutex);
   if (impl_->stopped || !impl_->server) return;

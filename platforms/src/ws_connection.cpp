@@ -447,6 +447,14 @@ void ws_connection<Stream>::shutdown() {
 }
 
 template <class Stream>
+void ws_connection<Stream>::moved() {
+  net::post(ws_.get_executor(), [self = this->shared_from_this()] {
+    self->begin_close(websocket::close_code::service_restart,
+                      "moved: another node serves this session now; reconnect", false);
+  });
+}
+
+template <class Stream>
 void ws_connection<Stream>::enqueue(std::shared_ptr<const std::string> frame) {
   if (closing_ || dead_) return;
   // A client that does not read its replies is closed rather than buffered without bound (or

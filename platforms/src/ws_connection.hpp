@@ -34,6 +34,7 @@ class ws_connection final : public ws_connection_base,
 
   void send(std::shared_ptr<const std::string> frame, std::int64_t seq) override;
   void shutdown() override;
+  void moved() override;
   const std::string& session_id() const override { return who_.session_id; }
 
  private:

@@ -32,6 +32,9 @@ class ws_connection_base {
   virtual void send(std::shared_ptr<const std::string> frame, std::int64_t seq) = 0;
   /// Any thread: sends what is queued, then closes with 1001 (going away).
   virtual void shutdown() = 0;
+  /// Any thread: sends what is queued, then closes with 1012 (service restart): the session
+  /// moved to another node; the client reconnects (with ?since=N) and reaches it there.
+  virtual void moved() = 0;
   /// The session this connection speaks for (immutable).
   virtual const std::string& session_id() const = 0;
 };

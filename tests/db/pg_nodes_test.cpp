@@ -60,6 +60,17 @@ TEST_CASE_FIXTURE(test::pg_fixture, "postgres nodes: three processes, one owner 
   for (int i = 0; i < 3; ++i) nodes.push_back(start_node(db_url));
   const auto ids = ids_in_distinct_shards(6);
   wstest::net::io_context io;
+  // Connects until the node takes the client (a node answers 503 while another owns the
+  // session), reading the nodes' logs meanwhile (a node whose log pipe fills would stall).
+  auto retry_connect = [&](std::unique_ptr<wstest::client>& c, std::uint16_t port, const std::string& target) {
+    const auto end = std::chrono::steady_clock::now() + 15s;
+    while (std::chrono::steady_clock::now() < end) {
+      c = std::make_unique<wstest::client>(io);
+      if (!c->connect(port, target)) return true;
+      for (auto& n : nodes) n.proc->read_err_until([](const std::string&) { return false; }, 20ms);
+    }
+    return false;
+  };
 
   // Sessions spread over the nodes: session i at node i % 3, each greeted and answered there.
   std::vector<std::unique_ptr<wstest::client>> clients;
@@ -88,12 +99,7 @@ TEST_CASE_FIXTURE(test::pg_fixture, "postgres nodes: three processes, one owner 
   const auto killed = std::chrono::steady_clock::now();
   // Until the lease lapses node 1 answers 503; the client retries, with its cursor.
   std::unique_ptr<wstest::client> moved;
-  REQUIRE(test::eventually(
-      [&] {
-        moved = std::make_unique<wstest::client>(io);
-        return !moved->connect(nodes[1].port, "/?session_id=" + ids[0] + "&since=3");
-      },
-      15s));
+  REQUIRE(retry_connect(moved, nodes[1].port, "/?session_id=" + ids[0] + "&since=3"));
   const auto took = std::chrono::steady_clock::now() - killed;
   MESSAGE("takeover after kill -9: " << std::chrono::duration_cast<std::chrono::milliseconds>(took).count() << " ms");
   CHECK(took < 15s);
@@ -106,12 +112,7 @@ TEST_CASE_FIXTURE(test::pg_fixture, "postgres nodes: three processes, one owner 
   // serving it (its connection is closed) and what it writes late is refused.
   nodes[2].proc->kill(SIGSTOP);
   std::unique_ptr<wstest::client> stolen;
-  REQUIRE(test::eventually(
-      [&] {
-        stolen = std::make_unique<wstest::client>(io);
-        return !stolen->connect(nodes[1].port, "/?session_id=" + ids[2]);
-      },
-      15s));
+  REQUIRE(retry_connect(stolen, nodes[1].port, "/?session_id=" + ids[2]));
   nodes[2].proc->kill(SIGCONT);
   // The paused node's old connection for session 2 is closed (the session moved).
   auto ended = clients[2]->read_until_closed(nullptr, 10s);

@@ -86,7 +86,7 @@ TEST_CASE("enqueue (the default): a message during a suspended body waits, both 
   CHECK(b.resumed == 2);
 }
 
-TEST_CASE("reject: a message during a turn is refused naming the policy; other events still queue") {
+TEST_CASE("reject: a message during a turn is refused naming the policy, and other events still queue") {
   bot b("reject");
   auto s = b.h.session("s");
   REQUIRE(s->post(event::text("one")));
@@ -144,7 +144,7 @@ TEST_CASE("interrupt: a message queued behind an older one cancels that one's bo
   CHECK(b.resumed == 1);
 }
 
-TEST_CASE("interrupt: a plain body cannot be stopped mid-run; the new message is handled right after it") {
+TEST_CASE("interrupt: a plain body cannot be stopped mid-run, and the new message is handled right after it") {
   bot b("interrupt");
   auto s = b.h.session("s");
   REQUIRE(s->post(event::text("plain")));

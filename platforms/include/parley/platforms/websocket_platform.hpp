@@ -123,6 +123,9 @@ class websocket_platform final : public platform {
   void stop() override;
   /// Any thread: encodes the reply once and posts it to each connection of the session.
   void deliver(session& s, const reply& r) override;
+  /// A session that moved to another node (several nodes on PostgreSQL): its connections here
+  /// are closed with 1012, so their clients reconnect and reach it where it lives now.
+  void session_ended(session& s, std::string_view reason) override;
 
   /// The bound port (after start): useful with port 0. Any thread.
   std::uint16_t port() const;
