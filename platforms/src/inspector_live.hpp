@@ -75,6 +75,9 @@ class inspector_live final : public ws_connection_base,
     });
   }
 
+  // Inspector sockets follow no session of their own: nothing moves.
+  void moved() override {}
+
   // The hub's key for inspector sockets: no client's session id is empty (identify()).
   const std::string& session_id() const override {
     static const std::string none;
