@@ -9,6 +9,8 @@
 #include <mutex>
 #include <stdexcept>
 
+#include <parley/fnv.hpp>
+
 namespace parley {
 
 void name_this_thread(std::string_view name) {
@@ -20,8 +22,7 @@ void name_this_thread(std::string_view name) {
 std::string session_tag(std::string_view session_id) {
   // FNV-1a, 64 bits, of which 32 are shown: enough to tell sessions apart in a log, far too
   // few to recover a 128-bit id.
-  std::uint64_t h = 14695981039346656037ull;
-  for (unsigned char c : session_id) h = (h ^ c) * 1099511628211ull;
+  const std::uint64_t h = fnv1a(session_id);
   static const char* hex = "0123456789abcdef";
   std::string tag = "#";
   for (int shift = 60; shift >= 32; shift -= 4) tag += hex[(h >> shift) & 15];

@@ -3,25 +3,15 @@
 #include <algorithm>
 #include <string_view>
 
+#include <parley/fnv.hpp>
+
 namespace parley::nlu {
 namespace {
 
 // FNV-1a, 64 bits: stable across platforms and runs (std::hash is neither), so the same
 // training data always gives the same features and the same model.
-constexpr std::uint64_t fnv_offset = 14695981039346656037ull;
-constexpr std::uint64_t fnv_prime = 1099511628211ull;
-
-std::uint64_t mix(std::uint64_t h, std::string_view s) {
-  for (unsigned char c : s) {
-    h ^= c;
-    h *= fnv_prime;
-  }
-  return h;
-}
-std::uint64_t mix(std::uint64_t h, unsigned char c) {
-  h ^= c;
-  return h * fnv_prime;
-}
+std::uint64_t mix(std::uint64_t h, std::string_view s) { return fnv1a(s, h); }
+std::uint64_t mix(std::uint64_t h, unsigned char c) { return (h ^ c) * fnv1a_prime; }
 
 // Byte offsets of UTF-8 code point starts in `s`, plus s.size() at the end.
 void code_point_starts(std::string_view s, std::vector<std::size_t>& out) {
@@ -40,10 +30,10 @@ void feature_extractor::extract(const std::vector<token>& tokens,
   auto add = [&](std::uint64_t h, float w) { out.push_back({h | 1u, 1.0f, w}); };
 
   if (o.word_unigrams)
-    for (const auto& t : tokens) add(mix(mix(fnv_offset, 'w'), t.stem), o.word_weight);
+    for (const auto& t : tokens) add(mix(mix(fnv1a_offset, 'w'), t.stem), o.word_weight);
   if (o.word_bigrams && tokens.size() > 1)
     for (std::size_t i = 0; i + 1 < tokens.size(); ++i) {
-      auto h = mix(mix(mix(fnv_offset, 'b'), tokens[i].stem), ' ');
+      auto h = mix(mix(mix(fnv1a_offset, 'b'), tokens[i].stem), ' ');
       add(mix(h, tokens[i + 1].stem), o.bigram_weight);
     }
   if (o.char_min > 0 && o.char_max >= o.char_min) {
@@ -56,7 +46,7 @@ void feature_extractor::extract(const std::vector<token>& tokens,
         const auto un = static_cast<std::size_t>(n);
         if (un > len) break;
         for (std::size_t i = 0; i + un <= len; ++i) {
-          std::uint64_t h = mix(mix(fnv_offset, 'c'), static_cast<unsigned char>(n));
+          std::uint64_t h = mix(mix(fnv1a_offset, 'c'), static_cast<unsigned char>(n));
           for (std::size_t k = i; k < i + un; ++k) {
             if (k == 0) {
               h = mix(h, '<');
