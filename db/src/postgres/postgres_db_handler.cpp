@@ -15,6 +15,7 @@
 #include <parley/agent.hpp>
 #include <parley/db/timestamp.hpp>
 #include <parley/errors.hpp>
+#include <parley/fnv.hpp>
 #include <parley/log.hpp>
 #include <parley/reply.hpp>
 #include <parley/session.hpp>
@@ -32,18 +33,8 @@ bool is_postgres_url(std::string_view path) {
 }
 
 int shard_of(std::string_view agent_name, std::string_view session_id) {
-  // FNV-1a, 64 bits: the same on every node and every platform.
-  std::uint64_t h = 14695981039346656037ull;
-  auto mix = [&](std::string_view s) {
-    for (unsigned char c : s) {
-      h ^= c;
-      h *= 1099511628211ull;
-    }
-  };
-  mix(agent_name);
-  mix(std::string_view("\0", 1));
-  mix(session_id);
-  return static_cast<int>(h % static_cast<std::uint64_t>(shard_count));
+  // The same on every node and every platform.
+  return static_cast<int>(fnv1a_pair(agent_name, session_id) % static_cast<std::uint64_t>(shard_count));
 }
 
 namespace {
@@ -306,26 +297,41 @@ struct postgres_db_handler::impl : std::enable_shared_from_this<impl> {
   // Row ids come in blocks from the shared sequence (several nodes may draw from it at once:
   // each value is theirs alone), so that ids follow the write order. Counts as a batch in flight.
   void reserve_ids(std::size_t need, std::vector<item> items) {
-    ++in_flight;
-    preparing = true;
-    auto shared = std::make_shared<std::vector<item>>(std::move(items));
     const auto n = std::max<std::size_t>(need, 4096);
     conn->async_batch({{"SELECT nextval('parley_row_id') FROM generate_series(1, $1::int)", {std::to_string(n)}}},
-                      [self = shared_from_this(), shared](std::exception_ptr e, std::vector<pg::result> rs) {
-                        self->preparing = false;
-                        if (!e && rs.size() == 1) {
+                      [self = shared_from_this(), resume = hold(std::move(items))](
+                          std::exception_ptr e, std::vector<pg::result> rs) {
+                        if (!e && rs.size() != 1)
+                          e = std::make_exception_ptr(pg::pg_error("no row ids from parley_row_id", ""));
+                        resume(e, [&](std::vector<item>&) {
                           self->ids.clear();
                           self->next_id = 0;
                           const auto& r = rs.front();
                           for (int i = 0; i < r.rows(); ++i) self->ids.push_back(r.integer(i, 0));
-                          --self->in_flight;
-                          self->send(std::move(*shared));
-                        } else {
-                          if (!e) e = std::make_exception_ptr(pg::pg_error("no row ids from parley_row_id", ""));
-                          self->sent(shared, e);
-                        }
-                        self->prepared();
+                        });
                       });
+  }
+
+  // io thread: the batch `items` waits for something fetched first (row ids, claims). It
+  // counts as in flight, and nothing is sent past it meanwhile (order). The returned
+  // completion fails the batch on an error (as if sent); else `go` sees the items first, then
+  // what is left of them is sent, and the reads that waited follow.
+  using resume_batch = std::function<void(std::exception_ptr, const std::function<void(std::vector<item>&)>& go)>;
+  resume_batch hold(std::vector<item> items) {
+    ++in_flight;
+    preparing = true;
+    auto shared = std::make_shared<std::vector<item>>(std::move(items));
+    return [self = shared_from_this(), shared](std::exception_ptr e, const std::function<void(std::vector<item>&)>& go) {
+      self->preparing = false;
+      if (e) {
+        self->sent(shared, e);
+      } else {
+        --self->in_flight;
+        go(*shared);
+        if (!shared->empty()) self->send(std::move(*shared));
+      }
+      self->prepared();
+    };
   }
 
   // ---- ownership -------------------------------------------------------------------------
@@ -356,7 +362,7 @@ struct postgres_db_handler::impl : std::enable_shared_from_this<impl> {
     conn->async_batch({std::move(q)}, [self = shared_from_this(), sent_at, done = std::move(done)](
                                           std::exception_ptr e, std::vector<pg::result> rs) {
       std::vector<claim_answer> out;
-        if (!e && rs.size() == 1) {
+      if (!e && rs.size() == 1) {
         const auto& r = rs.front();
         std::lock_guard lock(self->mu);
         for (int i = 0; i < r.rows(); ++i) {
@@ -389,22 +395,14 @@ struct postgres_db_handler::impl : std::enable_shared_from_this<impl> {
   // io thread: claims the shards a batch needs, then sends it; the rows of sessions another
   // node owns are refused (this node must not act for them) and that is said.
   void claim_before_send(std::vector<int> shards, std::vector<item> items) {
-    ++in_flight;
-    preparing = true;
-    auto shared = std::make_shared<std::vector<item>>(std::move(items));
-    claim(std::move(shards), [self = shared_from_this(), shared](std::exception_ptr e, std::vector<claim_answer> as) {
-      self->preparing = false;
-      if (e) {
-        self->sent(shared, e);
-      } else {
-        --self->in_flight;
+    claim(std::move(shards), [self = shared_from_this(), resume = hold(std::move(items))](
+                                 std::exception_ptr e, std::vector<claim_answer> as) {
+      resume(e, [&](std::vector<item>& batch) {
         std::set<int> others;
         for (auto& a : as)
           if (!a.epoch) others.insert(a.shard);
-        if (!others.empty()) self->refuse(*shared, others, "another node owns them");
-        if (!shared->empty()) self->send(std::move(*shared));
-      }
-      self->prepared();
+        if (!others.empty()) self->refuse(batch, others, "another node owns them");
+      });
     });
   }
 
