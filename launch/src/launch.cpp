@@ -66,10 +66,7 @@ void configure(agent& a) {
     o.url = pg_url;
     o.max_queued = static_cast<std::size_t>(int_in(cfg, "db.max_queued", 1));
     o.lease_ttl = std::chrono::milliseconds(int_in(cfg, "db.lease_ttl_ms", 300, 600000));
-    // Published for the other nodes (a client refused here is told where its session lives).
-    if (cfg.get_bool("platforms.websocket.enabled"))
-      o.address = cfg.get_string("platforms.websocket.host") + ":" +
-                  std::to_string(cfg.get_int("platforms.websocket.port"));
+    // The node's address is published by the WebSocket platform once it has bound its port.
     a.use_db(std::make_shared<db::postgres_db_handler>(std::move(o)));
   }
   if (use_sqlite) {

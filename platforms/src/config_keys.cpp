@@ -34,6 +34,11 @@ void declare_config(config& cfg) {
   cfg.declare("platforms.websocket.tls_cert", t::string, "",
               "PEM certificate chain; with tls_key the server speaks https/wss");
   cfg.declare("platforms.websocket.tls_key", t::string, "", "PEM private key of tls_cert");
+  cfg.declare("platforms.websocket.forward", t::boolean, true,
+              "several nodes on one database: relay a client whose session another node owns "
+              "to that node (else 503 naming it); not with TLS");
+  cfg.declare("platforms.websocket.advertise", t::string, "",
+              "host:port the other nodes reach this one at; empty = host and the bound port");
   // Its default depends on the host: websocket_options::from_config reads it only when set.
   cfg.declare("platforms.websocket.inspector", t::boolean, true,
               "serve the web inspector at /inspect (it reads the --db file); when not set: on "

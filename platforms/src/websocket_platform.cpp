@@ -85,6 +85,8 @@ websocket_options websocket_options::from_config(const config& cfg) {
   o.send_timeout = seconds_key(cfg, k + "send_timeout");
   o.handshake_timeout = seconds_key(cfg, k + "handshake_timeout");
   o.idle_timeout = seconds_key(cfg, k + "idle_timeout");
+  o.forward = cfg.get_bool(k + "forward");
+  o.advertise = cfg.get_string(k + "advertise");
   o.a2a = a2a_options::from_config(cfg);
   // Not set = decided by the host when the platform starts (the declared default is only
   // what a loopback host gets).
@@ -111,6 +113,12 @@ void websocket_platform::start(agent& owner) {
   hub.stopping = false;
   impl_->stopped = false;
   hub.opts = options_;
+  if (hub.opts.forward && !options_.tls_cert.empty()) {
+    // Nodes relay to each other over plain ws: with TLS, a client reaches its owner itself.
+    hub.opts.forward = false;
+    PARLEY_LOG(info, "websocket: platforms.websocket.forward is off with TLS; a client whose "
+                     "session another node owns gets 503 naming it");
+  }
   hub.owner = &owner;
   hub.plat = this;
   hub.started = wall_clock::now();
@@ -137,6 +145,8 @@ void websocket_platform::start(agent& owner) {
                       : nullptr;
   impl_->server = detail::start_ws_server(owner.io_context(), impl_->hub);
   impl_->port = impl_->server->port();
+  // Published for the other nodes of a shared database, so they relay this node's clients.
+  if (auto* db = owner.db()) db->set_node_address(hub.advertised);
   PARLEY_LOG(info, "websocket: agent " << owner.name() << " listening; open " << url());
 }
 
@@ -152,7 +162,7 @@ std::string websocket_platform::url() const {
 websocket_stats websocket_platform::stats() const {
   const auto& h = *impl_->hub;
   return {h.open.load(),        h.accepted.load(),     h.rejected.load(), h.slow_closed.load(),
-          h.rate_limited.load(), h.frames_in.load(), h.frames_out.load()};
+          h.rate_limited.load(), h.frames_in.load(), h.frames_out.load(), h.forwarded.load()};
 }
 
 void websocket_platform::deliver(session& s, const reply& r) {

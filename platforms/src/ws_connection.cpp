@@ -59,8 +59,17 @@ std::optional<response> ws_connection<Stream>::join(const request& req) {
     session();  // make (or resume) the session now
     return std::nullopt;
   } catch (const not_owner_error& e) {
+    // Another node owns the session: relayed there, unless this handshake was forwarded
+    // already (a second hop would mean the nodes disagree: the client retries instead).
+    if (hub_->opts.forward && !e.address.empty() && req.find(forwarded_header) == req.end() &&
+        e.address != hub_->advertised) {
+      forward_to_ = e.address;
+      return std::nullopt;
+    }
     leave();
-    return text_response(http::status::service_unavailable, req.version(), e.what(), false);
+    auto res = text_response(http::status::service_unavailable, req.version(), e.what(), false);
+    res.set(http::field::retry_after, "1");
+    return res;
   } catch (const capacity_error& e) {
     leave();
     std::string why = e.what();
@@ -87,9 +96,15 @@ void ws_connection<Stream>::leave() {
 template <class Stream>
 void ws_connection<Stream>::run(request req) {
   if (auto refusal = join(req)) return refuse(std::move(*refusal));
+  if (!forward_to_.empty()) return start_forward(std::move(req));
   // Joined first: every reply from now on reaches us live; the resend reads what came before
   // (and perhaps some of those too: the cursor drops them).
   if (who_.since && !hub_->stopping.load()) start_resend();
+  accept(std::move(req));
+}
+
+template <class Stream>
+void ws_connection<Stream>::accept(request req) {
   const auto& o = hub_->opts;
   // The WebSocket timeouts replace the TCP stream's own (Beast wants exactly one of them).
   beast::get_lowest_layer(ws_).expires_never();
@@ -186,10 +201,15 @@ void ws_connection<Stream>::on_read(beast::error_code ec, std::size_t) {
       error("binary frames are not supported; send JSON text frames");
     } else {
       const auto data = buffer_.cdata();
-      handle(std::string_view(static_cast<const char*>(data.data()), data.size()));
+      const std::string_view text(static_cast<const char*>(data.data()), data.size());
+      if (up_)
+        forward(text);  // relayed to the session's owner
+      else
+        handle(text);
     }
   }
   buffer_.consume(buffer_.size());
+  if (read_paused_) return;  // relayed: until the link to the owner drains
   // Do not keep a large buffer around for an idle connection.
   if (buffer_.capacity() > 64 * 1024) buffer_.shrink_to_fit();
   do_read();
@@ -204,19 +224,19 @@ bool ws_connection<Stream>::take_token() {
   last_refill_ = now;
   tokens_ = std::min(static_cast<double>(std::max<std::size_t>(1, o.rate_burst)),
                      tokens_ + elapsed * o.rate_limit);
-  if (tokens_ < 1.0) return false;
+  if (tokens_ < 1.0) {
+    ++hub_->rate_limited;
+    error("rate limit: at most " + std::to_string(o.rate_limit) +
+          " messages per second (platforms.websocket.rate_limit); this message was dropped");
+    return false;
+  }
   tokens_ -= 1.0;
   return true;
 }
 
 template <class Stream>
 void ws_connection<Stream>::handle(std::string_view text) {
-  if (!take_token()) {
-    ++hub_->rate_limited;
-    error("rate limit: at most " + std::to_string(hub_->opts.rate_limit) +
-          " messages per second (platforms.websocket.rate_limit); this message was dropped");
-    return;
-  }
+  if (!take_token()) return;
   client_input in = parse_client_frame(text, hub_->opts.max_file_size);
   // session() may make the session again (after a reset or a close), which can be refused.
   try {
@@ -415,6 +435,9 @@ void ws_connection<Stream>::take_outbox() {
     std::lock_guard lock(outbox_mutex_);
     frames.swap(outbox_);
   }
+  // Relayed: the owner sends this session's replies (this node took it over only after the
+  // owner closed the link, and then this connection closes too).
+  if (up_) return;
   for (auto& [f, seq] : frames) deliver_live(std::move(f), seq);
 }
 
@@ -499,6 +522,7 @@ void ws_connection<Stream>::do_write() {
 template <class Stream>
 void ws_connection<Stream>::abandon() {
   dead_ = true;
+  if (up_) up_->close(websocket::close_reason(websocket::close_code::going_away, "the client went away"));
   while (queue_.size() > (writing_ ? 1u : 0u)) {  // the one being written stays until it ends
     queued_bytes_ -= queue_.back()->size();
     queue_.pop_back();
@@ -582,6 +606,7 @@ void ws_connection<Stream>::begin_close(websocket::close_code code, std::string 
       queue_.pop_back();
     }
   close_pending_ = true;
+  if (up_) up_->close(websocket::close_reason(websocket::close_code::going_away, reason));
   // A peer that reads nothing can hold the last write forever: cut it off after a bound.
   close_timer_.expires_after(code == websocket::close_code::going_away
                                  ? std::min<clock::duration>(hub_->opts.handshake_timeout,
@@ -604,6 +629,82 @@ void ws_connection<Stream>::do_close() {
     if (ec) fail(ec, "close", self->who_.session_id);
     // The pending read completes once the peer answers the close (or times out).
   });
+}
+
+// ---- forwarding to the owner --------------------------------------------------------------
+
+template <class Stream>
+void ws_connection<Stream>::start_forward(request req) {
+  // The owner sees the same target (cursor, policy, token in the query) and headers, and the
+  // session id this node settled on (a fresh one is made here when the client brought none).
+  std::vector<std::pair<std::string, std::string>> headers{
+      {"X-Session-ID", who_.session_id}, {forwarded_header, hub_->advertised}};
+  if (!who_.user.empty()) headers.emplace_back("X-User-ID", who_.user);
+  for (auto f : {http::field::authorization, http::field::origin})
+    if (auto h = req.find(f); h != req.end()) headers.emplace_back(std::string(h->name_string()), std::string(h->value()));
+  PARLEY_LOG(debug, "websocket " << session_tag(who_.session_id) << ": relayed to its owner at " << forward_to_);
+  auto self = this->shared_from_this();
+  std::weak_ptr<ws_connection> weak = self;  // the link's other handlers: it must not hold us
+  auto target = std::string(req.target());
+  auto sp = std::make_shared<request>(std::move(req));
+  up_ = std::make_shared<ws_upstream>(
+      ws_.get_executor(),
+      ws_upstream::handlers{
+          // Holds the connection until the owner answers (nothing else does meanwhile).
+          [self, sp](std::optional<ws_upstream::refusal> no) {
+            self->on_forward_open(std::move(*sp), std::move(no));
+          },
+          [weak](std::string frame) {
+            if (auto c = weak.lock()) c->enqueue(std::make_shared<const std::string>(std::move(frame)));
+          },
+          [weak] {
+            if (auto c = weak.lock(); c && c->read_paused_ && !c->dead_) {
+              c->read_paused_ = false;
+              c->do_read();
+            }
+          },
+          [weak](websocket::close_reason why) {
+            auto c = weak.lock();
+            if (!c) return;
+            c->up_.reset();  // nothing to close any more
+            const auto code = why.code == websocket::close_code::none
+                                  ? websocket::close_code::service_restart
+                                  : static_cast<websocket::close_code>(why.code);
+            c->begin_close(code, std::string(why.reason.c_str()), false);
+          }});
+  const auto& o = hub_->opts;
+  // A live owner on the same network answers at once; one that is paused or cut off is given
+  // up on soon (the client retries, and meanwhile its lease runs out).
+  up_->open(forward_to_, std::move(target), std::move(headers),
+            std::min<std::chrono::steady_clock::duration>(o.handshake_timeout, std::chrono::seconds(2)),
+            o.idle_timeout, o.max_size);
+}
+
+template <class Stream>
+void ws_connection<Stream>::on_forward_open(request req, std::optional<ws_upstream::refusal> no) {
+  if (no) {
+    up_.reset();
+    leave();
+    const auto status = static_cast<http::status>(no->status);
+    auto res = text_response(status, req.version(),
+                             no->status == 503 && no->body.find("node") == std::string::npos
+                                 ? "the node serving this session (" + forward_to_ +
+                                       ") cannot be reached: " + no->body + "; retry shortly"
+                                 : no->body,
+                             false);
+    if (no->status == 503) res.set(http::field::retry_after, "1");
+    if (no->status == 401) res.set(http::field::www_authenticate, "Bearer");
+    return refuse(std::move(res));
+  }
+  ++hub_->forwarded;
+  accept(std::move(req));  // an ordinary accept; frames are relayed from on_read on
+}
+
+template <class Stream>
+void ws_connection<Stream>::forward(std::string_view text) {
+  // The same rate limit as for a local session; the owner checks the frame itself.
+  if (!take_token()) return;
+  if (!up_->send(std::string(text))) read_paused_ = true;
 }
 
 template class ws_connection<beast::tcp_stream>;

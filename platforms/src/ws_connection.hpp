@@ -17,6 +17,7 @@
 #include "held_writes.hpp"
 #include "ws_http.hpp"
 #include "ws_protocol.hpp"
+#include "ws_upstream.hpp"
 
 namespace parley::platforms::detail {
 
@@ -42,11 +43,13 @@ class ws_connection final : public ws_connection_base,
   std::optional<response> join(const request& req);
   void leave();
 
+  void accept(request req);
   void refuse(response res);
   void on_accept(beast::error_code ec);
   void do_read();
   void on_read(beast::error_code ec, std::size_t n);
   void handle(std::string_view text);
+  /// The rate limit: false (and an error frame) when this frame is over it.
   bool take_token();
   void error(std::string message);
   void take_outbox();
@@ -66,6 +69,12 @@ class ws_connection final : public ws_connection_base,
   void begin_close(websocket::close_code code, std::string reason, bool drop_queued);
   void do_close();
   std::shared_ptr<parley::session> session();
+
+  // Forwarding: the session is another node's (forward_to_: its address). The client is
+  // relayed there (ws_upstream.hpp) once that node accepts; its refusal is the client's.
+  void start_forward(request req);
+  void on_forward_open(request req, std::optional<ws_upstream::refusal> no);
+  void forward(std::string_view text);
 
   // Replay of the stored chat (fetch_user_messages), or resend of the replies after the
   // client's cursor (?since=N), a page at a time, paced by our writes.
@@ -122,6 +131,10 @@ class ws_connection final : public ws_connection_base,
     bool last_page = false;  // no page after the rows held
   };
   std::optional<replay_state> replay_;
+
+  std::string forward_to_;              // the owner's address: this connection is relayed
+  std::shared_ptr<ws_upstream> up_;     // the link to it (strand)
+  bool read_paused_ = false;            // the link's queue is full: no read until it drains
 };
 
 }  // namespace parley::platforms::detail

@@ -46,6 +46,7 @@ struct ws_hub {
   std::atomic<bool> stopping{false};
   std::string scheme = "http";
   std::uint16_t port = 0;  // the bound port (set before accepting)
+  std::string advertised;  // host:port the other nodes reach this one at (set before accepting)
   wall_clock::time_point started = wall_clock::now();
   std::shared_ptr<a2a::server> a2a;  // the A2A server on this port, when platforms.a2a.enabled
   // The web inspector on this port (/inspect), when enabled; with no owner (parley-inspect
@@ -54,7 +55,7 @@ struct ws_hub {
 
   std::atomic<std::size_t> open{0};  // reserved WebSocket slots (handshaking or open)
   std::atomic<std::uint64_t> accepted{0}, rejected{0}, slow_closed{0}, rate_limited{0},
-      frames_in{0}, frames_out{0};
+      frames_in{0}, frames_out{0}, forwarded{0};
 
   /// A slot for a new WebSocket, or false when max_connections are open. Any thread.
   bool try_reserve();

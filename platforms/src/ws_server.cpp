@@ -1,6 +1,8 @@
 // The listening side: the acceptor, and one HTTP session per TCP connection (http_session.hpp).
 #include <optional>
 
+#include <boost/asio/ip/host_name.hpp>
+
 #include "beast.hpp"
 #include "http_session.hpp"
 
@@ -190,6 +192,14 @@ std::shared_ptr<ws_server> start_ws_server(net::io_context& io, std::shared_ptr<
   auto l = std::make_shared<listener>(io, hub, std::move(tls));
   l->open(hub->opts.host, hub->opts.port);
   hub->port = l->port();
+  hub->advertised = hub->opts.advertise;
+  if (hub->advertised.empty()) {
+    std::string host = hub->opts.host;
+    if (host == "0.0.0.0" || host == "::" || host.empty()) host = net::ip::host_name();
+    if (host == "localhost") host = "127.0.0.1";
+    if (host.find(':') != std::string::npos) host = "[" + host + "]";
+    hub->advertised = host + ":" + std::to_string(hub->port);
+  }
   l->start();
   return l;
 }

@@ -208,18 +208,18 @@ void agent::start() {
     db_->open(*this);
     // Several nodes: sessions another node took over stop here (their rows are refused anyway).
     db_->on_ownership_lost([this](std::function<bool(std::string_view)> lost) {
-      std::vector<std::string> ids;
+      std::vector<std::string> gone;
       {
         std::lock_guard lock(sessions_mutex_);
         for (auto& [id, s] : sessions_)
-          if (lost(id)) ids.push_back(id);
+          if (lost(id)) gone.push_back(id);
       }
-      for (auto& id : ids) close_session(id, "moved: another node owns this session now");
+      for (auto& id : gone) close_session(id, "moved: another node owns this session now");
     });
     // Sessions whose node died, with timers pending: taken over here (claimed, restored), so
     // their timers fire. Off the DB's thread: the claim waits for it.
-    if (persist_) db_->on_orphaned_sessions([this](std::vector<std::string> ids) {
-      net::post(io_, [this, ids = std::move(ids)] {
+    if (persist_) db_->on_orphaned_sessions([this](std::vector<std::string> orphans) {
+      net::post(io_, [this, ids = std::move(orphans)] {
         for (const auto& id : ids) {
           if (find_session(id)) continue;
           try {

@@ -1,5 +1,5 @@
 // Several greetings processes on one PostgreSQL database (issue 16), real processes on
-// loopback: each session is served by one node; a client at another node is told who owns it;
+// loopback: each session is served by one node; a client at another node is relayed to it;
 // kill -9 of the owner moves the session to another node after the lease, in its state and
 // with its reply numbers going on; a node paused past its lease (SIGSTOP) loses the session
 // to another node, and after SIGCONT its late rows are refused and it stops serving it.
@@ -84,14 +84,31 @@ TEST_CASE_FIXTURE(test::pg_fixture, "postgres nodes: three processes, one owner 
     CHECK(has(c->read(), "How are you?"));
     clients.push_back(std::move(c));
   }
-  // Another node refuses a session it does not own, naming the situation.
+  // A client at another node is relayed to the owner: its message is handled there, and the
+  // reply reaches both connections of the session, one on each node.
   {
     wstest::client other(io);
-    auto ec = other.connect(nodes[1].port, "/?session_id=" + ids[0]);
+    REQUIRE(!other.connect(nodes[2].port, "/?session_id=" + ids[4]));
+    other.say("good");
+    CHECK(has(other.read(), "glad to hear that"));
+    // (After the options of the last turn, which that client did not read yet.)
+    bool mirrored = false;
+    for (int i = 0; i < 4 && !mirrored; ++i) mirrored = has(clients[4]->read(), "glad to hear that");
+    CHECK(mirrored);
+  }
+  // A handshake forwarded already is refused by a node that does not own the session (never a
+  // second hop), naming the situation.
+  {
+    wstest::client other(io);
+    auto ec = other.connect(nodes[1].port, "/?session_id=" + ids[0], {{"X-Parley-Forwarded", "test"}});
     REQUIRE(ec);
     CHECK(other.response().result_int() == 503);
     CHECK(other.response().body().find("owned by another node") != std::string::npos);
   }
+  // A client of node 0's session 3, relayed by node 2: when node 0 dies, its link closes with
+  // 1012 (reconnect), so the client goes to wherever the session lives next.
+  wstest::client relayed(io);
+  REQUIRE(!relayed.connect(nodes[2].port, "/?session_id=" + ids[3]));
 
   // kill -9 of node 0: its sessions (0 and 3) move to node 1 once the lease lapses, in their
   // state (waiting for the mood), numbering their replies on.
@@ -107,6 +124,8 @@ TEST_CASE_FIXTURE(test::pg_fixture, "postgres nodes: three processes, one owner 
   auto glad = moved->read();
   CHECK(has(glad, "glad to hear that"));  // the state survived the move
   CHECK(glad["seq"].get<int>() > 3);
+  CHECK(relayed.read_until_closed(nullptr, 10s) != wstest::beast::error::timeout);
+  CHECK(relayed.reason().code == 1012);
 
   // SIGSTOP of node 2 past its lease: its session 2 moves to node 1; after SIGCONT node 2 stops
   // serving it (its connection is closed) and what it writes late is refused.

@@ -470,16 +470,11 @@ struct postgres_db_handler::impl : std::enable_shared_from_this<impl> {
 
   void renew() {
     std::set<int> lapsed;
-    bool any = false;
     {
       std::lock_guard lock(mu);
       const auto now = std::chrono::steady_clock::now();
-      for (auto& [sh, l] : held) {
-        if (l.valid_until <= now)
-          lapsed.insert(sh);
-        else
-          any = true;
-      }
+      for (auto& [sh, l] : held)
+        if (l.valid_until <= now) lapsed.insert(sh);
     }
     if (!lapsed.empty()) lose(lapsed, false);  // the server was away too long: stop acting first
     if (!connected) return schedule_renew();
@@ -491,7 +486,7 @@ struct postgres_db_handler::impl : std::enable_shared_from_this<impl> {
     }
     conn->async_batch(
         {{"INSERT INTO parley_node (node, agent_name, address) VALUES ($2, $1, $3) ON CONFLICT (node) "
-          "DO UPDATE SET heartbeat = now()",
+          "DO UPDATE SET heartbeat = now(), address = EXCLUDED.address",
           {agent, node, options.address}},
          {"UPDATE shard_lease SET lease_until = now() + $3::bigint * interval '1 millisecond' "
           "WHERE agent_name = $1 AND owner = $2 RETURNING shard, epoch",
@@ -911,6 +906,18 @@ void postgres_db_handler::on_orphaned_sessions(std::function<void(std::vector<st
   if (!impl_) return;
   std::lock_guard lock(impl_->mu);
   impl_->orphans_handler = std::move(wake);
+}
+
+void postgres_db_handler::set_node_address(std::string address) {
+  if (!impl_) return;
+  net::post(impl_->io, [d = impl_, address = std::move(address)] {
+    d->options.address = address;  // the heartbeat writes it from now on
+    if (d->connected && d->conn)
+      d->conn->async_batch({{"INSERT INTO parley_node (node, agent_name, address) VALUES ($1, $2, $3) "
+                             "ON CONFLICT (node) DO UPDATE SET address = EXCLUDED.address, heartbeat = now()",
+                             {d->node, d->agent, address}}},
+                           [](std::exception_ptr, std::vector<pg::result>) {});
+  });
 }
 
 void postgres_db_handler::on_ownership_lost(std::function<void(std::function<bool(std::string_view)>)> lost) {

@@ -196,6 +196,9 @@ class db_handler {
   /// (their node died): the agent brings them to life here (claiming them) so their timers
   /// fire, late but once. Checked every lease_ttl / 3.
   virtual void on_orphaned_sessions(std::function<void(std::vector<std::string>)> /*wake*/) {}
+  /// Where this process serves clients (host:port), published for the other nodes so they
+  /// can relay a session's clients here; a platform calls it once it knows its port. Any thread.
+  virtual void set_node_address(std::string /*address*/) {}
 
   // ---- session management (any thread; may block; see every write queued before) ----
   // Optional for handlers: the defaults throw db_error.

@@ -121,6 +121,7 @@ class postgres_db_handler final : public db_handler {
                    std::function<void(ownership, std::exception_ptr)> done) override;
   void on_ownership_lost(std::function<void(std::function<bool(std::string_view)>)> lost) override;
   void on_orphaned_sessions(std::function<void(std::vector<std::string>)> wake) override;
+  void set_node_address(std::string address) override;
   /// This process's incarnation: a fresh id at each start, the owner named in shard leases.
   const std::string& node_id() const;
 

@@ -81,6 +81,12 @@ struct websocket_options {
   std::chrono::milliseconds handshake_timeout{10'000};  ///< HTTP request, TLS, upgrade and close
   std::chrono::milliseconds idle_timeout{60'000};       ///< no data this long (pinged at half) closes
   a2a_options a2a;                                      ///< the A2A server on the same port
+  /// Several nodes on one database: a client whose session another node owns is relayed to
+  /// that node (plain ws between nodes); off: it gets 503 naming the owner. Not with TLS.
+  bool forward = true;
+  /// Where the other nodes reach this one (host:port), published with its leases; "" =
+  /// host and the bound port (the machine's host name when host is 0.0.0.0 or ::).
+  std::string advertise;
   /// The web inspector at /inspect (docs/inspector.md): on or off; unset = on only when `host`
   /// is a loopback address. Key platforms.websocket.inspector.
   std::optional<bool> inspector;
@@ -103,6 +109,7 @@ struct websocket_stats {
   std::uint64_t rate_limited = 0;   ///< messages dropped by the rate limit
   std::uint64_t frames_in = 0;      ///< frames received
   std::uint64_t frames_out = 0;     ///< frames sent
+  std::uint64_t forwarded = 0;      ///< connections relayed to the node that owns their session
 };
 
 class websocket_platform final : public platform {
