@@ -368,7 +368,12 @@ std::shared_ptr<session> agent::get_or_create_session(const std::string& id, pla
                                                        std::string username,
                                                        std::string session_name) {
   std::shared_ptr<session> s;
-  if (db_ && !db_->owns(id) && !find_session(id)) claim(id);
+  if (db_ && !db_->owns(id)) {
+    // Not ours (any more): a copy still here is stale (this node was paused or cut off past
+    // its lease; another may have served it since). Dropped, then claimed and read afresh.
+    if (find_session(id)) close_session(id, "moved: this node's lease on it ran out");
+    claim(id);
+  }
   {
     std::lock_guard lock(sessions_mutex_);
     auto it = sessions_.find(id);

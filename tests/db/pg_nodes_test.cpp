@@ -11,6 +11,7 @@
 #include <parley/db/postgres_db_handler.hpp>
 
 #include "pg_support.hpp"
+#include "pg_nodes.hpp"
 #include "support.hpp"
 #include "ws_test_client.hpp"
 
@@ -19,22 +20,7 @@ using parley::json;
 
 namespace {
 
-struct node_process {
-  std::unique_ptr<test::child> proc;
-  std::uint16_t port = 0;
-};
-
-node_process start_node(const std::string& url) {
-  node_process n;
-  n.proc = std::make_unique<test::child>(std::vector<std::string>{
-      PARLEY_GREETINGS_BIN, "--db", url, "--port", "0", "--log-level", "info", "--set",
-      "db.lease_ttl_ms=1500", "--set", "agent.persist_sessions=true", "--set",
-      "platforms.websocket.rate_limit=0"});
-  n.port = test::listening_port(*n.proc);
-  INFO("the node's log: " << n.proc->err());
-  REQUIRE(n.port != 0);
-  return n;
-}
+using test::node_process;
 
 // Session ids in distinct shards (a node owns shards, so two sessions of one shard always live
 // on the same node).
@@ -57,7 +43,7 @@ TEST_CASE_FIXTURE(test::pg_fixture, "postgres nodes: three processes, one owner 
   if (url.empty()) return;
   const auto db_url = fresh_database(url);
   std::vector<node_process> nodes;
-  for (int i = 0; i < 3; ++i) nodes.push_back(start_node(db_url));
+  for (int i = 0; i < 3; ++i) nodes.push_back(test::start_node(db_url));
   const auto ids = ids_in_distinct_shards(6);
   wstest::net::io_context io;
   // Connects until the node takes the client (a node answers 503 while another owns the

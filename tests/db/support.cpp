@@ -179,12 +179,15 @@ bool child::wait_output(const std::function<bool(const std::string&)>& pred,
                         std::chrono::milliseconds limit, const std::string& watched) {
   const auto end = std::chrono::steady_clock::now() + limit;
   while (!pred(watched)) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-        end - std::chrono::steady_clock::now());
-    if (left.count() <= 0 || (out_fd_ < 0 && err_fd_ < 0)) return false;
+    // Rounded up, and at least one look at the pipes: a short limit still drains them.
+    const auto left = std::chrono::ceil<std::chrono::milliseconds>(end - std::chrono::steady_clock::now());
+    if (out_fd_ < 0 && err_fd_ < 0) return false;
     pollfd p[2] = {{out_fd_, POLLIN, 0}, {err_fd_, POLLIN, 0}};
-    const int r = ::poll(p, 2, static_cast<int>(left.count()));
-    if (r <= 0) continue;
+    const int r = ::poll(p, 2, static_cast<int>(std::max<long long>(0, left.count())));
+    if (r <= 0) {
+      if (left.count() <= 0) return pred(watched);
+      continue;
+    }
     char buf[4096];
     if (err_fd_ >= 0 && (p[1].revents & (POLLIN | POLLHUP))) {
       auto n = ::read(err_fd_, buf, sizeof buf);
@@ -205,6 +208,7 @@ bool child::wait_output(const std::function<bool(const std::string&)>& pred,
         out_fd_ = -1;
       }
     }
+    if (left.count() <= 0) return pred(watched);
   }
   return true;
 }

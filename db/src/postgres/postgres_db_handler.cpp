@@ -422,7 +422,9 @@ struct postgres_db_handler::impl : std::enable_shared_from_this<impl> {
     for (auto& it : items) {
       if (!it.session.empty() && shards.contains(shard(it.session))) {
         ++refused;
-        if (it.committed) it.committed();  // nothing waits forever; the reply is not stored
+        // Not stored, so never delivered: the client must not see a reply the database
+        // refused (the session moved; its new owner answers). Nothing waits for it.
+        it.committed = nullptr;
       } else {
         keep.push_back(std::move(it));
       }

@@ -71,6 +71,9 @@ class postgres_db_handler final : public db_handler {
   postgres_db_handler& operator=(const postgres_db_handler&) = delete;
 
   std::string_view name() const override { return "postgresql"; }
+  /// Always: a reply reaches the client only once its row is committed, under the fence. So
+  /// a client never sees a reply that a node which lost the session wrote too late.
+  bool sync_commit() const override { return true; }
 
   /// Connects, creates or migrates the schema, records the agent's definition.
   /// @throws db_error naming the server (never its password), the problem and the fix: a bad
