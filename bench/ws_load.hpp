@@ -41,6 +41,7 @@ struct run_state {
   bool bot = false;
   bool fallback = false;  // bot: always "tell me a joke": one fallback reply
   unsigned short port = 0;
+  std::vector<unsigned short> ports;  // when given: connection i goes to ports[i % size]
   std::size_t ready = 0, failed = 0;
   bool measuring = false, stopping = false;
   std::uint64_t done = 0;
@@ -54,7 +55,8 @@ class client : public std::enable_shared_from_this<client> {
 
   void start() {
     beast::get_lowest_layer(ws_).async_connect(
-        tcp::endpoint(net::ip::make_address("127.0.0.1"), st_.port),
+        tcp::endpoint(net::ip::make_address("127.0.0.1"),
+                      st_.ports.empty() ? st_.port : st_.ports[index_ % st_.ports.size()]),
         [self = shared_from_this()](beast::error_code ec) {
           if (ec) return self->fail();
           self->ws_.set_option(websocket::stream_base::timeout::suggested(beast::role_type::client));
