@@ -237,7 +237,10 @@ void session::close(std::string reason) {
     if (self->poll_) self->poll_->cancel();
     for (auto& sc : self->scheduled_) sc->timer.cancel();
     self->forget_agent_links();
-    if (auto* db = self->agent_->db()) db->session_closed(*self, reason);
+    // A session that moved to another node is not closed there: nothing is recorded (its row
+    // stays open, so its new owner restores it and its timers are found).
+    if (auto* db = self->agent_->db(); db && !reason.starts_with("moved"))
+      db->session_closed(*self, reason);
     if (self->platform_) self->platform_->session_ended(*self, reason);
     PARLEY_LOG(debug, "session " << session_tag(self->id_) << " closed: " << reason);
   });
