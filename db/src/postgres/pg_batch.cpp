@@ -94,6 +94,17 @@ constexpr const char* touch_sessions_sql =
     "FROM unnest($2::text[], $3::text[], $4::text[], $5::text[]) AS u(sid, ts, state, vars) "
     "WHERE s.agent_name = $1 AND s.session_id = u.sid";
 
+constexpr const char* set_timers_sql =
+    "INSERT INTO timer (session_id, key, due, event) "
+    "SELECT (SELECT s.id FROM session s WHERE s.agent_name = $1 AND s.session_id = u.sid), u.key, u.due, u.event "
+    "FROM unnest($2::text[], $3::text[], $4::text[], $5::text[]) AS u(sid, key, due, event) "
+    "ON CONFLICT (session_id, key) DO UPDATE SET due = excluded.due, event = excluded.event";
+
+constexpr const char* delete_timers_sql =
+    "DELETE FROM timer t USING unnest($2::text[], $3::text[]) AS u(sid, key) "
+    "WHERE t.session_id = (SELECT s.id FROM session s WHERE s.agent_name = $1 AND s.session_id = u.sid) "
+    "AND t.key = u.key";
+
 }  // namespace
 
 std::string text_array(const std::vector<std::optional<std::string>>& items) {
@@ -127,6 +138,12 @@ void batch_builder::touch(const std::string& session, const std::string& timesta
   if (t.timestamp < timestamp) t.timestamp = timestamp;
   if (state) t.state = state;
   if (variables) t.variables = variables;
+}
+
+void batch_builder::timer(const std::string& session, timer_op op) {
+  touch(session, {}, std::nullopt, std::nullopt);  // its session row exists before the timer's
+  auto k = std::make_pair(session, op.key);
+  timers_[std::move(k)] = std::move(op);
 }
 
 void batch_builder::raw(query q) {
@@ -166,6 +183,26 @@ void batch_builder::flush() {
       if (a != 1 || spec.session) q.params.emplace_back(text_array(arrays[a]));
     out_.push_back(std::move(q));
     rows.clear();
+  }
+  if (!timers_.empty()) {
+    std::vector<std::optional<std::string>> set_sids, set_keys, dues, events, del_sids, del_keys;
+    for (auto& [k, op] : timers_) {
+      if (op.due) {
+        set_sids.emplace_back(k.first);
+        set_keys.emplace_back(op.key);
+        dues.push_back(std::move(op.due));
+        events.push_back(std::move(op.event));
+      } else {
+        del_sids.emplace_back(k.first);
+        del_keys.emplace_back(op.key);
+      }
+    }
+    if (!del_sids.empty())
+      out_.push_back({delete_timers_sql, {agent_, text_array(del_sids), text_array(del_keys)}});
+    if (!set_sids.empty())
+      out_.push_back({set_timers_sql, {agent_, text_array(set_sids), text_array(set_keys),
+                                       text_array(dues), text_array(events)}});
+    timers_.clear();
   }
   if (!touched_.empty()) {
     std::vector<std::optional<std::string>> sids, ts, states, vars;

@@ -37,6 +37,12 @@ struct row {
   std::vector<std::optional<std::string>> values;  // the table's columns after id and session
 };
 
+/// A timer of a session set (due and event given) or deleted (neither).
+struct timer_op {
+  std::string key;
+  std::optional<std::string> due, event;
+};
+
 /// A PostgreSQL array literal of text (`{"a","b\"c",NULL}`) for an unnest($n::text[]) parameter.
 std::string text_array(const std::vector<std::optional<std::string>>& items);
 
@@ -52,6 +58,9 @@ class batch_builder {
   /// replace the stored ones (the last given in the batch wins).
   void touch(const std::string& session, const std::string& timestamp,
              const std::optional<std::string>& state, const std::optional<std::string>& variables);
+  /// A timer set or deleted; within a batch the last operation on a (session, key) wins, and
+  /// all of them go as one upsert and one delete.
+  void timer(const std::string& session, timer_op op);
   void raw(query q);
   /// Everything, in order; the builder is empty afterwards.
   std::vector<query> take();
@@ -68,6 +77,7 @@ class batch_builder {
   std::vector<query> out_;
   std::vector<row> rows_[table_count];
   std::map<std::string, touched> touched_;
+  std::map<std::pair<std::string, std::string>, timer_op> timers_;  // by (session, key)
 };
 
 }  // namespace parley::db::pg

@@ -103,13 +103,14 @@ struct postgres_db_handler::impl : std::enable_shared_from_this<impl> {
   struct item {
     std::vector<query> statements;  // run in order, before `rows`
     std::vector<pg::row> rows;      // written with the batch's other rows of their tables
+    std::vector<pg::timer_op> timers;  // of `session`, after `statements`
     bool link = false;  // rows[0] is a reply closing a turn: the turn's reasoning steps point at it
     std::function<void()> committed;
     std::string session;  // touched: its last_activity (and state, variables) move on
     std::string timestamp;
     std::optional<std::string> state;
     std::optional<std::string> variables;
-    std::size_t size() const { return statements.size() + rows.size(); }
+    std::size_t size() const { return statements.size() + rows.size() + timers.size(); }
   };
   using batch_done = std::function<void(std::exception_ptr, std::vector<pg::result>)>;
   static constexpr std::size_t max_batch_statements = 4000;
@@ -269,6 +270,7 @@ struct postgres_db_handler::impl : std::enable_shared_from_this<impl> {
     for (auto& it : items) {
       if (!it.session.empty()) b.touch(it.session, it.timestamp, it.state, it.variables);
       for (auto& q : it.statements) b.raw(q);
+      for (auto& t : it.timers) b.timer(it.session, t);
       std::int64_t prediction = 0;
       for (auto& r : it.rows) {
         // Given once: a batch sent again writes the same ids (and skips those it wrote).
@@ -1084,11 +1086,7 @@ void postgres_db_handler::save_timer(const session& s, const pending_timer& t) {
   impl::item it;
   it.session = s.id();
   it.timestamp = format_timestamp(wall_clock::now());
-  it.statements.push_back(
-      {sql_with_row("INSERT INTO timer (session_id, key, due, event) VALUES (",
-                    ", $3, $4, $5) ON CONFLICT (session_id, key) DO UPDATE SET due = excluded.due, "
-                    "event = excluded.event"),
-       {agent_name_, s.id(), pg_text(t.key), format_timestamp(t.due), pg_text(to_text(t.event))}});
+  it.timers.push_back({pg_text(t.key), format_timestamp(t.due), pg_text(to_text(t.event))});
   impl_->push(std::move(it));
 }
 
@@ -1097,8 +1095,7 @@ void postgres_db_handler::delete_timer(const session& s, std::string_view key) {
   impl::item it;
   it.session = s.id();
   it.timestamp = format_timestamp(wall_clock::now());
-  it.statements.push_back({sql_with_row("DELETE FROM timer WHERE session_id = ", " AND key = $3"),
-                           {agent_name_, s.id(), pg_text(key)}});
+  it.timers.push_back({pg_text(key), std::nullopt, std::nullopt});
   impl_->push(std::move(it));
 }
 
