@@ -106,6 +106,7 @@ struct postgres_db_handler::impl : std::enable_shared_from_this<impl> {
     std::vector<pg::timer_op> timers;  // of `session`, after `statements`
     bool link = false;  // rows[0] is a reply closing a turn: the turn's reasoning steps point at it
     std::function<void()> committed;
+    std::uint64_t order = 0;  // its place in recording order (push), kept when sent again
     std::string session;  // touched: its last_activity (and state, variables) move on
     std::string timestamp;
     std::optional<std::string> state;
@@ -150,6 +151,12 @@ struct postgres_db_handler::impl : std::enable_shared_from_this<impl> {
   net::steady_timer renew_timer{io};
   bool renewing = false;  // io thread
   std::size_t unsent_total = 0;           // items queued or in flight (under mu)
+  // Replies are delivered in recording order, whatever order their batches commit in (a batch
+  // refused by the fence, or sent again, is overtaken by the next one in flight): `committed`
+  // runs only once every item recorded before it is committed or dropped.
+  std::uint64_t next_order = 0;              // under mu
+  std::set<std::uint64_t> outstanding;       // items queued or in flight, by order (under mu)
+  std::map<std::uint64_t, std::function<void()>> ready;  // committed, waiting for earlier ones (io)
 
   // io thread only
   bool connected = false;
@@ -185,6 +192,8 @@ struct postgres_db_handler::impl : std::enable_shared_from_this<impl> {
     cv.wait(lock, [&] { return queued_statements < options.max_queued || stopping; });
     queued_statements += it.size();
     ++unsent_total;
+    it.order = ++next_order;
+    outstanding.insert(it.order);
     queue.push_back(std::move(it));
     if (!kick_posted) {
       kick_posted = true;
@@ -420,10 +429,12 @@ struct postgres_db_handler::impl : std::enable_shared_from_this<impl> {
   // tells the agent it no longer owns those sessions.
   void refuse(std::vector<item>& items, const std::set<int>& shards, const std::string& why) {
     std::vector<item> keep;
+    std::vector<std::uint64_t> gone;
     std::size_t refused = 0;
     for (auto& it : items) {
       if (!it.session.empty() && shards.contains(shard(it.session))) {
         ++refused;
+        gone.push_back(it.order);
         // Not stored, so never delivered: the client must not see a reply the database
         // refused (the session moved; its new owner answers). Nothing waits for it.
         it.committed = nullptr;
@@ -437,9 +448,11 @@ struct postgres_db_handler::impl : std::enable_shared_from_this<impl> {
                                 << why << "); they are not written");
       std::lock_guard lock(mu);
       unsent_total -= refused;
+      for (auto o : gone) outstanding.erase(o);
     }
     cv.notify_all();
     items = std::move(keep);
+    deliver_in_order();
     lose(shards);
   }
 
@@ -605,6 +618,8 @@ struct postgres_db_handler::impl : std::enable_shared_from_this<impl> {
       PARLEY_LOG(error, "db: PostgreSQL refused a row" << (items->front().session.empty() ? "" : " of session ")
                          << (items->front().session.empty() ? std::string() : session_tag(items->front().session))
                          << ": " << why << " (the row is dropped; the others are kept)");
+      // Not stored, so a reply in it is not delivered (a second owner's reply number, say).
+      items->front().committed = nullptr;
       finished(*items);
       return pump();
     }
@@ -621,13 +636,29 @@ struct postgres_db_handler::impl : std::enable_shared_from_this<impl> {
   }
 
   void finished(std::vector<item>& items) {
-    for (auto& it : items)
-      if (it.committed) it.committed();
     {
       std::lock_guard lock(mu);
       unsent_total -= items.size();
+      for (auto& it : items) outstanding.erase(it.order);
     }
+    for (auto& it : items)
+      if (it.committed) ready.emplace(it.order, std::move(it.committed));
     cv.notify_all();
+    deliver_in_order();
+  }
+
+  // io thread: runs the `committed` of every item no earlier item is still waiting before.
+  void deliver_in_order() {
+    std::uint64_t first_waiting = 0;
+    {
+      std::lock_guard lock(mu);
+      first_waiting = outstanding.empty() ? UINT64_MAX : *outstanding.begin();
+    }
+    while (!ready.empty() && ready.begin()->first < first_waiting) {
+      auto f = std::move(ready.begin()->second);
+      ready.erase(ready.begin());
+      f();
+    }
   }
 
   void connection_lost(const std::string& why) {
