@@ -108,6 +108,13 @@ class chatter : public std::enable_shared_from_this<chatter> {
     for (const auto& [seq, t] : texts_) n += t.find(text) != std::string::npos;
     return n;
   }
+  // The last 40 things that happened to it (connects, frames, ends), for a failure's message.
+  std::string recent() const {
+    std::string t;
+    for (std::size_t i = trace_.size() > 40 ? trace_.size() - 40 : 0; i < trace_.size(); ++i)
+      t += "\n  " + trace_[i];
+    return t;
+  }
   // Never answers "How are you?" (the bot's idle timer fires instead).
   void go_quiet() { quiet_ = true; }
 
@@ -218,9 +225,7 @@ class chatter : public std::enable_shared_from_this<chatter> {
   std::map<std::int64_t, int> seen_;
   std::map<std::int64_t, std::string> texts_;
   std::int64_t last_seq_ = 0;
- public:
   std::vector<std::string> trace_;  // what happened, for a failure's message
- private:
   int turns_ = 0, reconnects_ = 0;
   bool last_asked_ = false, waiting_ = false, stopped_ = false, quiet_ = false;
 };
@@ -301,12 +306,7 @@ struct fault_rig : test::pg_fixture {
     int reconnects = 0;
     for (auto& cl : clients) {
       reconnects += cl->reconnects();
-      INFO("session " << cl->id() << [&] {
-        std::string t;
-        for (std::size_t i = cl->trace_.size() > 40 ? cl->trace_.size() - 40 : 0; i < cl->trace_.size(); ++i)
-          t += "\n  " + cl->trace_[i];
-        return t;
-      }());
+      INFO("session " << cl->id() << cl->recent());
       // Seen once each, 1..N.
       std::int64_t expect = 1;
       for (const auto& [seq, times] : cl->seen()) {
