@@ -48,13 +48,14 @@ ws_connection<Stream>::~ws_connection() {
 // ---- joining and leaving the session -------------------------------------------------------
 
 template <class Stream>
-std::optional<response> ws_connection<Stream>::join(const request& req) {
+std::optional<response> ws_connection<Stream>::join(const request& req, std::exception_ptr claim) {
   // Registered before the session is looked up (a new one greets at once) and before the 101
   // is written: a client that has seen 101 receives every later reply of its session.
   connected_at_ = wall_clock::now();
   id_ = hub_->add(who_.session_id, this->weak_from_this());
   if (hub_->stopping.load()) return std::nullopt;  // accepted, then closed with 1001
   try {
+    if (claim) std::rethrow_exception(claim);
     created_ = !hub_->owner->find_session(who_.session_id);
     session();  // make (or resume) the session now
     return std::nullopt;
@@ -68,6 +69,13 @@ std::optional<response> ws_connection<Stream>::join(const request& req) {
     }
     leave();
     auto res = text_response(http::status::service_unavailable, req.version(), e.what(), false);
+    res.set(http::field::retry_after, "1");
+    return res;
+  } catch (const db_error& e) {
+    leave();
+    auto res = text_response(http::status::service_unavailable, req.version(),
+                             std::string("cannot claim the session: ") + e.what() + "; try again",
+                             false);
     res.set(http::field::retry_after, "1");
     return res;
   } catch (const capacity_error& e) {
@@ -95,7 +103,30 @@ void ws_connection<Stream>::leave() {
 
 template <class Stream>
 void ws_connection<Stream>::run(request req) {
-  if (auto refusal = join(req)) return refuse(std::move(*refusal));
+  // Several nodes: the database says whether this node may serve the session (claiming it
+  // when nobody holds it) without holding this thread; a database that does not answer within
+  // the handshake timeout gets the client a 503.
+  auto sp = std::make_shared<request>(std::move(req));
+  auto self = this->shared_from_this();
+  close_timer_.expires_after(hub_->opts.handshake_timeout);
+  close_timer_.async_wait([self, sp](beast::error_code ec) {
+    if (ec || self->claimed_) return;
+    self->claimed(std::move(*sp), std::make_exception_ptr(db_error(
+                                      "the database did not answer within the handshake timeout")));
+  });
+  hub_->owner->async_claim(who_.session_id, [self, sp](std::exception_ptr e) {
+    net::post(self->ws_.get_executor(), [self, sp, e] {
+      if (self->claimed_) return;
+      self->close_timer_.cancel();
+      self->claimed(std::move(*sp), e);
+    });
+  });
+}
+
+template <class Stream>
+void ws_connection<Stream>::claimed(request req, std::exception_ptr claim) {
+  claimed_ = true;
+  if (auto refusal = join(req, claim)) return refuse(std::move(*refusal));
   if (!forward_to_.empty()) return start_forward(std::move(req));
   // Joined first: every reply from now on reaches us live; the resend reads what came before
   // (and perhaps some of those too: the cursor drops them).

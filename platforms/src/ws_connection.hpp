@@ -40,7 +40,9 @@ class ws_connection final : public ws_connection_base,
 
  private:
   // Joining and leaving the session: the only two places that do (strand / destructor).
-  std::optional<response> join(const request& req);
+  /// `claim`: what agent::async_claim answered (a not_owner_error: relayed, or refused).
+  std::optional<response> join(const request& req, std::exception_ptr claim);
+  void claimed(request req, std::exception_ptr claim);
   void leave();
 
   void accept(request req);
@@ -106,6 +108,7 @@ class ws_connection final : public ws_connection_base,
   double tokens_ = 0;
   std::uint64_t id_ = 0;  // in the hub while joined
   bool created_ = false;  // the session was not live when this connection came
+  bool claimed_ = false;  // the database answered the claim (or the wait for it timed out)
   bool accepted_ = false;  // the 101 is written: frames may go
   bool writing_ = false;  // a write is in flight, or posted (do_write)
   bool watching_ = false;  // progress_timer_ is armed

@@ -127,6 +127,12 @@ class agent {
   /// that keeps talking to the session should hold `s->attach()` while connected (see
   /// session_attachment), or the session may be evicted when idle (agent.session_idle_ttl).
   /// @throws capacity_error for a new session when agent.max_sessions are live.
+  /// Several nodes on one database: asks whether this process may serve session `id`, claiming
+  /// it when no live node holds it, without blocking. `done` runs (on a DB thread, or here when
+  /// there is nothing to ask) with nothing when it may, else with the not_owner_error (naming
+  /// the owner and its address) or db_error to answer. A platform calls it before
+  /// get_or_create_session, which then does not wait on the database.
+  void async_claim(const std::string& id, std::function<void(std::exception_ptr)> done);
   std::shared_ptr<session> get_or_create_session(const std::string& id, platform* p,
                                                   std::string username = {},
                                                   std::string session_name = {});
