@@ -97,6 +97,11 @@ std::exception_ptr as_db_error(std::exception_ptr e, const std::string& what) {
 
 }  // namespace
 
+// The node's row: its heartbeat and where it serves ($1 agent, $2 node, $3 address).
+constexpr const char* upsert_node_sql =
+    "INSERT INTO parley_node (node, agent_name, address) VALUES ($2, $1, $3) ON CONFLICT (node) "
+    "DO UPDATE SET heartbeat = now(), address = EXCLUDED.address";
+
 // ---- the connection's thread -------------------------------------------------------------------
 
 struct postgres_db_handler::impl : std::enable_shared_from_this<impl> {
@@ -502,9 +507,7 @@ struct postgres_db_handler::impl : std::enable_shared_from_this<impl> {
       scan = static_cast<bool>(orphans_handler);
     }
     conn->async_batch(
-        {{"INSERT INTO parley_node (node, agent_name, address) VALUES ($2, $1, $3) ON CONFLICT (node) "
-          "DO UPDATE SET heartbeat = now(), address = EXCLUDED.address",
-          {agent, node, options.address}},
+        {{upsert_node_sql, {agent, node, options.address}},
          {"UPDATE shard_lease SET lease_until = now() + $3::bigint * interval '1 millisecond' "
           "WHERE agent_name = $1 AND owner = $2 RETURNING shard, epoch",
           {agent, node, std::to_string(options.lease_ttl.count())}},
@@ -948,9 +951,7 @@ void postgres_db_handler::set_node_address(std::string address) {
   net::post(impl_->io, [d = impl_, address = std::move(address)] {
     d->options.address = address;  // the heartbeat writes it from now on
     if (d->connected && d->conn)
-      d->conn->async_batch({{"INSERT INTO parley_node (node, agent_name, address) VALUES ($1, $2, $3) "
-                             "ON CONFLICT (node) DO UPDATE SET address = EXCLUDED.address, heartbeat = now()",
-                             {d->node, d->agent, address}}},
+      d->conn->async_batch({{upsert_node_sql, {d->agent, d->node, address}}},
                            [](std::exception_ptr, std::vector<pg::result>) {});
   });
 }
