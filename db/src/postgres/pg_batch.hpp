@@ -7,8 +7,8 @@
 // Row ids come from the handler (reserved from the parley_row_id sequence in blocks), not from
 // the column default: rows keep their write order across tables (the inspector's timeline reads
 // them in id order), a parameter row knows its prediction's id, and a batch sent again after a
-// lost connection is idempotent (ON CONFLICT (id) DO NOTHING): a batch that did commit before
-// the connection dropped is not written twice.
+// lost connection can be checked: a batch that did commit before the connection dropped has its
+// rows' ids in the tables, and is not written twice (the handler's `recover`).
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -42,6 +42,9 @@ struct timer_op {
   std::string key;
   std::optional<std::string> due, event;
 };
+
+/// The table's name in SQL.
+const char* table_name(table t);
 
 /// A PostgreSQL array literal of text (`{"a","b\"c",NULL}`) for an unnest($n::text[]) parameter.
 std::string text_array(const std::vector<std::optional<std::string>>& items);

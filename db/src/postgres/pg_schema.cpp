@@ -166,6 +166,29 @@ constexpr const char* version_3[] = {
     "ALTER TABLE session SET (fillfactor = 80)",
 };
 
+// Foreign keys are no longer enforced, as on SQLite: every row a batch writes checked its parent
+// with a query of its own (an RI trigger per row), which was a quarter of the server's time per
+// message with the greetings bot (bench/README: 10,400 -> 13,600 messages a second, one node).
+// The handler writes the links itself (a row's session is found in the same statement, and a
+// missing one makes session_id NULL, which NOT NULL refuses); delete_session deletes a
+// session's rows by hand, in one statement.
+//
+// The chat index for "a session's user messages" keeps only those rows (the replies, more than
+// half of the chat, no longer pay for an entry); its queries say "is_user <> 0".
+constexpr const char* version_4[] = {
+    "ALTER TABLE chat DROP CONSTRAINT IF EXISTS chat_session_id_fkey",
+    "ALTER TABLE transition DROP CONSTRAINT IF EXISTS transition_session_id_fkey",
+    "ALTER TABLE intent_prediction DROP CONSTRAINT IF EXISTS intent_prediction_session_id_fkey",
+    "ALTER TABLE parameter DROP CONSTRAINT IF EXISTS parameter_intent_prediction_id_fkey",
+    "ALTER TABLE event DROP CONSTRAINT IF EXISTS event_session_id_fkey",
+    "ALTER TABLE reasoning_step DROP CONSTRAINT IF EXISTS reasoning_step_session_id_fkey",
+    "ALTER TABLE reasoning_step DROP CONSTRAINT IF EXISTS reasoning_step_chat_id_fkey",
+    "ALTER TABLE timer DROP CONSTRAINT IF EXISTS timer_session_id_fkey",
+    "ALTER TABLE agent_message DROP CONSTRAINT IF EXISTS agent_message_session_id_fkey",
+    "DROP INDEX IF EXISTS chat_by_session_user",
+    "CREATE INDEX chat_by_session_user ON chat (session_id, id) WHERE is_user <> 0",
+};
+
 // Appends the steps of `version`, each run only when the stored version is below it (read
 // under the migration lock: a node that lost the race skips them).
 template <std::size_t N>
@@ -191,6 +214,7 @@ std::vector<query> migration(int from) {
   if (from < 1) add_steps(out, 1, version_1);
   if (from < 2) add_steps(out, 2, version_2);
   if (from < 3) add_steps(out, 3, version_3);
+  if (from < 4) add_steps(out, 4, version_4);
   out.push_back({"INSERT INTO parley_schema (version) SELECT $1::int WHERE (SELECT coalesce(max(version), 0) "
                  "FROM parley_schema) < $1::int",
                  {std::to_string(schema_version)}});

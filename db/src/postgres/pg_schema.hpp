@@ -10,7 +10,7 @@
 namespace parley::db::pg {
 
 /// The schema version this build writes (parley_schema.version).
-inline constexpr int schema_version = 3;
+inline constexpr int schema_version = 4;
 
 /// The statements that take a database from `from` to schema_version, in one batch (one
 /// transaction, serialised against other nodes migrating at once by a transaction-scoped

@@ -287,7 +287,7 @@ struct postgres_db_handler::impl : std::enable_shared_from_this<impl> {
       for (auto& t : it.timers) b.timer(it.session, t);
       std::int64_t prediction = 0;
       for (auto& r : it.rows) {
-        // Given once: a batch sent again writes the same ids (and skips those it wrote).
+        // Given once: a batch sent again writes the same ids (recover tells whether it landed).
         if (r.id == 0) r.id = ids[next_id++];
         if (r.t == pg::table::intent_prediction) prediction = r.id;
         if (r.t == pg::table::parameter && r.values.at(0)->empty()) r.values[0] = std::to_string(prediction);
@@ -297,7 +297,7 @@ struct postgres_db_handler::impl : std::enable_shared_from_this<impl> {
         // The turn's steps (after its user message) end on the last reply that closes it.
         b.raw({sql_with_row("UPDATE reasoning_step SET chat_id = $3::bigint WHERE session_id = ",
                             " AND id < $3::bigint AND id > coalesce((SELECT max(u.id) FROM chat u WHERE "
-                            "u.session_id = reasoning_step.session_id AND u.is_user = 1 AND u.id < $3::bigint), 0)"),
+                            "u.session_id = reasoning_step.session_id AND u.is_user <> 0 AND u.id < $3::bigint), 0)"),
                {agent, it.session, std::to_string(it.rows.front().id)}});
       }
     }
@@ -696,19 +696,56 @@ struct postgres_db_handler::impl : std::enable_shared_from_this<impl> {
     });
     conn->async_connect(options.url, options.connect_timeout,
                         [self = shared_from_this(), done = std::move(done)](std::exception_ptr e) {
+                          std::vector<item> again;
                           if (!e) {
                             self->connected = true;
                             self->backoff = std::chrono::milliseconds(100);
-                            std::lock_guard lock(self->mu);
-                            for (auto it = self->retry_items.rbegin(); it != self->retry_items.rend(); ++it) {
-                              self->queued_statements += it->size();
-                              self->queue.push_front(std::move(*it));
-                            }
-                            self->retry_items.clear();
+                            again = std::exchange(self->retry_items, {});
                           }
+                          if (!again.empty()) self->recover(std::move(again));  // before anything else is sent
                           done(e);
                           if (!e) self->pump();
                         });
+  }
+
+  // io thread, on a new connection: `items` were in flight when the old one broke, so some may
+  // have committed (only the answer was lost). An item's rows commit together, so its first
+  // row's id, found or not, says which: those found are finished (their replies delivered),
+  // the others are sent again, before anything queued. (The INSERTs have no ON CONFLICT: an
+  // id check per row cost a tenth of the server's time.) Items without rows write nothing
+  // that a second run would change (session touches, timer upserts, deletes), so go again.
+  void recover(std::vector<item> items) {
+    std::vector<std::optional<std::string>> ids_by_table[pg::table_count];
+    for (auto& it : items)
+      if (!it.rows.empty() && it.rows.front().id != 0)
+        ids_by_table[static_cast<std::size_t>(it.rows.front().t)].emplace_back(std::to_string(it.rows.front().id));
+    std::vector<query> checks;
+    for (std::size_t t = 0; t < pg::table_count; ++t)
+      if (!ids_by_table[t].empty())
+        checks.push_back({std::string("SELECT id FROM ") + pg::table_name(static_cast<pg::table>(t)) +
+                              " WHERE id = ANY ($1::bigint[])",
+                          {pg::text_array(ids_by_table[t])}});
+    if (checks.empty()) {
+      std::lock_guard lock(mu);
+      for (auto it = items.rbegin(); it != items.rend(); ++it) {
+        queued_statements += it->size();
+        queue.push_front(std::move(*it));
+      }
+      return;
+    }
+    conn->async_batch(std::move(checks), [self = shared_from_this(), resume = hold(std::move(items))](
+                                             std::exception_ptr e, std::vector<pg::result> rs) {
+      resume(e, [&](std::vector<item>& batch) {
+        std::set<std::int64_t> found;  // ids are unique across tables (one sequence)
+        for (auto& r : rs)
+          for (int i = 0; i < r.rows(); ++i) found.insert(r.integer(i, 0));
+        std::vector<item> stored, again;
+        for (auto& it : batch)
+          (!it.rows.empty() && found.contains(it.rows.front().id) ? stored : again).push_back(std::move(it));
+        batch = std::move(again);
+        if (!stored.empty()) self->finished(stored);
+      });
+    });
   }
 
   // Any thread: a read, after every write queued before it (same connection, in order).
@@ -1138,7 +1175,17 @@ void postgres_db_handler::delete_session(std::string_view agent_name, std::strin
     if (agent_name == agent_name_) impl_->reasoning_turns.erase(std::string(session_id));
   }
   impl::item it;
-  it.statements.push_back({"DELETE FROM session WHERE agent_name = $1 AND session_id = $2",
+  // Its rows go with it, by hand: the schema enforces no foreign keys (pg_schema.cpp, version 4).
+  it.statements.push_back({"WITH s AS (DELETE FROM session WHERE agent_name = $1 AND session_id = $2 RETURNING id), "
+                           "p AS (DELETE FROM intent_prediction WHERE session_id IN (SELECT id FROM s) RETURNING id), "
+                           "pa AS (DELETE FROM parameter WHERE intent_prediction_id IN (SELECT id FROM p)), "
+                           "c AS (DELETE FROM chat WHERE session_id IN (SELECT id FROM s)), "
+                           "t AS (DELETE FROM transition WHERE session_id IN (SELECT id FROM s)), "
+                           "e AS (DELETE FROM event WHERE session_id IN (SELECT id FROM s)), "
+                           "r AS (DELETE FROM reasoning_step WHERE session_id IN (SELECT id FROM s)), "
+                           "ti AS (DELETE FROM timer WHERE session_id IN (SELECT id FROM s)), "
+                           "m AS (DELETE FROM agent_message WHERE session_id IN (SELECT id FROM s)) "
+                           "SELECT count(*) FROM s",
                            {std::string(agent_name), std::string(session_id)}});
   impl_->push(std::move(it));
 }
