@@ -189,6 +189,20 @@ void task_store::start_turn(const std::string& context_id) {
                                            {"timestamp", timestamp(t.updated)}}}}}},
          false);
   }
+  // Several nodes on one database: the session is claimed first, without holding this thread
+  // (a slow database must not stall the other connections); at once when there is one node.
+  auto pending = std::make_shared<job>(std::move(j));
+  agent_.async_claim(context_id, [self = shared_from_this(), context_id, pending](std::exception_ptr e) {
+    if (!e) return self->run_turn(context_id, *pending);
+    try {
+      std::rethrow_exception(e);
+    } catch (const std::exception& ex) {
+      self->fail_turn(context_id, pending->task_id, ex.what());
+    }
+  });
+}
+
+void task_store::run_turn(const std::string& context_id, job& j) {
   std::shared_ptr<parley::session> s;
   try {
     auto hold = agent_.get_or_create_session(context_id, plat_)->attach();

@@ -73,6 +73,7 @@ class task_store : public std::enable_shared_from_this<task_store> {
   void finish(task& t, task_state s, std::string message = {});
   task& make_task(const std::string& context_id);
   void start_turn(const std::string& context_id);
+  void run_turn(const std::string& context_id, job& j);  // once the session is claimed
   void end_turn_when_done(const std::string& context_id, const std::string& task_id,
                           std::weak_ptr<parley::session> s);
   void end_turn(const std::string& context_id, const std::string& task_id, parley::session& s);

@@ -217,21 +217,33 @@ void agent::start() {
       for (auto& id : gone) close_session(id, "moved: another node owns this session now");
     });
     // Sessions whose node died, with timers pending: taken over here (claimed, restored), so
-    // their timers fire. Off the DB's thread: the claim waits for it.
+    // their timers fire. Claimed without holding a thread; restored off the DB's thread.
     if (persist_) db_->on_orphaned_sessions([this](std::vector<std::string> orphans) {
-      net::post(io_, [this, ids = std::move(orphans)] {
-        for (const auto& id : ids) {
-          if (find_session(id)) continue;
-          try {
-            get_or_create_session(id, platforms_.empty() ? nullptr : platforms_.front().get());
-            PARLEY_LOG(info, "agent " << name_ << ": took session " << session_tag(id)
-                                      << " over from a node that stopped (its timers are due)");
-          } catch (const std::exception& e) {
-            PARLEY_LOG(debug, "agent " << name_ << ": did not take session " << session_tag(id)
-                                       << " over: " << e.what());
+      for (auto& orphan : orphans) {
+        if (find_session(orphan)) continue;
+        async_claim(orphan, [this, id = orphan](std::exception_ptr e) {
+          if (e) {
+            try {
+              std::rethrow_exception(e);
+            } catch (const std::exception& x) {
+              PARLEY_LOG(debug, "agent " << name_ << ": did not take session " << session_tag(id)
+                                         << " over: " << x.what());
+            }
+            return;
           }
-        }
-      });
+          net::post(io_, [this, id] {
+            if (find_session(id)) return;
+            try {
+              get_or_create_session(id, platforms_.empty() ? nullptr : platforms_.front().get());
+              PARLEY_LOG(info, "agent " << name_ << ": took session " << session_tag(id)
+                                        << " over from a node that stopped (its timers are due)");
+            } catch (const std::exception& x) {
+              PARLEY_LOG(debug, "agent " << name_ << ": did not take session " << session_tag(id)
+                                         << " over: " << x.what());
+            }
+          });
+        });
+      }
     });
   }
   if (traces_) traces_->start(*this);

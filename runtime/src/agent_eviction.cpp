@@ -116,13 +116,30 @@ void agent::wake_due() {
   }
   for (auto& w : due) {
     if (find_session(w.id)) continue;  // back already (an event came first)
-    try {
-      get_or_create_session(w.id, w.p, w.username, w.session_name);
-      PARLEY_LOG(debug, "session " << w.id << " brought back for its timer");
-    } catch (const capacity_error& ex) {
-      PARLEY_LOG(warn, "session " << session_tag(w.id) << ": its timer waits: " << ex.what());
-      add_wake(clock::now() + std::chrono::seconds(1), std::move(w));
-    }
+    // Claimed first without holding this strand (one node: at once; several: a round trip).
+    async_claim(w.id, [this, w](std::exception_ptr e) mutable {
+      if (e) {
+        try {
+          std::rethrow_exception(e);
+        } catch (const not_owner_error& ex) {  // another node serves it now, timers and all
+          PARLEY_LOG(info, "session " << session_tag(w.id) << ": its timer fires elsewhere: " << ex.what());
+        } catch (const std::exception& ex) {
+          PARLEY_LOG(warn, "session " << session_tag(w.id) << ": its timer waits: " << ex.what());
+          add_wake(clock::now() + std::chrono::seconds(1), std::move(w));
+        }
+        return;
+      }
+      net::post(*upkeep_, [this, w = std::move(w)]() mutable {
+        if (find_session(w.id)) return;
+        try {
+          get_or_create_session(w.id, w.p, w.username, w.session_name);
+          PARLEY_LOG(debug, "session " << w.id << " brought back for its timer");
+        } catch (const std::exception& ex) {
+          PARLEY_LOG(warn, "session " << session_tag(w.id) << ": its timer waits: " << ex.what());
+          add_wake(clock::now() + std::chrono::seconds(1), std::move(w));
+        }
+      });
+    });
   }
 }
 
