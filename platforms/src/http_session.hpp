@@ -3,6 +3,7 @@
 // strand: it serves the page, /health and the A2A card, answers A2A JSON-RPC (a whole JSON
 // answer, or an SSE stream of chunks), or hands the stream to a ws_connection. One request at
 // a time; every read and write has a timeout. Included by ws_server.cpp only.
+#include <array>
 #include <deque>
 #include <memory>
 #include <optional>
@@ -300,7 +301,20 @@ class http_session : public std::enable_shared_from_this<http_session<Stream>> {
     } else {
       beast::error_code ignored;
       stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+      // A lingering close: what the client still sends (the rest of a refused body) is read
+      // and dropped until it closes its side, for 2 s at most. Closed with unread data, the
+      // socket would reset the connection, and the client could lose the answer (a 413) before
+      // reading it.
+      beast::get_lowest_layer(stream_).expires_after(std::chrono::seconds(2));
+      drain(std::make_shared<std::array<char, 8192>>());
     }
+  }
+
+  void drain(std::shared_ptr<std::array<char, 8192>> scratch) {
+    stream_.async_read_some(net::buffer(*scratch), [self = this->shared_from_this(), scratch](
+                                                       beast::error_code ec, std::size_t) {
+      if (!ec) self->drain(scratch);
+    });
   }
 
   Stream stream_;
