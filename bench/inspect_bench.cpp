@@ -78,7 +78,9 @@ std::string fill_postgres(const std::string& url, long sessions, long chat, bool
   // A URI's dbname parameter overrides its path.
   const std::string db_url = url + (url.find('?') == std::string::npos ? "?" : "&") + "dbname=" + name;
   {
-    parley::db::postgres_db_handler h({.url = db_url});
+    parley::db::postgres_options o;
+    o.url = db_url;
+    parley::db::postgres_db_handler h(std::move(o));
     h.open(std::string("greetings"));
     h.close();
   }

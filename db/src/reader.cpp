@@ -14,6 +14,7 @@
 #include <parley/errors.hpp>
 
 #include "postgres/pg_reader.hpp"
+#include "session_transfer.hpp"
 
 namespace parley::db {
 
@@ -72,6 +73,7 @@ class sqlite_reader_impl final : public reader {
  public:
   sqlite_reader_impl(std::unique_ptr<SQLite::Database> owned, std::string path)
       : owned_(std::move(owned)), db_(*owned_), path_(std::move(path)) {}
+  sqlite_reader_impl(SQLite::Database& borrowed, std::string path) : db_(borrowed), path_(std::move(path)) {}
 
   std::vector<read_row> query(const std::string& sql, const std::vector<read_param>& params) override {
     // Prepared once per text: a page of 10,000 rows asks the same few statements again and again.
@@ -135,6 +137,26 @@ class sqlite_reader_impl final : public reader {
 };
 
 }  // namespace
+
+namespace detail {
+
+std::unique_ptr<reader> borrow_reader(SQLite::Database& db, std::string path) {
+  return std::make_unique<sqlite_reader_impl>(db, std::move(path));
+}
+
+void run_sqlite(SQLite::Database& db, const import_statement& s) {
+  SQLite::Statement q(db, sqlite_placeholders(s.sql));
+  for (std::size_t i = 0; i < s.params.size(); ++i) {
+    const int n = static_cast<int>(i + 1);
+    if (s.params[i])
+      q.bind(n, *s.params[i]);
+    else
+      q.bind(n);
+  }
+  q.exec();
+}
+
+}  // namespace detail
 
 std::unique_ptr<reader> open_reader(const std::string& where) {
   if (is_postgres_url(where)) return pg::open_reader(where);

@@ -629,7 +629,8 @@ std::vector<stored_session> sqlite_db_handler::list_sessions(std::string_view ag
   require_open("list_sessions");
   flush();
   auto r = readers_->take();
-  return detail::list_rows(*r->db, std::string(agent_name), std::string(username), limit, offset);
+  return detail::list_rows(*detail::borrow_reader(*r->db, options_.path), std::string(agent_name),
+                           std::string(username), limit, offset);
 }
 
 json sqlite_db_handler::export_session(std::string_view agent_name, std::string_view session_id) {
@@ -639,8 +640,8 @@ json sqlite_db_handler::export_session(std::string_view agent_name, std::string_
   // One read transaction, so the document is one consistent moment of the session.
   r->db->exec("BEGIN");
   try {
-    auto out = detail::export_rows(*r->db, std::string(agent_name), std::string(session_id),
-                                   options_.path);
+    auto out = detail::export_rows(*detail::borrow_reader(*r->db, options_.path), std::string(agent_name),
+                                   std::string(session_id), schema_version());
     r->db->exec("COMMIT");
     return out;
   } catch (...) {
@@ -664,6 +665,38 @@ void run_checked(detail::writer& w, detail::write_op op) {
          /*checked=*/true);
   f.get();
 }
+
+// On the writer: the plan's session row, then its rows, with ids from the writer's counter.
+void store_import(detail::write_context& c, const std::string& agent, const detail::import_plan& plan,
+                  const std::string& path) {
+  auto& db = c.db();
+  SQLite::Statement taken(db, "SELECT 1 FROM session WHERE agent_name = ? AND session_id = ?");
+  taken.bind(1, agent);
+  taken.bind(2, plan.session_id);
+  if (taken.executeStep())
+    throw db_error("agent '" + agent + "' already has a session '" + plan.session_id + "' in database '" +
+                   path + "'; delete it first, or import under another id");
+  SQLite::Statement ins(db,
+                        "INSERT INTO session (agent_name, session_id, session_name, username, "
+                        "platform_name, timestamp, variables, current_state, closed_reason, "
+                        "last_activity) VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, ?)");
+  ins.bind(1, agent);
+  ins.bind(2, plan.session_id);
+  ins.bind(3, plan.session_name);
+  ins.bind(4, plan.username);
+  ins.bind(5, plan.platform_name);
+  ins.bind(6, plan.timestamp);
+  ins.bind(7, plan.variables);
+  if (plan.current_state)
+    ins.bind(8, *plan.current_state);
+  else
+    ins.bind(8);
+  ins.bind(9, plan.last_activity);
+  ins.exec();
+  std::vector<std::int64_t> ids(plan.ids_needed);
+  for (auto& id : ids) id = ++c.id_counter();
+  for (const auto& st : detail::import_rows(plan, agent, ids)) detail::run_sqlite(db, st);
+}
 }  // namespace
 
 void sqlite_db_handler::import_session(std::string_view agent_name, const json& data,
@@ -672,7 +705,7 @@ void sqlite_db_handler::import_session(std::string_view agent_name, const json& 
   // Through the writer: ordered after every write queued before, and atomic.
   run_checked(*writer_, [agent = std::string(agent_name), data, id = std::string(new_session_id),
                          path = options_.path](detail::write_context& c) {
-    detail::import_rows(c.db(), agent, data, id, path, c.id_counter());
+    store_import(c, agent, detail::plan_import(data, id), path);
   });
 }
 
@@ -685,8 +718,8 @@ void sqlite_db_handler::fork_session(std::string_view agent_name, std::string_vi
   run_checked(*writer_, [agent = std::string(agent_name), from = std::string(session_id),
                          to = std::string(new_session_id),
                          path = options_.path](detail::write_context& c) {
-    detail::import_rows(c.db(), agent, detail::export_rows(c.db(), agent, from, path), to, path,
-                        c.id_counter());
+    const auto doc = detail::export_rows(*detail::borrow_reader(c.db(), path), agent, from, schema_version());
+    store_import(c, agent, detail::plan_import(doc, to), path);
   });
 }
 

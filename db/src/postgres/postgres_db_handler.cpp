@@ -1,5 +1,6 @@
 #include <parley/db/postgres_db_handler.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <deque>
@@ -22,8 +23,10 @@
 #include <parley/transition.hpp>
 
 #include "../row_text.hpp"
+#include "../session_transfer.hpp"
 #include "pg_batch.hpp"
 #include "pg_connection.hpp"
+#include "pg_reader.hpp"
 #include "pg_schema.hpp"
 
 namespace parley::db {
@@ -1365,6 +1368,105 @@ void postgres_db_handler::async_reasoning_events(const session& s, std::optional
   impl_->read_async<std::vector<reasoning_event>>(
       {reasoning_query(agent_name_, s.id(), until)},
       [](std::vector<pg::result>& rs) { return reasoning_rows(rs.at(0)); }, std::move(done));
+}
+
+}  // namespace parley::db
+
+namespace parley::db {
+
+// ---- session management -------------------------------------------------------------------
+
+// A reader of its own on the database, once every write queued before has been answered (a
+// read through the handler's connection follows them).
+std::unique_ptr<reader> postgres_db_handler::caught_up(const char* what) {
+  if (!impl_) throw db_error(std::string(what) + ": the PostgreSQL handler is not open; call open() first");
+  impl_->read_sync<int>({{"SELECT 1", {}}}, [](std::vector<pg::result>&) { return 0; });
+  return pg::open_reader(options_.url);
+}
+
+std::vector<stored_session> postgres_db_handler::list_sessions(std::string_view agent_name,
+                                                               std::string_view username, std::size_t limit,
+                                                               std::size_t offset) {
+  auto r = caught_up("list_sessions");
+  return detail::list_rows(*r, std::string(agent_name), std::string(username), limit, offset);
+}
+
+json postgres_db_handler::export_session(std::string_view agent_name, std::string_view session_id) {
+  auto r = caught_up("export_session");
+  snapshot one_moment(*r);  // the document is one consistent moment of the session
+  return detail::export_rows(*r, std::string(agent_name), std::string(session_id), pg::schema_version);
+}
+
+void postgres_db_handler::import_session(std::string_view agent_name, const json& data,
+                                         std::string_view new_session_id) {
+  store_import(std::string(agent_name), data, std::string(new_session_id));
+}
+
+void postgres_db_handler::fork_session(std::string_view agent_name, std::string_view session_id,
+                                       std::string_view new_session_id) {
+  if (new_session_id.empty() || new_session_id == session_id)
+    throw db_error("fork_session needs a new session id, different from '" + std::string(session_id) + "'");
+  store_import(std::string(agent_name), export_session(agent_name, session_id), std::string(new_session_id));
+}
+
+// The new session is claimed (this node writes it, fenced like any other), checked free, and
+// written as one batch: its row (through the batch's own session insert, which gives it its
+// shard), its columns, then its rows with ids reserved from the sequence.
+void postgres_db_handler::store_import(const std::string& agent, const json& data, const std::string& new_id) {
+  if (!impl_) throw db_error("import_session: the PostgreSQL handler is not open; call open() first");
+  if (agent != agent_name_)
+    throw db_error("this PostgreSQL handler records agent '" + agent_name_ + "', not '" + agent +
+                   "'; import through that agent");
+  const auto plan = detail::plan_import(data, new_id);
+  const auto& id = plan.session_id;
+  const auto wait_limit = std::chrono::seconds(30);
+  {
+    auto claimed = std::make_shared<std::promise<ownership>>();
+    auto answer = claimed->get_future();
+    async_claim(id, [claimed](ownership o, std::exception_ptr e) {
+      if (e) return claimed->set_exception(e);
+      claimed->set_value(std::move(o));
+    });
+    if (answer.wait_for(wait_limit) != std::future_status::ready)
+      throw db_error("the database did not answer a claim for session " + session_tag(id) + " within 30 s; try again");
+    const auto o = answer.get();
+    if (!o.owned)
+      throw db_error("session " + session_tag(id) + " falls in a shard another node owns (" +
+                     (o.address.empty() ? "node " + o.owner.substr(0, 8) : o.address) +
+                     "); import it there, or under another id");
+  }
+  const bool taken = impl_->read_sync<bool>(
+      {{"SELECT 1 FROM session WHERE agent_name = $1 AND session_id = $2", {agent, id}}},
+      [](std::vector<pg::result>& rs) { return rs.at(0).rows() > 0; });
+  if (taken)
+    throw db_error("agent '" + agent + "' already has a session '" + id + "' in database " + impl_->where +
+                   "; delete it first, or import under another id");
+  std::vector<std::int64_t> ids;
+  if (plan.ids_needed > 0)
+    ids = impl_->read_sync<std::vector<std::int64_t>>(
+        {{"SELECT nextval('parley_row_id') FROM generate_series(1, $1::int)", {std::to_string(plan.ids_needed)}}},
+        [](std::vector<pg::result>& rs) {
+          std::vector<std::int64_t> out;
+          for (int i = 0; i < rs.at(0).rows(); ++i) out.push_back(rs.at(0).integer(i, 0));
+          std::sort(out.begin(), out.end());
+          return out;
+        });
+  impl::item it;
+  it.session = id;
+  it.timestamp = plan.last_activity;
+  it.state = plan.current_state;
+  it.variables = plan.variables;
+  it.statements.push_back({"UPDATE session SET session_name = $3, username = $4, platform_name = $5, "
+                           "timestamp = $6, closed_reason = NULL WHERE agent_name = $1 AND session_id = $2",
+                           {agent, id, plan.session_name, plan.username, plan.platform_name, plan.timestamp}});
+  for (auto& st : detail::import_rows(plan, agent, ids)) it.statements.push_back({std::move(st.sql), std::move(st.params)});
+  auto stored = std::make_shared<std::promise<void>>();
+  auto done = stored->get_future();
+  it.committed = [stored] { stored->set_value(); };
+  impl_->push(std::move(it));
+  if (done.wait_for(wait_limit) != std::future_status::ready)
+    throw db_error("the import of session " + session_tag(id) + " was not stored within 30 s (" +
+                   "the log says why: a refused row, a lost shard, or the database away); check it, then retry");
 }
 
 }  // namespace parley::db

@@ -28,6 +28,7 @@
 #include <string>
 #include <thread>
 
+#include <parley/db/reader.hpp>
 #include <parley/db_handler.hpp>
 
 namespace parley::db {
@@ -119,6 +120,16 @@ class postgres_db_handler final : public db_handler {
                               read_callback<std::vector<reasoning_event>> done) override;
   void delete_session(std::string_view agent_name, std::string_view session_id) override;
 
+  // Session management: reads see every write queued before; an import is written as one
+  // batch, fenced like any other, once this node holds the new session's shard.
+  std::vector<stored_session> list_sessions(std::string_view agent_name, std::string_view username,
+                                            std::size_t limit, std::size_t offset) override;
+  json export_session(std::string_view agent_name, std::string_view session_id) override;
+  void import_session(std::string_view agent_name, const json& data,
+                      std::string_view new_session_id) override;
+  void fork_session(std::string_view agent_name, std::string_view session_id,
+                    std::string_view new_session_id) override;
+
   bool owns(std::string_view session_id) const override;
   void async_claim(std::string session_id,
                    std::function<void(ownership, std::exception_ptr)> done) override;
@@ -134,6 +145,8 @@ class postgres_db_handler final : public db_handler {
 
  private:
   struct impl;
+  std::unique_ptr<reader> caught_up(const char* what);
+  void store_import(const std::string& agent_name, const json& document, const std::string& new_id);
   postgres_options options_;
   std::string agent_name_;
   std::shared_ptr<impl> impl_;
