@@ -215,3 +215,37 @@ TEST_CASE_FIXTURE(test::pg_fixture, "postgres: a newer schema, a bad URI and a s
     CHECK(std::string(e.what()).find("start the server") != std::string::npos);
   }
 }
+
+// Session management's failures on PostgreSQL name their cause at once: an import the server
+// refuses (two replies with one number), and one into a shard another node owns.
+TEST_CASE_FIXTURE(test::pg_fixture, "postgres: an import refused by the server or by ownership fails at once, naming why") {
+  const auto url = test::pg_url();
+  if (url.empty()) return;
+  const auto db_url = fresh_database(url);
+  test::harness a(handler(db_url), greetings::define);
+  a.session("src");
+  REQUIRE(a.got.wait("src", 1));
+  a.say("src", "hello");
+  REQUIRE(a.got.wait("src", 3));
+  auto doc = a.agent.export_session("src");
+  std::vector<parley::json*> replies;
+  for (auto& c : doc["chat"])
+    if (c.contains("seq")) replies.push_back(&c);
+  REQUIRE(replies.size() >= 2);
+  (*replies[1])["seq"] = (*replies[0])["seq"];
+  const auto t0 = std::chrono::steady_clock::now();
+  CHECK_THROWS_WITH_AS(a.agent.import_session(doc, "dst"), doctest::Contains("chat_by_session_seq"),
+                       parley::db_error);
+  CHECK(std::chrono::steady_clock::now() - t0 < 10s);
+  CHECK(a.agent.list_sessions().size() == 1);  // nothing of "dst" was stored
+
+  // A second node: a session id in a shard the first holds is refused, naming the owner.
+  test::harness b(handler(db_url), greetings::define);
+  std::string theirs;
+  for (int i = 0; theirs.empty(); ++i)
+    if (parley::db::shard_of("testbot", "n" + std::to_string(i)) == parley::db::shard_of("testbot", "src"))
+      theirs = "n" + std::to_string(i);
+  CHECK_THROWS_WITH_AS(b.agent.import_session(a.agent.export_session("src"), theirs),
+                       doctest::Contains("another node owns"), parley::db_error);
+  CHECK(a.agent.list_sessions().size() == 1);
+}

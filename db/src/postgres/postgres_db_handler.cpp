@@ -114,6 +114,7 @@ struct postgres_db_handler::impl : std::enable_shared_from_this<impl> {
     std::vector<pg::timer_op> timers;  // of `session`, after `statements`
     bool link = false;  // rows[0] is a reply closing a turn: the turn's reasoning steps point at it
     std::function<void()> committed;
+    std::function<void(const std::string&)> refused;  // not stored, and why (io thread)
     std::uint64_t order = 0;  // its place in recording order (push), kept when sent again
     std::string session;  // touched: its last_activity (and state, variables) move on
     std::string timestamp;
@@ -446,6 +447,7 @@ struct postgres_db_handler::impl : std::enable_shared_from_this<impl> {
         // Not stored, so never delivered: the client must not see a reply the database
         // refused (the session moved; its new owner answers). Nothing waits for it.
         it.committed = nullptr;
+        if (it.refused) it.refused("this node no longer owns the session (" + why + ")");
       } else {
         keep.push_back(std::move(it));
       }
@@ -626,6 +628,7 @@ struct postgres_db_handler::impl : std::enable_shared_from_this<impl> {
                          << ": " << why << " (the row is dropped; the others are kept)");
       // Not stored, so a reply in it is not delivered (a second owner's reply number, say).
       items->front().committed = nullptr;
+      if (items->front().refused) items->front().refused("PostgreSQL refused it: " + why);
       finished(*items);
       return pump();
     }
@@ -1463,10 +1466,15 @@ void postgres_db_handler::store_import(const std::string& agent, const json& dat
   auto stored = std::make_shared<std::promise<void>>();
   auto done = stored->get_future();
   it.committed = [stored] { stored->set_value(); };
+  it.refused = [stored, id](const std::string& why) {
+    stored->set_exception(std::make_exception_ptr(
+        db_error("the import of session " + session_tag(id) + " was not stored: " + why)));
+  };
   impl_->push(std::move(it));
   if (done.wait_for(wait_limit) != std::future_status::ready)
-    throw db_error("the import of session " + session_tag(id) + " was not stored within 30 s (" +
-                   "the log says why: a refused row, a lost shard, or the database away); check it, then retry");
+    throw db_error("the import of session " + session_tag(id) +
+                   " was not stored within 30 s (the database is away or slow); retry once it is back");
+  done.get();
 }
 
 }  // namespace parley::db
