@@ -249,3 +249,37 @@ TEST_CASE_FIXTURE(test::pg_fixture, "postgres: an import refused by the server o
                        doctest::Contains("another node owns"), parley::db_error);
   CHECK(a.agent.list_sessions().size() == 1);
 }
+
+// A server without room (here a trigger raising disk_full, SQLSTATE 53100, as a full disk does)
+// refuses every batch: the rows stay queued and go again once it has room; nothing is dropped,
+// and a reply reaches its client only once stored.
+TEST_CASE_FIXTURE(test::pg_fixture, "postgres: a full disk holds the rows until there is room, dropping none") {
+  const auto url = test::pg_url();
+  if (url.empty()) return;
+  const auto db_url = fresh_database(url);
+  auto admin = connect(db_url);
+  auto pg = handler(db_url);
+  {
+    test::harness h(pg, greetings::define);
+    h.session("full1");
+    REQUIRE(h.got.wait("full1", 1));
+    auto o = batch(*admin, {{"CREATE FUNCTION parley_test_full() RETURNS trigger LANGUAGE plpgsql AS $f$ BEGIN "
+                             "RAISE EXCEPTION 'could not extend file: No space left on device' USING ERRCODE = 'disk_full'; "
+                             "END $f$",
+                             {}},
+                            {"CREATE TRIGGER parley_test_full BEFORE INSERT ON chat FOR EACH STATEMENT "
+                             "EXECUTE FUNCTION parley_test_full()",
+                             {}}});
+    REQUIRE_MESSAGE(o.error.empty(), o.error);
+    h.say("full1", "hello");
+    // While the disk is full the reply is not stored, so not delivered (and not dropped).
+    CHECK_FALSE(h.got.wait("full1", 2, 1500ms));
+    CHECK(pg->rows_dropped() == 0);
+    o = batch(*admin, {{"DROP TRIGGER parley_test_full ON chat", {}}});
+    REQUIRE_MESSAGE(o.error.empty(), o.error);
+    REQUIRE_MESSAGE(h.got.wait("full1", 3, 15s), "the queued rows did not go once there was room");
+    CHECK(pg->rows_dropped() == 0);
+  }
+  CHECK(count(*this, *admin, "SELECT count(*) FROM chat") == 4);  // the greeting, hello, two replies
+  admin->close();
+}

@@ -132,6 +132,7 @@ struct postgres_db_handler::impl : std::enable_shared_from_this<impl> {
   net::executor_work_guard<net::io_context::executor_type> guard = net::make_work_guard(io);
   std::thread thread;
   net::steady_timer retry{io};
+  net::steady_timer stall_timer{io};  // the server is out of room: batches wait for it
   std::shared_ptr<pg::connection> conn;
   postgres_options options;
   std::string agent;
@@ -179,6 +180,8 @@ struct postgres_db_handler::impl : std::enable_shared_from_this<impl> {
   std::vector<std::function<void()>> after_prepare;  // reads that follow the batch waiting for ids
   std::chrono::milliseconds backoff{100};
   bool reported_down = false;
+  bool stalled = false;  // the server refused a batch for lack of room (SQLSTATE class 53)
+  bool stalled_reported = false;
   std::atomic<std::uint64_t> dropped{0};
 
   explicit impl(postgres_options o) : options(std::move(o)), where(pg::connection::redact(options.url)) {
@@ -218,7 +221,7 @@ struct postgres_db_handler::impl : std::enable_shared_from_this<impl> {
       std::lock_guard lock(mu);
       kick_posted = false;
       // While ids or shards are fetched for a batch, nothing is sent past it (order).
-      if (!connected || preparing || (in_flight >= max_in_flight && !now) || queue.empty()) return;
+      if (!connected || preparing || stalled || (in_flight >= max_in_flight && !now) || queue.empty()) return;
       // A batch is one transaction: big enough to make commits rare, small enough that
       // progress (and close(), and the queue's room) moves in steps.
       const std::size_t n = solo ? 1 : queue.size();
@@ -575,6 +578,10 @@ struct postgres_db_handler::impl : std::enable_shared_from_this<impl> {
   void sent(const std::shared_ptr<std::vector<item>>& items, std::exception_ptr e) {
     --in_flight;
     if (!e) {
+      if (stalled_reported) {
+        PARLEY_LOG(warn, "db: PostgreSQL at " << where << " takes rows again; sending the queued rows");
+        stalled_reported = false;
+      }
       finished(*items);
       return pump();
     }
@@ -609,6 +616,27 @@ struct postgres_db_handler::impl : std::enable_shared_from_this<impl> {
       }
     } catch (const std::exception& x) {
       why = x.what();
+    }
+    if (state.size() == 5 && state.compare(0, 2, "53") == 0) {
+      // Insufficient resources (53100 disk full, 53200 out of memory, 53300 too many
+      // connections): nothing is wrong with the rows, the server has no room for them now.
+      // They wait at the front of the queue and go again every second; recording calls wait
+      // once db.max_queued statements do. Nothing is dropped.
+      if (!stalled_reported)
+        PARLEY_LOG(error, "db: PostgreSQL at " << where << " cannot store rows now: " << why << " ("
+                             << (state == "53100" ? "its disk is full: free space on the database server"
+                                                  : "it is out of resources: see the server's log")
+                             << "); the rows stay queued and are sent again every second");
+      stalled_reported = true;
+      stalled = true;
+      send_again(*items);
+      stall_timer.expires_after(std::chrono::seconds(1));
+      stall_timer.async_wait([self = shared_from_this()](boost::system::error_code ec) {
+        if (ec) return;
+        self->stalled = false;
+        self->pump();
+      });
+      return;
     }
     if (state == "26000") {  // invalid_sql_statement_name
       // A batch pipelined behind one that failed used a statement that one was to prepare:
@@ -864,6 +892,7 @@ void postgres_db_handler::open(std::string agent_name) {
     net::post(d->io, [d] {
       if (d->conn) d->conn->close();
       d->retry.cancel();
+      d->stall_timer.cancel();
     });
     d->thread.join();
     throw db_error(what);
@@ -944,6 +973,7 @@ void postgres_db_handler::close() {
   net::post(d->io, [d] {
     d->closing = true;  // no reconnecting from here on
     d->retry.cancel();
+    d->stall_timer.cancel();
     d->renew_timer.cancel();
     if (d->conn) d->conn->close();
   });
