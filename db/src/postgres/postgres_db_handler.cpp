@@ -1075,10 +1075,9 @@ void postgres_db_handler::session_closed(const session& s, std::string_view reas
   it.timestamp = ts;
   it.statements.push_back({"UPDATE session SET closed_reason = $3 WHERE agent_name = $1 AND session_id = $2",
                            {agent_name_, s.id(), pg_text(reason)}});
-  it.statements.push_back({sql_with_row("INSERT INTO event (session_id, agent_name, event, info, timestamp) "
-                                        "SELECT id, $1, 'close', $3, $4 FROM session WHERE id = ",
-                                        ""),
-                           {agent_name_, s.id(), pg_text(reason), ts}});
+  // A row with a reserved id, not an INSERT of its own: sent again after a lost answer, the
+  // item is found by it (recover) and the event is not written twice.
+  it.rows.push_back({pg::table::event, 0, it.session, {agent_name_, "close", pg_text(reason), ts}});
   impl_->push(std::move(it));
 }
 
