@@ -11,13 +11,17 @@
 
 #include <boost/asio/post.hpp>
 
+#include "a2a_relay.hpp"
 #include "a2a_server.hpp"
 #include "beast.hpp"
 #include "inspector_live.hpp"
 #include "inspector_service.hpp"
 #include "ws_connection.hpp"
 #include "ws_http.hpp"
+#include "ws_upstream.hpp"
 
+#include <parley/agent.hpp>
+#include <parley/errors.hpp>
 #include <parley/log.hpp>
 
 namespace parley::platforms::detail {
@@ -146,6 +150,88 @@ class http_session : public std::enable_shared_from_this<http_session<Stream>> {
       res.set(http::field::www_authenticate, "Bearer");
       return write(std::move(res));
     }
+    // Several nodes: a message for a context another node owns is relayed there (over plain
+    // TCP, as WebSocket clients are; once: the owner never relays a forwarded request).
+    if constexpr (!is_tls<Stream>) {
+      if (hub_->opts.forward && req.find(forwarded_header) == req.end()) {
+        if (auto ctx = message_context(req.body()); !ctx.empty()) {
+          auto sp = std::make_shared<request>(std::move(req));
+          hub_->owner->async_claim(ctx, [self = this->shared_from_this(), sp](std::exception_ptr e) {
+            net::post(self->stream_.get_executor(), [self, sp, e] { self->a2a_claimed(std::move(*sp), e); });
+          });
+          return;
+        }
+      }
+    }
+    a2a_handle(std::move(req));
+  }
+
+  // The context a SendMessage or SendStreamingMessage continues ("" for anything else).
+  static std::string message_context(const std::string& body) {
+    auto j = json::parse(body, nullptr, /*allow_exceptions=*/false);
+    if (!j.is_object()) return {};
+    const auto method = j.value("method", json()).is_string() ? j["method"].get<std::string>() : "";
+    if (method != "SendMessage" && method != "SendStreamingMessage") return {};
+    const auto params = j.value("params", json());
+    if (!params.is_object() || !params.value("message", json()).is_object()) return {};
+    const auto ctx = params["message"].value("contextId", json());
+    return ctx.is_string() ? ctx.get<std::string>() : std::string();
+  }
+
+  void a2a_claimed(request req, std::exception_ptr claim) {
+    if (claim) {
+      try {
+        std::rethrow_exception(claim);
+      } catch (const not_owner_error& e) {
+        if (!e.address.empty() && e.address != hub_->advertised) return a2a_relay_to(std::move(req), e.address);
+      } catch (...) {
+      }
+    }
+    // Ours (or no owner to relay to): served here; a claim that failed fails the turn, naming why.
+    a2a_handle(std::move(req));
+  }
+
+  void a2a_relay_to(request req, const std::string& address) {
+    PARLEY_LOG(debug, "a2a: a message relayed to its context's owner at " << address);
+    hub_->forwarded.fetch_add(1);
+    keep_alive_ = false;
+    json id = nullptr;
+    if (auto j = json::parse(req.body(), nullptr, false); j.is_object() && j.contains("id")) id = j["id"];
+    http::request<http::string_body> fwd{http::verb::post, req.target(), 11};
+    fwd.set(http::field::host, address);
+    fwd.set(http::field::user_agent, "parley-forward");
+    for (auto field : {http::field::content_type, http::field::authorization})
+      if (auto h = req.find(field); h != req.end()) fwd.set(field, h->value());
+    if (auto h = req.find("A2A-Version"); h != req.end()) fwd.set("A2A-Version", h->value());
+    fwd.set(forwarded_header, hub_->advertised);
+    fwd.set(http::field::connection, "close");
+    fwd.body() = std::move(req.body());
+    fwd.prepare_payload();
+    beast::get_lowest_layer(stream_).expires_never();  // the owner's answer may stream for long
+    auto self = this->shared_from_this();
+    relay_ = std::make_shared<a2a_relay>(
+        stream_.get_executor(),
+        a2a_relay::handlers{
+            [self](std::string_view bytes, std::function<void(bool)> next) {
+              auto copy = std::make_shared<std::string>(bytes);
+              net::async_write(self->stream_, net::buffer(*copy),
+                               [copy, next = std::move(next)](beast::error_code ec, std::size_t) { next(!ec); });
+            },
+            [self, id](std::string why) {
+              self->relay_.reset();
+              auto res = self->json_response(http::status::service_unavailable,
+                                             a2a::error_response(id, {a2a::error_code::internal_error, why + "; try again"}).dump());
+              res.set(http::field::retry_after, "1");
+              self->write(std::move(res));
+            },
+            [self] {
+              self->relay_.reset();
+              self->do_eof();
+            }});
+    relay_->start(address, std::move(fwd), hub_->opts.handshake_timeout);
+  }
+
+  void a2a_handle(request req) {
     a2a::rpc_request r;
     if (auto h = req.find("A2A-Version"); h != req.end()) r.version = std::string(h->value());
     if (auto h = req.find(http::field::content_type); h != req.end())
@@ -319,6 +405,7 @@ class http_session : public std::enable_shared_from_this<http_session<Stream>> {
 
   Stream stream_;
   std::shared_ptr<ws_hub> hub_;
+  std::shared_ptr<a2a_relay> relay_;  // while a request is relayed to its context's owner
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   // The A2A request being answered.

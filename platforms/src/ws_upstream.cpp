@@ -7,8 +7,8 @@ namespace parley::platforms::detail {
 namespace {
 // What send() queues before it asks the client connection to stop reading.
 constexpr std::size_t queue_limit = 256 * 1024;
+}  // namespace
 
-// host:port or [v6]:port into its parts (false when there is no port).
 bool split_address(const std::string& a, std::string& host, std::string& port) {
   const auto colon = a.rfind(':');
   if (colon == std::string::npos || colon + 1 == a.size()) return false;
@@ -17,7 +17,6 @@ bool split_address(const std::string& a, std::string& host, std::string& port) {
   if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
   return !host.empty() && port != "0";
 }
-}  // namespace
 
 ws_upstream::ws_upstream(net::any_io_executor strand, handlers h)
     : resolver_(strand), ws_(strand), h_(std::move(h)) {}

@@ -25,6 +25,9 @@ namespace parley::platforms::detail {
 /// The header a forwarded handshake carries (its value: the forwarding node's address).
 inline constexpr const char* forwarded_header = "X-Parley-Forwarded";
 
+/// host:port or [v6]:port into its parts (false when there is no port, or port 0).
+bool split_address(const std::string& address, std::string& host, std::string& port);
+
 class ws_upstream : public std::enable_shared_from_this<ws_upstream> {
  public:
   /// How the owner answered a handshake it did not accept (or why it could not be reached).

@@ -139,6 +139,15 @@ void session::when_idle(std::function<void()> fn) {
   if (schedule) post_drain();
 }
 
+void session::delivery_settled() {
+  bool schedule = false;
+  {
+    std::lock_guard lock(mutex_);
+    if (--awaiting_commit_ == 0 && !idle_waiters_.empty()) schedule = claim_drain();
+  }
+  if (schedule) post_drain();
+}
+
 void session::drain() {
   for (int n = 0; n < drain_budget; ++n) {
     parley::event e;
@@ -154,6 +163,9 @@ void session::drain() {
       if (head_ == queue_.size()) {
         release_queue_locked();
         drain_scheduled_ = false;
+        // Replies still waiting for their commit: the waiters wait for them too (the last to
+        // settle drains again).
+        if (awaiting_commit_ > 0) return;
         idle = true;
         waiters.swap(idle_waiters_);
       } else {

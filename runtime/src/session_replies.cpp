@@ -48,11 +48,19 @@ void session::send(parley::reply r) {
   r.seq = ++reply_seq_;
   if (auto* db = agent_->db()) {
     if (db->sync_commit() && platform_) {
-      // The client sees the reply only once its row is durable (db.sync_commit).
+      // The client sees the reply only once its row is durable (db.sync_commit). Until the
+      // callback is done with (run, or dropped by a database that refused the row), the
+      // session is not idle: a turn that ends when idle (A2A) has its replies.
       auto self = shared_from_this();
+      {
+        std::lock_guard lock(mutex_);
+        ++awaiting_commit_;
+      }
+      std::shared_ptr<void> settled(nullptr, [self](void*) { self->delivery_settled(); });
       auto copy = r;
-      db->save_message(*this, r, false,
-                       [self, copy = std::move(copy)] { self->platform_->deliver(*self, copy); });
+      db->save_message(*this, r, false, [self, copy = std::move(copy), settled = std::move(settled)] {
+        self->platform_->deliver(*self, copy);
+      });
       return;
     }
     db->save_message(*this, r, false);

@@ -11,6 +11,7 @@
 #include <parley/db/postgres_db_handler.hpp>
 
 #include "pg_support.hpp"
+#include "a2a_post.hpp"
 #include "pg_nodes.hpp"
 #include "support.hpp"
 #include "ws_test_client.hpp"
@@ -139,4 +140,46 @@ TEST_CASE_FIXTURE(test::pg_fixture, "postgres nodes: three processes, one owner 
   }
   c->close();
   for (std::size_t i = 1; i < nodes.size(); ++i) nodes[i].proc->kill(SIGTERM);
+}
+
+namespace {
+
+parley::json send_message(const std::string& method, const std::string& text, const std::string& context) {
+  parley::json m = {{"messageId", parley::random_id()}, {"role", "ROLE_USER"}, {"parts", {{{"text", text}}}}};
+  if (!context.empty()) m["contextId"] = context;
+  return {{"jsonrpc", "2.0"}, {"id", 1}, {"method", method}, {"params", {{"message", m}}}};
+}
+
+}  // namespace
+
+// An A2A client may reach any node: a message for a context another node owns is relayed to
+// it, as a blocking answer and as an SSE stream, and handled there in the context's state.
+TEST_CASE_FIXTURE(test::pg_fixture, "postgres nodes: an A2A message for another node's context is relayed to its owner") {
+  const auto url = test::pg_url();
+  if (url.empty()) return;
+  const auto db_url = fresh_database(url);
+  std::vector<node_process> nodes;
+  for (int i = 0; i < 2; ++i) nodes.push_back(test::start_node(db_url));
+  // A context made at node 0, which owns it from then on.
+  auto first = parley::json::parse(test::a2a_post(nodes[0].port, send_message("SendMessage", "hello", "")));
+  INFO(first.dump());
+  REQUIRE(first.contains("result"));
+  const auto task = first["result"].contains("task") ? first["result"]["task"] : first["result"];
+  const std::string context = task.value("contextId", "");
+  REQUIRE(!context.empty());
+  REQUIRE(first.dump().find("How are you?") != std::string::npos);
+  // The next message, at node 1: relayed to node 0, answered in the context's state ("ask").
+  const auto second = test::a2a_post(nodes[1].port, send_message("SendMessage", "good", context));
+  INFO(second);
+  CHECK(second.find("glad to hear that") != std::string::npos);
+  CHECK(second.find("owned by another node") == std::string::npos);
+  // Streaming, at node 1 again: the owner's SSE events come through.
+  const auto stream = test::a2a_post(nodes[1].port, send_message("SendStreamingMessage", "hello", context));
+  INFO(stream);
+  CHECK(stream.find("data:") != std::string::npos);
+  CHECK(stream.find("TASK_STATE_COMPLETED") != std::string::npos);
+  CHECK(stream.find(context) != std::string::npos);
+  // Node 0 has the whole conversation; node 1 made no session of its own.
+  for (auto& n : nodes) n.proc->read_err_until([](const std::string&) { return false; }, 20ms);
+  CHECK(nodes[1].proc->err().find("relayed") == std::string::npos);  // a debug line only
 }

@@ -4,6 +4,7 @@
 // one for double texting.
 #include <doctest/doctest.h>
 
+#include "a2a_post.hpp"
 #include "beast.hpp"
 #include "ws_test_bot.hpp"
 
@@ -12,25 +13,7 @@ using parley::json;
 
 namespace {
 
-// One JSON-RPC POST to /a2a; returns the response body (whole, SSE included: the server ends
-// the chunked body after the last event).
-std::string post(std::uint16_t port, const json& body) {
-  boost::asio::io_context io;
-  boost::beast::tcp_stream s(io);
-  s.expires_after(std::chrono::seconds(10));
-  s.connect({boost::asio::ip::make_address("127.0.0.1"), port});
-  http::request<http::string_body> req{http::verb::post, "/a2a", 11};
-  req.set(http::field::host, "127.0.0.1");
-  req.set(http::field::content_type, "application/json");
-  req.set("A2A-Version", "1.0");
-  req.body() = body.dump();
-  req.prepare_payload();
-  http::write(s, req);
-  boost::beast::flat_buffer buf;
-  http::response<http::string_body> res;
-  http::read(s, buf, res);
-  return res.body();
-}
+std::string post(std::uint16_t port, const json& body) { return test::a2a_post(port, body); }
 
 json rpc(std::uint16_t port, const std::string& method, json params) {
   static int id = 0;

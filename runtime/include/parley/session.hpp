@@ -228,8 +228,10 @@ class session : public std::enable_shared_from_this<session> {
   /// `resume` false only the snapshot's reply numbering is taken (a session that is not
   /// persisted starts afresh, but numbers its replies on from the stored ones).
   void start(const session_snapshot* snapshot, bool resume = true);
-  /// Any thread. Runs `fn` on the strand once every event queued before now is handled and
-  /// no body is suspended.
+  /// Any thread. Runs `fn` on the strand once every event queued before now is handled, no
+  /// body is suspended, and every reply sent meanwhile has reached the platform (with
+  /// db.sync_commit, or on PostgreSQL, a reply waits for its commit; one the database refuses
+  /// counts as settled).
   void when_idle(std::function<void()> fn);
   /// Strand. The time this session's current state was entered.
   clock::time_point entered_at() const { return entered_at_; }
@@ -323,6 +325,8 @@ class session : public std::enable_shared_from_this<session> {
   std::size_t head_ = 0;
   bool drain_scheduled_ = false;
   std::vector<std::function<void()>> idle_waiters_;
+  std::size_t awaiting_commit_ = 0;  // replies handed to the DB, not yet delivered or dropped
+  void delivery_settled();           // any thread
   std::atomic<std::size_t> pending_{0};
   std::atomic<bool> closed_{false};
   std::atomic<std::int64_t> last_activity_ms_{0};
