@@ -154,10 +154,12 @@ class http_session : public std::enable_shared_from_this<http_session<Stream>> {
     // TCP, as WebSocket clients are; once: the owner never relays a forwarded request).
     if constexpr (!is_tls<Stream>) {
       if (hub_->opts.forward && req.find(forwarded_header) == req.end()) {
-        if (auto ctx = message_context(req.body()); !ctx.empty()) {
+        if (auto m = message_context(req.body()); !m.context.empty()) {
           auto sp = std::make_shared<request>(std::move(req));
-          hub_->owner->async_claim(ctx, [self = this->shared_from_this(), sp](std::exception_ptr e) {
-            net::post(self->stream_.get_executor(), [self, sp, e] { self->a2a_claimed(std::move(*sp), e); });
+          hub_->owner->async_claim(m.context, [self = this->shared_from_this(), sp, id = std::move(m.id)](
+                                                  std::exception_ptr e) {
+            net::post(self->stream_.get_executor(),
+                      [self, sp, id, e] { self->a2a_claimed(std::move(*sp), id, e); });
           });
           return;
         }
@@ -166,8 +168,13 @@ class http_session : public std::enable_shared_from_this<http_session<Stream>> {
     a2a_handle(std::move(req));
   }
 
-  // The context a SendMessage or SendStreamingMessage continues ("" for anything else).
-  static std::string message_context(const std::string& body) {
+  // The context a SendMessage or SendStreamingMessage continues ("" for anything else), and the
+  // JSON-RPC id (for an error the relay answers itself).
+  struct rpc_context {
+    std::string context;
+    json id;
+  };
+  static rpc_context message_context(const std::string& body) {
     auto j = json::parse(body, nullptr, /*allow_exceptions=*/false);
     if (!j.is_object()) return {};
     const auto method = j.value("method", json()).is_string() ? j["method"].get<std::string>() : "";
@@ -175,15 +182,16 @@ class http_session : public std::enable_shared_from_this<http_session<Stream>> {
     const auto params = j.value("params", json());
     if (!params.is_object() || !params.value("message", json()).is_object()) return {};
     const auto ctx = params["message"].value("contextId", json());
-    return ctx.is_string() ? ctx.get<std::string>() : std::string();
+    if (!ctx.is_string()) return {};
+    return {ctx.get<std::string>(), j.value("id", json())};
   }
 
-  void a2a_claimed(request req, std::exception_ptr claim) {
+  void a2a_claimed(request req, const json& id, std::exception_ptr claim) {
     if (claim) {
       try {
         std::rethrow_exception(claim);
       } catch (const not_owner_error& e) {
-        if (!e.address.empty() && e.address != hub_->advertised) return a2a_relay_to(std::move(req), e.address);
+        if (!e.address.empty() && e.address != hub_->advertised) return a2a_relay_to(std::move(req), id, e.address);
       } catch (...) {
       }
     }
@@ -191,12 +199,10 @@ class http_session : public std::enable_shared_from_this<http_session<Stream>> {
     a2a_handle(std::move(req));
   }
 
-  void a2a_relay_to(request req, const std::string& address) {
+  void a2a_relay_to(request req, const json& id, const std::string& address) {
     PARLEY_LOG(debug, "a2a: a message relayed to its context's owner at " << address);
     hub_->forwarded.fetch_add(1);
     keep_alive_ = false;
-    json id = nullptr;
-    if (auto j = json::parse(req.body(), nullptr, false); j.is_object() && j.contains("id")) id = j["id"];
     http::request<http::string_body> fwd{http::verb::post, req.target(), 11};
     fwd.set(http::field::host, address);
     fwd.set(http::field::user_agent, "parley-forward");

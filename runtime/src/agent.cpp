@@ -380,12 +380,7 @@ std::shared_ptr<session> agent::get_or_create_session(const std::string& id, pla
                                                        std::string username,
                                                        std::string session_name) {
   std::shared_ptr<session> s;
-  if (db_ && !db_->owns(id)) {
-    // Not ours (any more): a copy still here is stale (this node was paused or cut off past
-    // its lease; another may have served it since). Dropped, then claimed and read afresh.
-    if (find_session(id)) close_session(id, "moved: this node's lease on it ran out");
-    claim(id);
-  }
+  if (db_ && !db_->owns(id)) claim(id);  // not ours (any more): see async_claim
   {
     std::lock_guard lock(sessions_mutex_);
     auto it = sessions_.find(id);
@@ -402,41 +397,37 @@ std::shared_ptr<session> agent::get_or_create_session(const std::string& id, pla
   return s;
 }
 
-namespace {
-not_owner_error not_owner(const std::string& id, const db_handler::ownership& o) {
-  return not_owner_error("session " + session_tag(id) + " is owned by another node (" +
-                             (o.address.empty() ? "node " + o.owner.substr(0, 8) : o.address) +
-                             "); connect to that node, or route clients by session id",
-                         o.owner, o.address);
-}
-}  // namespace
-
 void agent::async_claim(const std::string& id, std::function<void(std::exception_ptr)> done) {
   if (!db_ || db_->owns(id)) return done(nullptr);
-  // A copy still here is stale (see get_or_create_session): dropped before the claim.
+  // Not ours (any more): a copy still here is stale (this node was paused or cut off past its
+  // lease; another may have served it since). Dropped, then claimed and read afresh.
   if (find_session(id)) close_session(id, "moved: this node's lease on it ran out");
   db_->async_claim(id, [id, done = std::move(done)](db_handler::ownership o, std::exception_ptr e) {
     if (e) return done(e);
     if (o.owned) return done(nullptr);
-    done(std::make_exception_ptr(not_owner(id, o)));
+    done(std::make_exception_ptr(
+        not_owner_error("session " + session_tag(id) + " is owned by another node (" +
+                            (o.address.empty() ? "node " + o.owner.substr(0, 8) : o.address) +
+                            "); connect to that node, or route clients by session id",
+                        o.owner, o.address)));
   });
 }
 
-// Several nodes on one database: this process acts for a session only once it owns it. The
-// claim is one round trip to the database, made when a session comes to life here (a client
-// connects, an event arrives for it); a session owned elsewhere is refused with its owner.
+// The blocking form of async_claim. Several nodes on one database: this process acts for a
+// session only once it owns it. The claim is one round trip to the database, made when a
+// session comes to life here (a client connects, an event arrives for it); a session owned
+// elsewhere is refused with its owner.
 void agent::claim(const std::string& id) {
-  auto done = std::make_shared<std::promise<db_handler::ownership>>();
+  auto done = std::make_shared<std::promise<void>>();
   auto answer = done->get_future();
-  db_->async_claim(id, [done](db_handler::ownership o, std::exception_ptr e) {
+  async_claim(id, [done](std::exception_ptr e) {
     if (e) return done->set_exception(e);
-    done->set_value(std::move(o));
+    done->set_value();
   });
   if (answer.wait_for(std::chrono::seconds(10)) != std::future_status::ready)
     throw db_error("the database did not answer a claim for session " + session_tag(id) +
                    " within 10 s; try again");
-  auto o = answer.get();
-  if (!o.owned) throw not_owner(id, o);
+  answer.get();  // throws the not_owner_error or db_error
 }
 
 // Starts `s` on its strand: at once when it is new, else once its snapshot is read off this
