@@ -7,10 +7,14 @@
 
 #include <atomic>
 #include <future>
+#include <thread>
+
+#include <libpq-fe.h>
 
 #include <parley/db/postgres_db_handler.hpp>
 
 #include "greetings_bot.hpp"
+#include "postgres/pg_schema.hpp"
 #include "pg_support.hpp"
 #include "support.hpp"
 
@@ -37,7 +41,76 @@ parley::db_handler::ownership claim(parley::db_handler& h, const std::string& si
   return f.get();
 }
 
+// A blocking libpq connection, to hold a transaction open between statements (the handler's
+// connections never do: a batch is one pipelined transaction).
+struct raw_pg {
+  PGconn* c;
+  explicit raw_pg(const std::string& url) : c(PQconnectdb(url.c_str())) {
+    REQUIRE_MESSAGE(PQstatus(c) == CONNECTION_OK, PQerrorMessage(c));
+  }
+  ~raw_pg() { PQfinish(c); }
+  // The first column of the first row, or "error: SQLSTATE message".
+  std::string run(const std::string& sql) {
+    PGresult* r = PQexec(c, sql.c_str());
+    std::string out;
+    const auto st = PQresultStatus(r);
+    if (st == PGRES_TUPLES_OK && PQntuples(r) > 0 && PQnfields(r) > 0)
+      out = PQgetvalue(r, 0, 0);
+    else if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK)
+      out = std::string("error: ") + (PQresultErrorField(r, PG_DIAG_SQLSTATE) ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : "") +
+            " " + PQresultErrorMessage(r);
+    PQclear(r);
+    return out;
+  }
+};
+
 }  // namespace
+
+// The fence's protocol (schema 5), on the server alone: a node's batch locks only its node row,
+// so a claim taking one of its lapsed shards must wait on that row for the batch in flight to
+// commit, and the node's next batch must then find the shard gone, although its lease row was
+// never locked.
+TEST_CASE_FIXTURE(test::pg_fixture, "postgres nodes: a takeover waits for the old owner's batch in flight, whose next batch is refused") {
+  const auto url = test::pg_url();
+  if (url.empty()) return;
+  const auto db_url = fresh_database(url);
+  auto c = connect(db_url);
+  REQUIRE(batch(*c, parley::db::pg::migration(0)).error.empty());
+  REQUIRE(batch(*c, {{"INSERT INTO parley_node (node, agent_name) VALUES ('na', 'ag'), ('nb', 'ag')", {}}}).error.empty());
+  raw_pg a(db_url), b(db_url);
+  CHECK(a.run("SELECT r_epoch FROM parley_claim('ag', 'na', '{7}', 60000)") == "1");
+  CHECK(a.run("SELECT generation FROM parley_node WHERE node = 'na'") == "0");  // a free shard: nobody's lease moved
+  REQUIRE(a.run("UPDATE shard_lease SET lease_until = now() - interval '1 second'").empty());
+
+  // A's batch is in flight (fenced, not committed) when B claims the lapsed shard.
+  REQUIRE(a.run("BEGIN").empty());
+  REQUIRE(a.run("SELECT parley_fence('ag', 'na', '{7}', '{1}', 0)").empty());
+  std::string b_epoch;
+  std::thread claimer([&] { b_epoch = b.run("SELECT r_epoch FROM parley_claim('ag', 'nb', '{7}', 60000)"); });
+  // B waits for a lock (on A's node row) until A commits.
+  test::wait_for(
+      [&] {
+        auto r = batch(*c, {{"SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                             "AND query LIKE '%parley_claim%'", {}}});
+        return r.error.empty() && r.results[0].integer(0, 0) == 1;
+      },
+      10s);
+  CHECK(b_epoch.empty());
+  REQUIRE(a.run("COMMIT").empty());
+  claimer.join();
+  CHECK(b_epoch == "2");
+  // A's generation moved with the lease: its next batch, fenced with the generation it knew,
+  // checks its shards and is refused, naming the shard.
+  CHECK(a.run("SELECT generation FROM parley_node WHERE node = 'na'") == "1");
+  const auto refused = a.run("SELECT parley_fence('ag', 'na', '{7}', '{1}', 0)");
+  CHECK(refused.find("error: PF001") == 0);
+  CHECK(refused.find("no longer owns shards 7") != std::string::npos);
+  // B's batches go (fast: its generation has not moved); a node whose row is gone is refused.
+  CHECK(b.run("SELECT parley_fence('ag', 'nb', '{7}', '{2}', 0)").empty());
+  REQUIRE(a.run("DELETE FROM parley_node WHERE node = 'nb'").empty());
+  CHECK(b.run("SELECT parley_fence('ag', 'nb', '{7}', '{2}', 0)").find("no longer registered") != std::string::npos);
+  c->close();
+}
 
 TEST_CASE_FIXTURE(test::pg_fixture, "postgres nodes: one owner per session, and a stale owner's writes are refused") {
   const auto url = test::pg_url();

@@ -1,5 +1,8 @@
 #include "pg_schema.hpp"
 
+#include <algorithm>
+#include <string>
+
 namespace parley::db::pg {
 
 namespace {
@@ -189,6 +192,80 @@ constexpr const char* version_4[] = {
     "CREATE INDEX chat_by_session_user ON chat (session_id, id) WHERE is_user <> 0",
 };
 
+// The fence locks one row per batch, the node's own, instead of one lease row per shard the
+// batch writes for, and in the common case reads nothing else. With the greetings bot a batch
+// wrote for ~80 shards, and each lease row's lock was a tuple change and a WAL record.
+//
+// The protocol:
+// - A node's parley_node row has a generation, bumped by every claim that takes a lease the
+//   node held (another node taking a lapsed one, or the node claiming its own anew), in the
+//   claim's transaction, after locking the lease rows and then that node row FOR UPDATE.
+// - A batch's fence takes FOR KEY SHARE on its node's row (so a claim taking its shards waits
+//   for the batch to commit, and the node's next batch waits for the claim) and compares the
+//   generation with the one the node last saw together with all its leases (its renewal reads
+//   both in one transaction). Equal: none of its leases changed hands or epoch since, and the
+//   batch goes. Different: each shard the batch writes for is checked against its lease row
+//   (read afresh: a volatile function's statements each take a new snapshot).
+// - Heartbeats update non-key columns of the node row and do not conflict with the fence.
+// - A node's row gone (it stopped) refuses all of its batches.
+constexpr const char* version_5[] = {
+    "ALTER TABLE parley_node ADD COLUMN generation BIGINT NOT NULL DEFAULT 0",
+    "DROP FUNCTION IF EXISTS parley_fence(TEXT, TEXT, INTEGER[], BIGINT[])",
+    // The shards and epochs come as array literals, parsed only when checked (parsing ~80 of
+    // each was most of a fast fence's time).
+    R"sql(CREATE FUNCTION parley_fence(p_agent TEXT, p_owner TEXT, p_shards TEXT, p_epochs TEXT, p_generation BIGINT)
+RETURNS VOID LANGUAGE plpgsql AS $f$
+DECLARE lost INTEGER[]; g BIGINT;
+BEGIN
+  SELECT generation INTO g FROM parley_node WHERE node = p_owner FOR KEY SHARE;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'this node (%) is no longer registered in parley_node', p_owner
+      USING ERRCODE = 'PF001', HINT = 'it stopped or was removed; its sessions live on other nodes now';
+  END IF;
+  IF g = p_generation THEN
+    RETURN;
+  END IF;
+  SELECT array_agg(u.s ORDER BY u.s) INTO lost FROM unnest(p_shards::INTEGER[], p_epochs::BIGINT[]) AS u(s, e)
+    LEFT JOIN shard_lease l ON l.agent_name = p_agent AND l.shard = u.s
+    WHERE l.owner IS DISTINCT FROM p_owner OR l.epoch IS DISTINCT FROM u.e;
+  IF lost IS NOT NULL THEN
+    RAISE EXCEPTION 'this node no longer owns shards %', array_to_string(lost, ',')
+      USING ERRCODE = 'PF001', HINT = 'another node took them over; their sessions live there now';
+  END IF;
+END $f$)sql",
+    // Claims each shard that is free, lapsed, or p_owner's already (a new epoch), and says who
+    // owns the others: one row per shard asked for, r_epoch NULL when not claimed.
+    R"sql(CREATE FUNCTION parley_claim(p_agent TEXT, p_owner TEXT, p_shards INTEGER[], p_ttl_ms BIGINT)
+RETURNS TABLE (r_shard INTEGER, r_epoch BIGINT, r_owner TEXT, r_address TEXT) LANGUAGE plpgsql AS $f$
+BEGIN
+  PERFORM 1 FROM shard_lease l WHERE l.agent_name = p_agent AND l.shard = ANY (p_shards)
+    ORDER BY l.shard FOR UPDATE;
+  PERFORM 1 FROM parley_node n WHERE n.node IN (
+      SELECT l.owner FROM shard_lease l WHERE l.agent_name = p_agent AND l.shard = ANY (p_shards)
+        AND (l.lease_until < now() OR l.owner = p_owner))
+    ORDER BY n.node FOR UPDATE;
+  UPDATE parley_node n SET generation = n.generation + 1 WHERE n.node IN (
+      SELECT l.owner FROM shard_lease l WHERE l.agent_name = p_agent AND l.shard = ANY (p_shards)
+        AND (l.lease_until < now() OR l.owner = p_owner));
+  RETURN QUERY
+  WITH want AS (SELECT DISTINCT unnest(p_shards) AS shard),
+  c AS (INSERT INTO shard_lease AS l (agent_name, shard, owner, epoch, lease_until)
+    SELECT p_agent, w.shard, p_owner, 1, now() + p_ttl_ms * interval '1 millisecond' FROM want w
+    ON CONFLICT (agent_name, shard) DO UPDATE SET owner = excluded.owner, epoch = l.epoch + 1,
+      lease_until = excluded.lease_until WHERE l.lease_until < now() OR l.owner = excluded.owner
+    RETURNING l.shard, l.epoch)
+  SELECT w.shard, c.epoch, l.owner, n.address FROM want w LEFT JOIN c ON c.shard = w.shard
+    LEFT JOIN shard_lease l ON l.agent_name = p_agent AND l.shard = w.shard
+    LEFT JOIN parley_node n ON n.node = l.owner;
+END $f$)sql",
+};
+
+// Row ids in blocks (id_block); see pg_schema.hpp.
+constexpr const char* version_5_ids[] = {
+    "ALTER SEQUENCE parley_row_id INCREMENT BY 4096",
+};
+static_assert(id_block == 4096);
+
 // Appends the steps of `version`, each run only when the stored version is below it (read
 // under the migration lock: a node that lost the race skips them).
 template <std::size_t N>
@@ -200,6 +277,22 @@ void add_steps(std::vector<query>& out, int version, const char* const (&steps)[
 }
 
 }  // namespace
+
+query reserve_ids_query(std::size_t n) {
+  const auto blocks = (static_cast<std::int64_t>(n) + id_block - 1) / id_block;
+  return {"SELECT nextval('parley_row_id') FROM generate_series(1, $1::int)", {std::to_string(std::max<std::int64_t>(blocks, 1))}};
+}
+
+std::vector<std::int64_t> reserved_ids(const result& r) {
+  std::vector<std::int64_t> starts;
+  for (int i = 0; i < r.rows(); ++i) starts.push_back(r.integer(i, 0));
+  std::sort(starts.begin(), starts.end());
+  std::vector<std::int64_t> out;
+  out.reserve(starts.size() * id_block);
+  for (auto v : starts)
+    for (std::int64_t k = 0; k < id_block; ++k) out.push_back(v + k);
+  return out;
+}
 
 std::vector<query> version_queries() {
   return {{"CREATE TABLE IF NOT EXISTS parley_schema (version INTEGER NOT NULL)", {}},
@@ -215,6 +308,8 @@ std::vector<query> migration(int from) {
   if (from < 2) add_steps(out, 2, version_2);
   if (from < 3) add_steps(out, 3, version_3);
   if (from < 4) add_steps(out, 4, version_4);
+  if (from < 5) add_steps(out, 5, version_5);
+  if (from < 5) add_steps(out, 5, version_5_ids);
   out.push_back({"INSERT INTO parley_schema (version) SELECT $1::int WHERE (SELECT coalesce(max(version), 0) "
                  "FROM parley_schema) < $1::int",
                  {std::to_string(schema_version)}});

@@ -103,7 +103,7 @@ std::exception_ptr as_db_error(std::exception_ptr e, const std::string& what) {
 // The node's row: its heartbeat and where it serves ($1 agent, $2 node, $3 address).
 constexpr const char* upsert_node_sql =
     "INSERT INTO parley_node (node, agent_name, address) VALUES ($2, $1, $3) ON CONFLICT (node) "
-    "DO UPDATE SET heartbeat = now(), address = EXCLUDED.address";
+    "DO UPDATE SET heartbeat = now(), address = EXCLUDED.address RETURNING generation";
 
 // ---- the connection's thread -------------------------------------------------------------------
 
@@ -155,6 +155,10 @@ struct postgres_db_handler::impl : std::enable_shared_from_this<impl> {
   };
   std::string node;
   std::map<int, lease> held;
+  // The node row's generation when `held` last matched the server's leases (read with them by
+  // a renewal): while the server's is the same, no lease of ours changed, and the fence checks
+  // no lease row (parley_fence, schema 5). -1: not known yet.
+  std::int64_t seen_generation = -1;
   std::set<int> taken_over;  // shards another node took from this one: never claimed back by a write
   std::function<void(std::function<bool(std::string_view)>)> lost_handler;  // under mu
   std::function<void(std::vector<std::string>)> orphans_handler;            // under mu
@@ -250,8 +254,10 @@ struct postgres_db_handler::impl : std::enable_shared_from_this<impl> {
       if (!it.session.empty()) shards.insert(shard(it.session));
     std::vector<int> missing;
     std::vector<std::optional<std::string>> fence_shards, fence_epochs;
+    std::int64_t generation = -1;
     {
       std::lock_guard lock(mu);
+      generation = seen_generation;
       const auto now = std::chrono::steady_clock::now();
       for (int sh : shards) {
         if (!holds(sh, now)) {
@@ -286,8 +292,8 @@ struct postgres_db_handler::impl : std::enable_shared_from_this<impl> {
     }
     pg::batch_builder b(agent);
     if (!shards.empty())
-      b.raw({"SELECT parley_fence($1, $2, $3::int[], $4::bigint[])",
-             {agent, node, pg::text_array(fence_shards), pg::text_array(fence_epochs)}});
+      b.raw({"SELECT parley_fence($1, $2, $3, $4, $5::bigint)",
+             {agent, node, pg::text_array(fence_shards), pg::text_array(fence_epochs), std::to_string(generation)}});
     for (auto& it : items) {
       if (!it.session.empty()) b.touch(it.session, it.timestamp, it.state, it.variables);
       for (auto& q : it.statements) b.raw(q);
@@ -320,17 +326,14 @@ struct postgres_db_handler::impl : std::enable_shared_from_this<impl> {
   // Row ids come in blocks from the shared sequence (several nodes may draw from it at once:
   // each value is theirs alone), so that ids follow the write order. Counts as a batch in flight.
   void reserve_ids(std::size_t need, std::vector<item> items) {
-    const auto n = std::max<std::size_t>(need, 4096);
-    conn->async_batch({{"SELECT nextval('parley_row_id') FROM generate_series(1, $1::int)", {std::to_string(n)}}},
+    conn->async_batch({pg::reserve_ids_query(need)},
                       [self = shared_from_this(), resume = hold(std::move(items))](
                           std::exception_ptr e, std::vector<pg::result> rs) {
                         if (!e && rs.size() != 1)
                           e = std::make_exception_ptr(pg::pg_error("no row ids from parley_row_id", ""));
                         resume(e, [&](std::vector<item>&) {
-                          self->ids.clear();
+                          self->ids = pg::reserved_ids(rs.front());
                           self->next_id = 0;
-                          const auto& r = rs.front();
-                          for (int i = 0; i < r.rows(); ++i) self->ids.push_back(r.integer(i, 0));
                         });
                       });
   }
@@ -372,15 +375,9 @@ struct postgres_db_handler::impl : std::enable_shared_from_this<impl> {
     std::vector<std::optional<std::string>> want;
     for (int sh : std::set<int>(shards.begin(), shards.end())) want.emplace_back(std::to_string(sh));
     const auto sent_at = std::chrono::steady_clock::now();
-    query q{"WITH want AS (SELECT DISTINCT unnest($3::int[]) AS shard), "
-            "c AS (INSERT INTO shard_lease AS l (agent_name, shard, owner, epoch, lease_until) "
-            "SELECT $1, shard, $2, 1, now() + $4::bigint * interval '1 millisecond' FROM want "
-            "ON CONFLICT (agent_name, shard) DO UPDATE SET owner = excluded.owner, epoch = l.epoch + 1, "
-            "lease_until = excluded.lease_until WHERE l.lease_until < now() OR l.owner = excluded.owner "
-            "RETURNING shard, epoch) "
-            "SELECT w.shard, c.epoch, l.owner, n.address FROM want w LEFT JOIN c ON c.shard = w.shard "
-            "LEFT JOIN shard_lease l ON l.agent_name = $1 AND l.shard = w.shard "
-            "LEFT JOIN parley_node n ON n.node = l.owner",
+    // parley_claim (pg_schema.cpp, version 5): a shard taken from a lapsed owner waits for that
+    // owner's batch in flight, whose fence holds its node row.
+    query q{"SELECT r_shard, r_epoch, r_owner, r_address FROM parley_claim($1, $2, $3::int[], $4::bigint)",
             {agent, node, pg::text_array(want), std::to_string(options.lease_ttl.count())}};
     conn->async_batch({std::move(q)}, [self = shared_from_this(), sent_at, done = std::move(done)](
                                           std::exception_ptr e, std::vector<pg::result> rs) {
@@ -515,10 +512,12 @@ struct postgres_db_handler::impl : std::enable_shared_from_this<impl> {
       scan = static_cast<bool>(orphans_handler);
     }
     conn->async_batch(
-        {{upsert_node_sql, {agent, node, options.address}},
-         {"UPDATE shard_lease SET lease_until = now() + $3::bigint * interval '1 millisecond' "
+        // The leases before the node's row: a claim taking a lapsed shard of ours holds its
+        // lease row, then waits for our node row; the other order would be a deadlock.
+        {{"UPDATE shard_lease SET lease_until = now() + $3::bigint * interval '1 millisecond' "
           "WHERE agent_name = $1 AND owner = $2 RETURNING shard, epoch",
           {agent, node, std::to_string(options.lease_ttl.count())}},
+         {upsert_node_sql, {agent, node, options.address}},
          // Sessions with timers whose shard no live node holds (their node died): taken over
          // here, so their timers fire (late, once) without waiting for a client.
          {"SELECT DISTINCT s.session_id FROM timer t JOIN session s ON s.id = t.session_id "
@@ -532,8 +531,8 @@ struct postgres_db_handler::impl : std::enable_shared_from_this<impl> {
             {
               std::lock_guard lock(self->mu);
               std::map<int, std::int64_t> still;
-              for (int i = 0; i < rs[1].rows(); ++i)
-                still[static_cast<int>(rs[1].integer(i, 0))] = rs[1].integer(i, 1);
+              for (int i = 0; i < rs[0].rows(); ++i)
+                still[static_cast<int>(rs[0].integer(i, 0))] = rs[0].integer(i, 1);
               for (auto& [sh, l] : self->held) {
                 auto f = still.find(sh);
                 if (f == still.end() || f->second != l.epoch)
@@ -543,6 +542,13 @@ struct postgres_db_handler::impl : std::enable_shared_from_this<impl> {
               }
             }
             if (!gone.empty()) self->lose(gone);
+            // Every lease still held matches the server's at this generation (read in the same
+            // transaction, after the leases); the ones gone were let go just above. A claim sent
+            // after this renewal moved the generation on, if it took a lease of ours.
+            if (rs[1].rows() == 1) {
+              std::lock_guard lock(self->mu);
+              self->seen_generation = rs[1].integer(0, 0);
+            }
             std::vector<std::string> orphans;
             for (int i = 0; i < rs[2].rows(); ++i) orphans.emplace_back(rs[2].text(i, 0));
             std::function<void(std::vector<std::string>)> h;
@@ -929,6 +935,15 @@ void postgres_db_handler::open(std::string agent_name) {
       fail("cannot create Parley's tables in PostgreSQL at " + d->where + ": " + e.what() +
            " (the user needs CREATE rights on the database)");
     }
+  }
+  // The node's row before its first batch: every batch's fence locks it (and a batch of a node
+  // without one is refused).
+  try {
+    // A fresh node holds no lease: its generation is seen as it is.
+    d->seen_generation = d->read_sync<std::int64_t>({{upsert_node_sql, {d->agent, d->node, d->options.address}}},
+                                                    [](std::vector<pg::result>& rs) { return rs.at(0).integer(0, 0); });
+  } catch (const std::exception& e) {
+    fail("cannot register this node in PostgreSQL at " + d->where + ": " + e.what());
   }
   impl_ = std::move(d);
   net::post(impl_->io, [d = impl_] { d->schedule_renew(); });  // leases, heartbeat, orphans
@@ -1476,13 +1491,8 @@ void postgres_db_handler::store_import(const std::string& agent, const json& dat
   std::vector<std::int64_t> ids;
   if (plan.ids_needed > 0)
     ids = impl_->read_sync<std::vector<std::int64_t>>(
-        {{"SELECT nextval('parley_row_id') FROM generate_series(1, $1::int)", {std::to_string(plan.ids_needed)}}},
-        [](std::vector<pg::result>& rs) {
-          std::vector<std::int64_t> out;
-          for (int i = 0; i < rs.at(0).rows(); ++i) out.push_back(rs.at(0).integer(i, 0));
-          std::sort(out.begin(), out.end());
-          return out;
-        });
+        {pg::reserve_ids_query(plan.ids_needed)},
+        [](std::vector<pg::result>& rs) { return pg::reserved_ids(rs.at(0)); });
   impl::item it;
   it.session = id;
   it.timestamp = plan.last_activity;

@@ -15,11 +15,10 @@
 /// Several nodes on one database: sessions fall in shard_count shards; a node claims a shard
 /// (a lease row with an epoch) before it writes for its sessions, renews its leases every
 /// lease_ttl / 3, and starts every batch with a fence (parley_fence) that checks, in the same
-/// transaction, that it still holds each shard it writes for at the epoch it claimed. A node
-/// that lost a shard (paused past its lease, cut off) has its late writes refused by the
-/// database, never applied, and is told through on_ownership_lost. See docs/multinode.md.
-///
-/// Not yet: session management (list, export, import, fork): those calls throw db_error.
+/// transaction, that it still holds each shard it writes for at the epoch it claimed (locking
+/// only its own node row; a takeover locks that row too). A node that lost a shard (paused
+/// past its lease, cut off) has its late writes refused by the database, never applied, and is
+/// told through on_ownership_lost. See docs/multinode.md.
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
