@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <ctime>
 
+#include "ws_http.hpp"
 #include "ws_protocol.hpp"
 
 namespace parley::platforms::detail::a2a {
@@ -195,6 +196,14 @@ incoming_message read_message(const json& message, std::size_t max_file_size) {
     in.events.push_back(std::move(e));
   }
   return in;
+}
+
+std::string make_task_id(const std::string& context_id) { return fresh_session_id() + ":" + context_id; }
+
+std::string context_of_task(std::string_view task_id) {
+  constexpr std::size_t uuid = 36;  // 8-4-4-4-12, as fresh_session_id writes it
+  if (task_id.size() <= uuid + 1 || task_id[uuid] != ':') return {};
+  return std::string(task_id.substr(uuid + 1));
 }
 
 }  // namespace parley::platforms::detail::a2a

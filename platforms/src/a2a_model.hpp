@@ -92,4 +92,11 @@ struct incoming_message {
 /// @throws rpc_error (invalid_params) naming the field and the fix.
 incoming_message read_message(const json& message, std::size_t max_file_size);
 
+/// A task's id names its context: "<uuid>:<contextId>". Any node can then tell which session a
+/// GetTask, CancelTask or SubscribeToTask is about, and relay it to the node that owns that
+/// session, where the task lives (several nodes on one database).
+std::string make_task_id(const std::string& context_id);
+/// The context a task id names ("" for an id this server did not make).
+std::string context_of_task(std::string_view task_id);
+
 }  // namespace parley::platforms::detail::a2a

@@ -1,8 +1,32 @@
 #include "a2a_relay.hpp"
 
+#include "a2a_model.hpp"
 #include "ws_upstream.hpp"
 
 namespace parley::platforms::detail {
+
+a2a_target a2a_relay_target(const std::string& body) {
+  auto j = json::parse(body, nullptr, /*allow_exceptions=*/false);
+  if (!j.is_object()) return {};
+  const auto method = j.value("method", json()).is_string() ? j["method"].get<std::string>() : "";
+  const auto params = j.value("params", json());
+  if (!params.is_object()) return {};
+  auto text = [](const json& o, const char* key) {
+    auto it = o.find(key);
+    return it != o.end() && it->is_string() ? it->get<std::string>() : std::string();
+  };
+  std::string context;
+  if (method == "SendMessage" || method == "SendStreamingMessage") {
+    const auto m = params.value("message", json());
+    if (!m.is_object()) return {};
+    context = text(m, "contextId");
+    if (context.empty()) context = a2a::context_of_task(text(m, "taskId"));
+  } else if (method == "GetTask" || method == "CancelTask" || method == "SubscribeToTask") {
+    context = a2a::context_of_task(text(params, "id"));
+  }
+  if (context.empty()) return {};
+  return {std::move(context), j.value("id", json())};
+}
 
 a2a_relay::a2a_relay(net::any_io_executor strand, handlers h)
     : resolver_(strand), up_(strand), h_(std::move(h)) {}

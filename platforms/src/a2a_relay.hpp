@@ -12,7 +12,20 @@
 
 #include "beast.hpp"
 
+#include <parley/net.hpp>
+
 namespace parley::platforms::detail {
+
+/// What an A2A request is about, for relaying: the context (the session) a SendMessage or
+/// SendStreamingMessage continues (its contextId, else the context its taskId names), or the
+/// one a GetTask, CancelTask or SubscribeToTask's task id names; "" for anything else (a new
+/// context, ListTasks, a malformed body: served here). `id` is the JSON-RPC id, for an error
+/// the relay answers itself.
+struct a2a_target {
+  std::string context;
+  json id;
+};
+a2a_target a2a_relay_target(const std::string& body);
 
 class a2a_relay : public std::enable_shared_from_this<a2a_relay> {
  public:

@@ -103,7 +103,7 @@ task_store::task& task_store::make_task(const std::string& context_id) {
                     "this agent already holds " + std::to_string(tasks_.size()) +
                         " tasks that have not ended (platforms.a2a.max_tasks); retry later"};
   auto t = std::make_unique<task>();
-  t->id = fresh_session_id();
+  t->id = make_task_id(context_id);
   t->context_id = context_id;
   t->seq = ++seq_;
   auto& ref = *t;

@@ -150,11 +150,12 @@ class http_session : public std::enable_shared_from_this<http_session<Stream>> {
       res.set(http::field::www_authenticate, "Bearer");
       return write(std::move(res));
     }
-    // Several nodes: a message for a context another node owns is relayed there (over plain
-    // TCP, as WebSocket clients are; once: the owner never relays a forwarded request).
+    // Several nodes: a request about a context another node owns (a message, or a task, whose
+    // id names its context) is relayed there (over plain TCP, as WebSocket clients are; once:
+    // the owner never relays a forwarded request).
     if constexpr (!is_tls<Stream>) {
       if (hub_->opts.forward && req.find(forwarded_header) == req.end()) {
-        if (auto m = message_context(req.body()); !m.context.empty()) {
+        if (auto m = a2a_relay_target(req.body()); !m.context.empty()) {
           auto sp = std::make_shared<request>(std::move(req));
           hub_->owner->async_claim(m.context, [self = this->shared_from_this(), sp, id = std::move(m.id)](
                                                   std::exception_ptr e) {
@@ -166,24 +167,6 @@ class http_session : public std::enable_shared_from_this<http_session<Stream>> {
       }
     }
     a2a_handle(std::move(req));
-  }
-
-  // The context a SendMessage or SendStreamingMessage continues ("" for anything else), and the
-  // JSON-RPC id (for an error the relay answers itself).
-  struct rpc_context {
-    std::string context;
-    json id;
-  };
-  static rpc_context message_context(const std::string& body) {
-    auto j = json::parse(body, nullptr, /*allow_exceptions=*/false);
-    if (!j.is_object()) return {};
-    const auto method = j.value("method", json()).is_string() ? j["method"].get<std::string>() : "";
-    if (method != "SendMessage" && method != "SendStreamingMessage") return {};
-    const auto params = j.value("params", json());
-    if (!params.is_object() || !params.value("message", json()).is_object()) return {};
-    const auto ctx = params["message"].value("contextId", json());
-    if (!ctx.is_string()) return {};
-    return {ctx.get<std::string>(), j.value("id", json())};
   }
 
   void a2a_claimed(request req, const json& id, std::exception_ptr claim) {

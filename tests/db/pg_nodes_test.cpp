@@ -179,6 +179,25 @@ TEST_CASE_FIXTURE(test::pg_fixture, "postgres nodes: an A2A message for another 
   CHECK(stream.find("data:") != std::string::npos);
   CHECK(stream.find("TASK_STATE_COMPLETED") != std::string::npos);
   CHECK(stream.find(context) != std::string::npos);
+  // The task made at node 0, asked about at node 1: its id names its context, so node 1 relays
+  // GetTask, CancelTask and SubscribeToTask to node 0, where the task lives (node 1 alone would
+  // answer "task not found").
+  const std::string task_id = task.value("id", "");
+  auto rpc = [](const std::string& method, const std::string& id) {
+    return parley::json{{"jsonrpc", "2.0"}, {"id", 9}, {"method", method}, {"params", {{"id", id}}}};
+  };
+  const auto got = parley::json::parse(test::a2a_post(nodes[1].port, rpc("GetTask", task_id)));
+  INFO(got.dump());
+  REQUIRE(got.contains("result"));
+  CHECK(got["result"].value("id", "") == task_id);
+  CHECK(got["result"]["status"].value("state", "") == "TASK_STATE_COMPLETED");
+  CHECK(got.dump().find("How are you?") != std::string::npos);
+  const auto cancel = test::a2a_post(nodes[1].port, rpc("CancelTask", task_id));
+  INFO(cancel);
+  CHECK(cancel.find("cannot be canceled") != std::string::npos);
+  const auto subscribe = test::a2a_post(nodes[1].port, rpc("SubscribeToTask", task_id));
+  INFO(subscribe);
+  CHECK(subscribe.find("terminal state") != std::string::npos);
   // Node 0 has the whole conversation; node 1 made no session of its own.
   for (auto& n : nodes) n.proc->read_err_until([](const std::string&) { return false; }, 20ms);
   CHECK(nodes[1].proc->err().find("relayed") == std::string::npos);  // a debug line only

@@ -3,6 +3,7 @@
 
 #include "a2a_http.hpp"
 #include "a2a_model.hpp"
+#include "a2a_relay.hpp"
 
 using namespace parley;
 using namespace parley::platforms::detail::a2a;
@@ -123,4 +124,29 @@ TEST_CASE("a2a client: SSE events, whatever the chunking") {
   sse_parser small(8);
   CHECK_THROWS_WITH_AS(small.feed("data: 0123456789\n\n", [](auto&, auto&) {}),
                        doctest::Contains("max_response"), std::runtime_error);
+}
+
+TEST_CASE("a2a: a task's id names its context, so any node can relay a request about it") {
+  const auto id = make_task_id("ctx:with:colons");
+  CHECK(context_of_task(id) == "ctx:with:colons");
+  CHECK(context_of_task("not-one-of-ours") == "");
+  CHECK(context_of_task(id.substr(0, 37)) == "");  // no context after the separator
+  using parley::platforms::detail::a2a_relay_target;
+  auto rpc = [](const std::string& method, json params) {
+    return json{{"jsonrpc", "2.0"}, {"id", 7}, {"method", method}, {"params", std::move(params)}}.dump();
+  };
+  for (const char* m : {"GetTask", "CancelTask", "SubscribeToTask"}) {
+    const auto t = a2a_relay_target(rpc(m, {{"id", id}}));
+    CHECK(t.context == "ctx:with:colons");
+    CHECK(t.id == 7);
+  }
+  CHECK(a2a_relay_target(rpc("SendMessage", {{"message", {{"contextId", "c1"}, {"taskId", id}}}})).context == "c1");
+  CHECK(a2a_relay_target(rpc("SendMessage", {{"message", {{"taskId", id}}}})).context == "ctx:with:colons");
+  // Served where they arrive: a new context, a listing, a foreign id, malformed bodies.
+  CHECK(a2a_relay_target(rpc("SendMessage", {{"message", json::object()}})).context.empty());
+  CHECK(a2a_relay_target(rpc("ListTasks", json::object())).context.empty());
+  CHECK(a2a_relay_target(rpc("GetTask", {{"id", "abc"}})).context.empty());
+  CHECK(a2a_relay_target(rpc("GetTask", {{"id", 5}})).context.empty());
+  CHECK(a2a_relay_target("{not json").context.empty());
+  CHECK(a2a_relay_target("[1,2]").context.empty());
 }
