@@ -13,6 +13,7 @@
 
 #include <parley/agent_link.hpp>
 
+#include "postgres/pg_batch.hpp"
 #include "postgres/pg_connection.hpp"
 #include "pg_support.hpp"
 
@@ -162,4 +163,26 @@ TEST_CASE_FIXTURE(fixture, "pg connection: bad URIs and unreachable servers name
   CHECK(pg::connection::redact("postgresql://u:secret@h/db") == "postgresql://u:***@h/db");
   CHECK(pg::connection::redact("host=h password=secret user=u") == "host=h password=*** user=u");
   CHECK(pg::connection::redact("postgresql://h/db?password=secret&x=1") == "postgresql://h/db?password=***&x=1");
+}
+
+// The array literals every batch's rows travel in: what the server unpacks is what was given,
+// quotes, backslashes, braces, commas, NULL, empty and non-ASCII text included.
+TEST_CASE_FIXTURE(fixture, "pg batch: text array literals come back from unnest as given") {
+  CHECK(pg::text_array({}) == "{}");
+  CHECK(pg::text_array({std::string("a"), std::nullopt, std::string("b\"c\\d")}) == R"({"a",NULL,"b\"c\\d"})");
+  const auto url = test::pg_url();
+  if (url.empty()) return;
+  auto c = connect(fresh_database(url));
+  const std::vector<std::optional<std::string>> given{
+      std::string("plain"), std::string("q\"uo\"te"), std::string("back\\slash\\"), std::nullopt,
+      std::string(""), std::string("{brace},comma NULL"), std::string("NULL"), std::string("h\xc3\xa9llo \xe2\x9c\x93"),
+      std::string("\\\"")};
+  auto r = batch(*c, {{"SELECT v FROM unnest($1::text[]) WITH ORDINALITY AS u(v, n) ORDER BY n", {pg::text_array(given)}}});
+  REQUIRE_MESSAGE(r.error.empty(), r.error);
+  REQUIRE(r.results[0].rows() == static_cast<int>(given.size()));
+  for (int i = 0; i < r.results[0].rows(); ++i) {
+    INFO(i);
+    CHECK(r.results[0].optional_text(i, 0) == given[static_cast<std::size_t>(i)]);
+  }
+  c->close();
 }

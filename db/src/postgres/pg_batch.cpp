@@ -1,6 +1,8 @@
 #include "pg_batch.hpp"
 
 #include <array>
+#include <charconv>
+#include <string_view>
 
 #include <parley/db/postgres_db_handler.hpp>
 
@@ -118,28 +120,83 @@ constexpr const char* delete_timers_sql =
 
 const char* table_name(table t) { return specs()[static_cast<std::size_t>(t)].name; }
 
-std::string text_array(const std::vector<std::optional<std::string>>& items) {
-  std::string out = "{";
-  for (std::size_t i = 0; i < items.size(); ++i) {
-    if (i) out += ',';
-    if (!items[i]) {
-      out += "NULL";
-      continue;
+namespace {
+
+// One PostgreSQL array literal of text, built element by element without copies: `{"a","b\"c",NULL}`.
+class array_literal {
+ public:
+  void add(std::string_view v) {
+    open();
+    out_ += '"';
+    // Runs without a quote or a backslash go in whole.
+    std::size_t run = 0;
+    for (std::size_t i = 0; i < v.size(); ++i) {
+      if (v[i] != '"' && v[i] != '\\') continue;
+      out_.append(v.data() + run, i - run);
+      out_ += '\\';
+      run = i;
     }
-    out += '"';
-    for (char c : *items[i]) {
-      if (c == '"' || c == '\\') out += '\\';
-      out += c;
-    }
-    out += '"';
+    out_.append(v.data() + run, v.size() - run);
+    out_ += '"';
   }
-  out += '}';
-  return out;
+  void add(const std::optional<std::string>& v) {
+    if (v) return add(std::string_view(*v));
+    open();
+    out_ += "NULL";
+  }
+  void add(std::int64_t v) {
+    open();
+    char buf[24];
+    const auto r = std::to_chars(buf, buf + sizeof buf, v);
+    out_.append(buf, r.ptr);
+  }
+  std::string take() {
+    if (out_.empty()) out_ += '{';
+    out_ += '}';
+    return std::move(out_);
+  }
+
+ private:
+  void open() { out_ += out_.empty() ? '{' : ','; }
+  std::string out_;
+};
+
+// A table's rows as its arrays (id, session when the table has one, then its columns), each an
+// array literal built straight from the rows.
+void append_arrays(std::vector<std::optional<std::string>>& params, const table_spec& spec,
+                   const std::vector<const row*>& rows) {
+  {
+    array_literal ids;
+    for (const auto* r : rows) ids.add(r->id);
+    params.push_back(ids.take());
+  }
+  if (spec.session) {
+    array_literal sids;
+    for (const auto* r : rows) {
+      if (r->session.empty()) sids.add(std::optional<std::string>());
+      else sids.add(std::string_view(r->session));
+    }
+    params.push_back(sids.take());
+  }
+  static const std::optional<std::string> none;
+  for (std::size_t c = 0; c < spec.columns.size(); ++c) {
+    array_literal col;
+    for (const auto* r : rows) col.add(c < r->values.size() ? r->values[c] : none);
+    params.push_back(col.take());
+  }
 }
 
-void batch_builder::add(row r) {
+}  // namespace
+
+std::string text_array(const std::vector<std::optional<std::string>>& items) {
+  array_literal a;
+  for (const auto& v : items) a.add(v);
+  return a.take();
+}
+
+void batch_builder::add(const row& r) {
   if (!r.session.empty()) touch(r.session, {}, std::nullopt, std::nullopt);
-  rows_[static_cast<std::size_t>(r.t)].push_back(std::move(r));
+  rows_[static_cast<std::size_t>(r.t)].push_back(&r);
 }
 
 void batch_builder::touch(const std::string& session, const std::string& timestamp,
@@ -169,58 +226,53 @@ std::vector<query> batch_builder::take() {
 
 void batch_builder::flush() {
   if (!touched_.empty()) {
-    std::vector<std::optional<std::string>> sids, ts, shards, states, var_sids, vars;
+    array_literal sids, ts, shards, states, var_sids, vars;
+    bool any_variables = false;
     for (auto& [sid, t] : touched_) {
-      sids.emplace_back(sid);
-      ts.emplace_back(t.timestamp);
-      shards.emplace_back(std::to_string(shard_of(agent_, sid)));
-      states.push_back(std::move(t.state));
+      sids.add(std::string_view(sid));
+      ts.add(std::string_view(t.timestamp));
+      shards.add(static_cast<std::int64_t>(shard_of(agent_, sid)));
+      states.add(t.state);
       if (t.variables) {
-        var_sids.emplace_back(sid);
-        vars.push_back(std::move(t.variables));
+        any_variables = true;
+        var_sids.add(std::string_view(sid));
+        vars.add(t.variables);
       }
     }
-    out_.push_back({upsert_sessions_sql,
-                    {agent_, text_array(sids), text_array(ts), text_array(shards), text_array(states)}});
-    if (!var_sids.empty()) out_.push_back({set_variables_sql, {agent_, text_array(var_sids), text_array(vars)}});
+    out_.push_back({upsert_sessions_sql, {agent_, sids.take(), ts.take(), shards.take(), states.take()}});
+    if (any_variables) out_.push_back({set_variables_sql, {agent_, var_sids.take(), vars.take()}});
     touched_.clear();
   }
+  // Each table's rows: one INSERT of arrays, the session found by a join.
   for (std::size_t i = 0; i < table_count; ++i) {
     auto& rows = rows_[i];
     if (rows.empty()) continue;
     const auto& spec = specs()[i];
-    std::vector<std::vector<std::optional<std::string>>> arrays(spec.columns.size() + 2);
-    for (auto& r : rows) {
-      arrays[0].emplace_back(std::to_string(r.id));
-      arrays[1].emplace_back(r.session.empty() ? std::nullopt : std::optional<std::string>(r.session));
-      for (std::size_t c = 0; c < spec.columns.size(); ++c)
-        arrays[c + 2].push_back(c < r.values.size() ? std::move(r.values[c]) : std::nullopt);
-    }
     query q{cached_insert_sql(static_cast<table>(i)), {}};
     if (spec.session) q.params.emplace_back(agent_);
-    for (std::size_t a = 0; a < arrays.size(); ++a)
-      if (a != 1 || spec.session) q.params.emplace_back(text_array(arrays[a]));
+    append_arrays(q.params, spec, rows);
     out_.push_back(std::move(q));
     rows.clear();
   }
   if (!timers_.empty()) {
-    std::vector<std::optional<std::string>> set_sids, set_keys, dues, events, del_sids, del_keys;
+    array_literal set_sids, set_keys, dues, events, del_sids, del_keys;
+    bool any_set = false, any_deleted = false;
     for (auto& [k, op] : timers_) {
       if (op.due) {
-        set_sids.emplace_back(k.first);
-        set_keys.emplace_back(op.key);
-        dues.push_back(std::move(op.due));
-        events.push_back(std::move(op.event));
+        any_set = true;
+        set_sids.add(std::string_view(k.first));
+        set_keys.add(std::string_view(op.key));
+        dues.add(op.due);
+        events.add(op.event);
       } else {
-        del_sids.emplace_back(k.first);
-        del_keys.emplace_back(op.key);
+        any_deleted = true;
+        del_sids.add(std::string_view(k.first));
+        del_keys.add(std::string_view(op.key));
       }
     }
-    if (!del_sids.empty())
-      out_.push_back({delete_timers_sql, {agent_, text_array(del_sids), text_array(del_keys)}});
-    if (!set_sids.empty())
-      out_.push_back({set_timers_sql, {agent_, text_array(set_sids), text_array(set_keys),
-                                       text_array(dues), text_array(events)}});
+    if (any_deleted) out_.push_back({delete_timers_sql, {agent_, del_sids.take(), del_keys.take()}});
+    if (any_set)
+      out_.push_back({set_timers_sql, {agent_, set_sids.take(), set_keys.take(), dues.take(), events.take()}});
     timers_.clear();
   }
 }

@@ -56,7 +56,9 @@ class batch_builder {
  public:
   explicit batch_builder(std::string agent) : agent_(std::move(agent)) {}
 
-  void add(row r);
+  /// `r` is read when the builder flushes (at take(), or at the next raw()): it must live
+  /// until then, unchanged (the handler's items hold their rows for a retry anyway).
+  void add(const row& r);
   /// The session's last activity moves on to `timestamp`; `state` and `variables`, when given,
   /// replace the stored ones (the last given in the batch wins).
   void touch(const std::string& session, const std::string& timestamp,
@@ -78,7 +80,7 @@ class batch_builder {
 
   std::string agent_;
   std::vector<query> out_;
-  std::vector<row> rows_[table_count];
+  std::vector<const row*> rows_[table_count];
   std::map<std::string, touched> touched_;
   std::map<std::pair<std::string, std::string>, timer_op> timers_;  // by (session, key)
 };
