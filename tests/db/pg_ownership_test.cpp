@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <future>
+#include <map>
 #include <thread>
 
 #include <libpq-fe.h>
@@ -109,6 +110,49 @@ TEST_CASE_FIXTURE(test::pg_fixture, "postgres nodes: a takeover waits for the ol
   CHECK(b.run("SELECT parley_fence('ag', 'nb', '{7}', '{2}', 0)").empty());
   REQUIRE(a.run("DELETE FROM parley_node WHERE node = 'nb'").empty());
   CHECK(b.run("SELECT parley_fence('ag', 'nb', '{7}', '{2}', 0)").find("no longer registered") != std::string::npos);
+  c->close();
+}
+
+// Clients of two sessions in one shard arriving together: one claim, one epoch. Two claims
+// would give the shard epoch 2 while the first session's batches were fenced with 1.
+TEST_CASE_FIXTURE(test::pg_fixture, "postgres nodes: sessions of one shard claimed at once share one claim") {
+  const auto url = test::pg_url();
+  if (url.empty()) return;
+  const auto db_url = fresh_database(url);
+  auto a = node(db_url);
+  test::harness ha(a, greetings::define);
+  const std::string agent = ha.agent.name();
+  std::map<int, std::string> first;
+  std::string s1, s2;
+  for (int i = 0; s2.empty(); ++i) {
+    const auto id = "c" + std::to_string(i);
+    const int sh = parley::db::shard_of(agent, id);
+    if (auto it = first.find(sh); it != first.end()) {
+      s1 = it->second;
+      s2 = id;
+    } else {
+      first.emplace(sh, id);
+    }
+  }
+  std::promise<void> p1, p2;
+  a->async_claim(s1, [&](parley::db_handler::ownership o, std::exception_ptr e) {
+    CHECK((!e && o.owned));
+    p1.set_value();
+  });
+  a->async_claim(s2, [&](parley::db_handler::ownership o, std::exception_ptr e) {
+    CHECK((!e && o.owned));
+    p2.set_value();
+  });
+  REQUIRE(p1.get_future().wait_for(10s) == std::future_status::ready);
+  REQUIRE(p2.get_future().wait_for(10s) == std::future_status::ready);
+  CHECK(a->owns(s1));
+  CHECK(a->owns(s2));
+  auto c = connect(db_url);
+  auto r = batch(*c, {{"SELECT epoch FROM shard_lease WHERE shard = $1::int",
+                       {std::to_string(parley::db::shard_of(agent, s1))}}});
+  REQUIRE(r.error.empty());
+  REQUIRE(r.results[0].rows() == 1);
+  CHECK(r.results[0].integer(0, 0) == 1);
   c->close();
 }
 

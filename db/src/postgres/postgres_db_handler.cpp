@@ -159,6 +159,8 @@ struct postgres_db_handler::impl : std::enable_shared_from_this<impl> {
   // a renewal): while the server's is the same, no lease of ours changed, and the fence checks
   // no lease row (parley_fence, schema 5). -1: not known yet.
   std::int64_t seen_generation = -1;
+  // io thread: shards with a claim on its way for async_claim, and who waits for its answer.
+  std::map<int, std::vector<std::function<void(db_handler::ownership, std::exception_ptr)>>> claiming;
   std::set<int> taken_over;  // shards another node took from this one: never claimed back by a write
   std::function<void(std::function<bool(std::string_view)>)> lost_handler;  // under mu
   std::function<void(std::vector<std::string>)> orphans_handler;            // under mu
@@ -1020,10 +1022,19 @@ void postgres_db_handler::async_claim(std::string session_id,
       return done({false, {}, {}}, std::make_exception_ptr(db_error(
                                        "PostgreSQL at " + d->where +
                                        " is unreachable, so this node cannot claim the session; try again")));
-    d->claim({sh}, [done = std::move(done)](std::exception_ptr e, std::vector<impl::claim_answer> as) {
-      if (e) return done({false, {}, {}}, as_db_error(e, "claiming a session"));
-      if (as.empty() || as.front().epoch) return done({}, nullptr);
-      done({false, as.front().owner, as.front().address}, nullptr);
+    // Sessions of one shard claimed at once (clients arriving together) share one claim: a
+    // second claim would move the shard to a new epoch and refuse the first one's batches.
+    auto& waiting = d->claiming[sh];
+    waiting.push_back(std::move(done));
+    if (waiting.size() > 1) return;
+    d->claim({sh}, [d, sh](std::exception_ptr e, std::vector<impl::claim_answer> as) {
+      auto waiters = std::move(d->claiming[sh]);
+      d->claiming.erase(sh);
+      for (auto& w : waiters) {
+        if (e) w({false, {}, {}}, as_db_error(e, "claiming a session"));
+        else if (as.empty() || as.front().epoch) w({}, nullptr);
+        else w({false, as.front().owner, as.front().address}, nullptr);
+      }
     });
   });
 }
