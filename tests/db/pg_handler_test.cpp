@@ -5,7 +5,9 @@
 #include <doctest/doctest.h>
 
 #include <atomic>
+#include <future>
 #include <list>
+#include <memory>
 
 #include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/read.hpp>
@@ -22,9 +24,11 @@ using parley::session;
 
 namespace {
 
-std::shared_ptr<parley::db::postgres_db_handler> handler(const std::string& url) {
+std::shared_ptr<parley::db::postgres_db_handler> handler(const std::string& url,
+                                                         std::chrono::milliseconds lease = std::chrono::seconds(10)) {
   parley::db::postgres_options o;
   o.url = url;
+  o.lease_ttl = lease;
   return std::make_shared<parley::db::postgres_db_handler>(std::move(o));
 }
 
@@ -36,7 +40,8 @@ std::int64_t count(test::pg_fixture& f, parley::db::pg::connection& c, const std
 
 // A proxy on a Unix socket in front of the server's own, for a URI whose host is its folder.
 // While `black_hole` is set it passes the client's bytes on and throws the server's away (the
-// server commits; its answer is lost); cut() breaks every connection.
+// server commits; its answer is lost); cut() breaks every connection. freeze_after(n) passes n
+// more bytes from clients, then holds the rest, as a client process frozen mid-send would.
 class socket_proxy {
  public:
   using stream = boost::asio::local::stream_protocol;
@@ -50,6 +55,7 @@ class socket_proxy {
     thread_.join();
   }
   std::atomic<bool> black_hole{false};
+  void freeze_after(long bytes) { up_budget = bytes; }
   void cut() {
     boost::asio::post(io_, [this] {
       for (auto& p : pairs_) {
@@ -89,12 +95,22 @@ class socket_proxy {
         return;
       }
       if (from_server && black_hole) return relay(p, from, to, buf, from_server);
+      bool frozen = false;
+      if (!from_server) {
+        const long budget = up_budget.load();
+        if (budget >= 0) {
+          n = std::min<std::size_t>(n, static_cast<std::size_t>(budget));
+          up_budget = budget - static_cast<long>(n);
+          frozen = up_budget.load() == 0;
+        }
+      }
       boost::asio::async_write(to, boost::asio::buffer(buf.data(), n),
                                [=, this, &from, &to, &buf](boost::system::error_code wrote, std::size_t) {
-                                 if (!wrote) relay(p, from, to, buf, from_server);
+                                 if (!wrote && !frozen) relay(p, from, to, buf, from_server);
                                });
     });
   }
+  std::atomic<long> up_budget{-1};  // bytes clients may still send; -1: no limit
   boost::asio::io_context io_;
   std::string server_;
   stream::acceptor acceptor_;
@@ -110,7 +126,75 @@ std::string uri_param(const std::string& url, const std::string& key) {
   return url.substr(from, url.find('&', from) - from);
 }
 
+// A proxy in front of the server of `db_url`, and the URI that reaches the server through it;
+// none when the server is not on a Unix socket (said, and the case skips).
+struct proxied {
+  test::temp_dir dir;
+  std::unique_ptr<socket_proxy> proxy;
+  std::string url;
+};
+std::unique_ptr<proxied> proxied_server(const std::string& db_url) {
+  const auto host = uri_param(db_url, "host"), port = uri_param(db_url, "port");
+  if (host.empty() || host[0] != '/') {
+    MESSAGE("skipped: the server is not on a Unix socket (" << host << ")");
+    return nullptr;
+  }
+  auto p = std::make_unique<proxied>();
+  p->proxy = std::make_unique<socket_proxy>(host + "/.s.PGSQL." + port, p->dir.file(".s.PGSQL." + port));
+  p->url = db_url;
+  p->url.replace(p->url.find("host=" + host) + 5, host.size(), p->dir.path().string());
+  return p;
+}
+
 }  // namespace
+
+// A node frozen in the middle of sending a batch (SIGSTOP, a stalled VM) leaves a transaction
+// open on the server, holding the node row its fence locked: a takeover of its shards would
+// wait on it for as long as the node stays frozen. The claim ends the lapsed node's
+// connections, so another node takes the sessions over in bounded time.
+TEST_CASE_FIXTURE(test::pg_fixture, "postgres: a node frozen mid-batch does not hold up the takeover of its sessions") {
+  const auto url = test::pg_url();
+  if (url.empty()) return;
+  const auto db_url = fresh_database(url);
+  auto via = proxied_server(db_url);
+  if (!via) return;
+  auto& proxy = *via->proxy;
+  const auto proxied = via->url;
+  auto admin = connect(db_url);
+  auto a = handler(proxied, std::chrono::seconds(2));
+  test::harness ha(a, greetings::define);
+  ha.session("f1");
+  REQUIRE(ha.got.wait("f1", 1));
+  // A's next batch (or renewal) reaches the server only in part: its transaction stays open.
+  proxy.freeze_after(200);
+  ha.say("f1", "good");
+  const std::string frozen = "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'parley/" +
+                             a->node_id() + "' AND backend_xid IS NOT NULL";
+  REQUIRE(test::eventually([&] { return count(*this, *admin, frozen) > 0; }));
+  // B claims the session once A's lease lapses (A cannot renew it), without waiting on A.
+  auto b = handler(db_url, std::chrono::seconds(2));
+  test::harness hb(b, greetings::define);
+  const auto started = std::chrono::steady_clock::now();
+  bool owned = false;
+  while (!owned && std::chrono::steady_clock::now() - started < std::chrono::seconds(10)) {
+    auto p = std::make_shared<std::promise<parley::db_handler::ownership>>();  // outlives a failed case
+    b->async_claim("f1", [p](parley::db_handler::ownership o, std::exception_ptr e) {
+      if (e) return p->set_exception(e);
+      p->set_value(std::move(o));
+    });
+    auto f = p->get_future();
+    REQUIRE_MESSAGE(f.wait_for(std::chrono::seconds(10)) == std::future_status::ready,
+                    "B's claim waited on the frozen node's transaction");
+    owned = f.get().owned;
+    if (!owned) std::this_thread::sleep_for(std::chrono::milliseconds(100));  // A's lease still runs
+  }
+  CHECK(owned);
+  CHECK(b->owns("f1"));
+  CHECK(count(*this, *admin, frozen) == 0);
+  proxy.freeze_after(-1);  // A wakes: it reconnects, and finds its session gone
+  proxy.cut();
+  admin->close();
+}
 
 // A batch whose commit answer is lost (the connection breaks after the server committed) is not
 // written again, and its replies are delivered: the handler looks its rows up on reconnect.
@@ -118,15 +202,10 @@ TEST_CASE_FIXTURE(test::pg_fixture, "postgres: a batch committed just before the
   const auto url = test::pg_url();
   if (url.empty()) return;
   const auto db_url = fresh_database(url);
-  const auto host = uri_param(db_url, "host"), port = uri_param(db_url, "port");
-  if (host.empty() || host[0] != '/') {
-    MESSAGE("skipped: the server is not on a Unix socket (" << host << ")");
-    return;
-  }
-  test::temp_dir dir;
-  socket_proxy proxy(host + "/.s.PGSQL." + port, dir.file(".s.PGSQL." + port));
-  auto proxied = db_url;
-  proxied.replace(proxied.find("host=" + host) + 5, host.size(), dir.path().string());
+  auto via = proxied_server(db_url);
+  if (!via) return;
+  auto& proxy = *via->proxy;
+  const auto proxied = via->url;
   auto admin = connect(db_url);
   auto pg = handler(proxied);
   {

@@ -208,6 +208,10 @@ constexpr const char* version_4[] = {
 //   (read afresh: a volatile function's statements each take a new snapshot).
 // - Heartbeats update non-key columns of the node row and do not conflict with the fence.
 // - A node's row gone (it stopped) refuses all of its batches.
+// - A claim taking a lapsed lease ends the old owner's connections (they are named
+//   "parley/<node>"): a node frozen mid-batch holds its node row in an open transaction, and
+//   nothing else would end it (the server waits for the rest of the batch; idle-in-transaction
+//   timeouts apply only between batches).
 constexpr const char* version_5[] = {
     "ALTER TABLE parley_node ADD COLUMN generation BIGINT NOT NULL DEFAULT 0",
     "DROP FUNCTION IF EXISTS parley_fence(TEXT, TEXT, INTEGER[], BIGINT[])",
@@ -240,6 +244,16 @@ RETURNS TABLE (r_shard INTEGER, r_epoch BIGINT, r_owner TEXT, r_address TEXT) LA
 BEGIN
   PERFORM 1 FROM shard_lease l WHERE l.agent_name = p_agent AND l.shard = ANY (p_shards)
     ORDER BY l.shard FOR UPDATE;
+  -- A lapsed owner must not act any more. Its connections (named "parley/<node>") are ended:
+  -- one frozen mid-batch holds its node row, and the server would wait for the rest without end.
+  BEGIN
+    PERFORM pg_terminate_backend(a.pid) FROM pg_stat_activity a
+      WHERE a.datname = current_database() AND a.pid <> pg_backend_pid() AND a.application_name IN (
+        SELECT 'parley/' || l.owner FROM shard_lease l WHERE l.agent_name = p_agent AND l.shard = ANY (p_shards)
+          AND l.owner <> p_owner AND l.lease_until < now());
+  EXCEPTION WHEN insufficient_privilege THEN
+    NULL;  -- nodes under different roles: the claim waits for the frozen node instead
+  END;
   PERFORM 1 FROM parley_node n WHERE n.node IN (
       SELECT l.owner FROM shard_lease l WHERE l.agent_name = p_agent AND l.shard = ANY (p_shards)
         AND (l.lease_until < now() OR l.owner = p_owner))

@@ -743,11 +743,29 @@ struct postgres_db_handler::impl : std::enable_shared_from_this<impl> {
                             self->connected = true;
                             self->backoff = std::chrono::milliseconds(100);
                             again = std::exchange(self->retry_items, {});
+                            self->name_connection();
                           }
                           if (!again.empty()) self->recover(std::move(again));  // before anything else is sent
                           done(e);
                           if (!e) self->pump();
                         });
+  }
+
+  // io thread, first on a new connection: it is named "parley/<node>" (application_name), so a
+  // node taking over this node's lapsed shards can end it (parley_claim): a node frozen in the
+  // middle of sending a batch (SIGSTOP, a stalled VM) leaves its transaction open, holding the
+  // node row its fence locked, and the server waits for the rest of the batch without end.
+  void name_connection() {
+    conn->async_batch({{"SELECT set_config('application_name', $1, false)", {"parley/" + node}}},
+                      [](std::exception_ptr e, std::vector<pg::result>) {
+                        if (!e) return;
+                        try {
+                          std::rethrow_exception(e);
+                        } catch (const std::exception& x) {
+                          PARLEY_LOG(warn, "db: cannot name this node's PostgreSQL connection (" << x.what()
+                                                << "); a node frozen mid-batch would delay takeovers");
+                        }
+                      });
   }
 
   // io thread, on a new connection: `items` were in flight when the old one broke, so some may
@@ -976,12 +994,21 @@ void postgres_db_handler::close() {
   d->cv.notify_all();
   // Graceful: the leases end now (their epochs stay, so the next owner's is higher), so other
   // nodes take these sessions over at once rather than after lease_ttl.
+  // Bounded by close_timeout: a server that stopped answering must not hold the process.
+  auto released = std::make_shared<std::promise<void>>();
+  d->read({{"UPDATE shard_lease SET lease_until = now() - interval '1 millisecond' "
+            "WHERE agent_name = $1 AND owner = $2",
+            {d->agent, d->node}},
+           {"DELETE FROM parley_node WHERE node = $1", {d->node}}},
+          [released](std::exception_ptr e, std::vector<pg::result>) {
+            if (e) released->set_exception(e);
+            else released->set_value();
+          });
   try {
-    d->read_sync<int>({{"UPDATE shard_lease SET lease_until = now() - interval '1 millisecond' "
-                        "WHERE agent_name = $1 AND owner = $2",
-                        {d->agent, d->node}},
-                       {"DELETE FROM parley_node WHERE node = $1", {d->node}}},
-                      [](std::vector<pg::result>&) { return 0; });
+    auto f = released->get_future();
+    if (f.wait_for(options_.close_timeout) != std::future_status::ready)
+      throw db_error("no answer in " + std::to_string(options_.close_timeout.count()) + " ms");
+    f.get();
   } catch (const std::exception& e) {
     PARLEY_LOG(info, "db: could not release this node's leases (" << e.what() << "); they lapse in "
                                                                    << options_.lease_ttl.count() << " ms");
