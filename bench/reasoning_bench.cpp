@@ -139,19 +139,19 @@ void overhead(int messages, bool with_db, const std::string& dir) {
   auto* model = b.model.get();
   plain.set_body([model](parley::session& s) -> parley::net::awaitable<void> {
     // The same five calls, with the conversation growing as the loop's does.
-    json messages = json::array({{{"role", "system"}, {"content", llm::default_reasoning_prompt}},
+    json conversation = json::array({{{"role", "system"}, {"content", llm::default_reasoning_prompt}},
                                  {{"role", "user"}, {"content", "count"}}});
     for (int i = 0; i <= steps; ++i) {
       llm::chat_request req;
-      req.messages = messages;
+      req.messages = conversation;
       auto r = co_await model->chat(std::move(req));
       if (r.tool_calls.empty()) break;
-      messages.push_back({{"role", "assistant"},
+      conversation.push_back({{"role", "assistant"},
                           {"content", nullptr},
                           {"tool_calls", json::array({{{"id", r.tool_calls[0].id},
                                                        {"type", "function"},
                                                        {"function", {{"name", "add"}, {"arguments", r.tool_calls[0].arguments}}}}})}});
-      messages.push_back({{"role", "tool"}, {"tool_call_id", r.tool_calls[0].id}, {"content", "1"}});
+      conversation.push_back({{"role", "tool"}, {"tool_call_id", r.tool_calls[0].id}, {"content", "1"}});
     }
     s.reply("done");
   });
