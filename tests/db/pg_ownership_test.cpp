@@ -113,6 +113,30 @@ TEST_CASE_FIXTURE(test::pg_fixture, "postgres nodes: a takeover waits for the ol
   c->close();
 }
 
+// A node's row deleted while the node runs (by hand, or a restore): its next batch is refused
+// by the fence, then the node registers again and the batch goes, nothing dropped.
+TEST_CASE_FIXTURE(test::pg_fixture, "postgres nodes: a node whose row was deleted registers again and loses nothing") {
+  const auto url = test::pg_url();
+  if (url.empty()) return;
+  const auto db_url = fresh_database(url);
+  auto a = node(db_url);
+  test::harness ha(a, greetings::define);
+  ha.session("r1");
+  REQUIRE(ha.got.wait("r1", 1));
+  auto c = connect(db_url);
+  REQUIRE(batch(*c, {{"DELETE FROM parley_node", {}}}).error.empty());
+  ha.say("r1", "hello");
+  REQUIRE(ha.got.wait("r1", 3));
+  CHECK(a->rows_dropped() == 0);
+  CHECK(a->owns("r1"));
+  auto r = batch(*c, {{"SELECT count(*) FROM parley_node WHERE node = $1", {a->node_id()}},
+                      {"SELECT count(*) FROM chat WHERE content = 'hello'", {}}});
+  REQUIRE(r.error.empty());
+  CHECK(r.results[0].integer(0, 0) == 1);
+  CHECK(r.results[1].integer(0, 0) == 1);
+  c->close();
+}
+
 // Clients of two sessions in one shard arriving together: one claim, one epoch. Two claims
 // would give the shard epoch 2 while the first session's batches were fenced with 1.
 TEST_CASE_FIXTURE(test::pg_fixture, "postgres nodes: sessions of one shard claimed at once share one claim") {

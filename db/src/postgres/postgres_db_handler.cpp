@@ -601,6 +601,24 @@ struct postgres_db_handler::impl : std::enable_shared_from_this<impl> {
       why = x.what();
       state = x.sqlstate;
       lost = x.connection_lost();
+      bool running = false;
+      {
+        std::lock_guard lock(mu);
+        running = !stopping;
+      }
+      if (x.sqlstate == "PF001" && why.find("no longer registered") != std::string::npos && running) {
+        // This node's row was deleted while it runs (by hand, or a restore): it registers again
+        // and the batch goes again, fenced lease by lease (its generation starts afresh).
+        PARLEY_LOG(warn, "db: this node's row in parley_node at " << where
+                             << " was deleted while the node runs; registered again");
+        {
+          std::lock_guard lock(mu);
+          seen_generation = -1;
+        }
+        conn->async_batch({{upsert_node_sql, {agent, node, options.address}}},
+                          [](std::exception_ptr, std::vector<pg::result>) {});
+        return send_again(*items);
+      }
       if (x.sqlstate == "PF001") {
         // The fence refused the batch: this node lost those shards. Their rows go; the rest
         // are sent again, in order, ahead of what is queued.
