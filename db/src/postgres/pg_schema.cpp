@@ -241,26 +241,23 @@ END $f$)sql",
     // owns the others: one row per shard asked for, r_epoch NULL when not claimed.
     R"sql(CREATE FUNCTION parley_claim(p_agent TEXT, p_owner TEXT, p_shards INTEGER[], p_ttl_ms BIGINT)
 RETURNS TABLE (r_shard INTEGER, r_epoch BIGINT, r_owner TEXT, r_address TEXT) LANGUAGE plpgsql AS $f$
+DECLARE taken TEXT[];  -- the nodes whose leases this claim takes: lapsed ones, and p_owner's own
 BEGIN
   PERFORM 1 FROM shard_lease l WHERE l.agent_name = p_agent AND l.shard = ANY (p_shards)
     ORDER BY l.shard FOR UPDATE;
+  SELECT array_agg(DISTINCT l.owner) INTO taken FROM shard_lease l
+    WHERE l.agent_name = p_agent AND l.shard = ANY (p_shards) AND (l.lease_until < now() OR l.owner = p_owner);
   -- A lapsed owner must not act any more. Its connections (named "parley/<node>") are ended:
   -- one frozen mid-batch holds its node row, and the server would wait for the rest without end.
   BEGIN
     PERFORM pg_terminate_backend(a.pid) FROM pg_stat_activity a
-      WHERE a.datname = current_database() AND a.pid <> pg_backend_pid() AND a.application_name IN (
-        SELECT 'parley/' || l.owner FROM shard_lease l WHERE l.agent_name = p_agent AND l.shard = ANY (p_shards)
-          AND l.owner <> p_owner AND l.lease_until < now());
+      WHERE a.datname = current_database() AND a.pid <> pg_backend_pid()
+        AND a.application_name IN (SELECT 'parley/' || o FROM unnest(taken) AS o WHERE o <> p_owner);
   EXCEPTION WHEN insufficient_privilege THEN
     NULL;  -- nodes under different roles: the claim waits for the frozen node instead
   END;
-  PERFORM 1 FROM parley_node n WHERE n.node IN (
-      SELECT l.owner FROM shard_lease l WHERE l.agent_name = p_agent AND l.shard = ANY (p_shards)
-        AND (l.lease_until < now() OR l.owner = p_owner))
-    ORDER BY n.node FOR UPDATE;
-  UPDATE parley_node n SET generation = n.generation + 1 WHERE n.node IN (
-      SELECT l.owner FROM shard_lease l WHERE l.agent_name = p_agent AND l.shard = ANY (p_shards)
-        AND (l.lease_until < now() OR l.owner = p_owner));
+  PERFORM 1 FROM parley_node n WHERE n.node = ANY (taken) ORDER BY n.node FOR UPDATE;
+  UPDATE parley_node n SET generation = n.generation + 1 WHERE n.node = ANY (taken);
   RETURN QUERY
   WITH want AS (SELECT DISTINCT unnest(p_shards) AS shard),
   c AS (INSERT INTO shard_lease AS l (agent_name, shard, owner, epoch, lease_until)

@@ -88,6 +88,17 @@ std::optional<std::string> reply_seq_param(const reply& message, bool is_user) {
   return std::to_string(message.seq);
 }
 
+// What a failure says, for the log.
+std::string error_text(std::exception_ptr e) {
+  try {
+    std::rethrow_exception(e);
+  } catch (const std::exception& x) {
+    return x.what();
+  } catch (...) {
+    return "unknown error";
+  }
+}
+
 std::exception_ptr as_db_error(std::exception_ptr e, const std::string& what) {
   try {
     std::rethrow_exception(e);
@@ -560,13 +571,7 @@ struct postgres_db_handler::impl : std::enable_shared_from_this<impl> {
             }
             if (h && !orphans.empty()) h(std::move(orphans));
           }
-          if (e) {
-            try {
-              std::rethrow_exception(e);
-            } catch (const std::exception& x) {
-              PARLEY_LOG(warn, "db: renewing this node's leases failed: " << x.what());
-            }
-          }
+          if (e) PARLEY_LOG(warn, "db: renewing this node's leases failed: " << error_text(e));
           self->schedule_renew();
         });
   }
@@ -601,20 +606,17 @@ struct postgres_db_handler::impl : std::enable_shared_from_this<impl> {
       why = x.what();
       state = x.sqlstate;
       lost = x.connection_lost();
-      bool running = false;
-      {
+      bool register_again = false;
+      if (x.sqlstate == "PF001" && why.find("no longer registered") != std::string::npos) {
         std::lock_guard lock(mu);
-        running = !stopping;
+        register_again = !stopping;
+        if (register_again) seen_generation = -1;  // the new row's generation starts afresh
       }
-      if (x.sqlstate == "PF001" && why.find("no longer registered") != std::string::npos && running) {
+      if (register_again) {
         // This node's row was deleted while it runs (by hand, or a restore): it registers again
-        // and the batch goes again, fenced lease by lease (its generation starts afresh).
+        // and the batch goes again, fenced lease by lease.
         PARLEY_LOG(warn, "db: this node's row in parley_node at " << where
                              << " was deleted while the node runs; registered again");
-        {
-          std::lock_guard lock(mu);
-          seen_generation = -1;
-        }
         conn->async_batch({{upsert_node_sql, {agent, node, options.address}}},
                           [](std::exception_ptr, std::vector<pg::result>) {});
         return send_again(*items);
@@ -776,13 +778,9 @@ struct postgres_db_handler::impl : std::enable_shared_from_this<impl> {
   void name_connection() {
     conn->async_batch({{"SELECT set_config('application_name', $1, false)", {"parley/" + node}}},
                       [](std::exception_ptr e, std::vector<pg::result>) {
-                        if (!e) return;
-                        try {
-                          std::rethrow_exception(e);
-                        } catch (const std::exception& x) {
-                          PARLEY_LOG(warn, "db: cannot name this node's PostgreSQL connection (" << x.what()
+                        if (e)
+                          PARLEY_LOG(warn, "db: cannot name this node's PostgreSQL connection (" << error_text(e)
                                                 << "); a node frozen mid-batch would delay takeovers");
-                        }
                       });
   }
 
